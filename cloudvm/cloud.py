@@ -1,0 +1,256 @@
+"""``Cloud``: the facade users call. It owns validation, resolution,
+idempotency keys, retries, waiting and clean-up; the provider only translates.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from cloudvm import tags as tagging
+from cloudvm.errors import InvalidSpec, NotFound, Timeout, Unsupported
+from cloudvm.model import VM, ResolvedSize, Snapshot, SnapshotState
+from cloudvm.provider import Capability, LaunchRequest, Provider
+from cloudvm.retry import RetryPolicy
+from cloudvm.spec import Size, VMSpec, check_name
+from cloudvm.wait import Target, Waiter
+
+log = logging.getLogger("cloudvm")
+VMRef = VM | str
+Wait = Target | None
+
+
+class Cloud:
+    """One provider, seen through the same API as every other."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = 600.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.provider = provider
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.waiter = Waiter(provider, self.retry, interval=poll_interval)
+        self._sizes: dict[Size, ResolvedSize] = {}
+        self._images: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"Cloud({self.provider.name!r})"
+
+    def __enter__(self) -> Cloud:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.provider.close()
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.provider.capabilities
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        return self.retry.call(fn, what=f"{self.provider.name}.{what}")
+
+    # -- creating ---------------------------------------------------------
+
+    def plan(self, specs: Sequence[VMSpec]) -> list[LaunchRequest]:
+        """Validate and resolve without creating anything (a dry run)."""
+        names = [s.name for s in specs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InvalidSpec("name", f"used more than once in one batch: {', '.join(dupes)}")
+        for spec in specs:
+            reason = self.provider.unsupported_reason(spec)
+            if reason:
+                raise Unsupported(f"{spec.name}: {reason}")
+        return [self._request(spec) for spec in specs]
+
+    def _request(self, spec: VMSpec) -> LaunchRequest:
+        if spec.size not in self._sizes:
+            self._sizes[spec.size] = self._call("resolve_size", lambda: self.provider.resolve_size(spec.size))
+        if spec.image not in self._images:
+            self._images[spec.image] = self._call("resolve_image", lambda: self.provider.resolve_image(spec.image))
+        token = uuid.uuid4().hex[:16]
+        return LaunchRequest(
+            spec=spec,
+            size=self._sizes[spec.size],
+            image=self._images[spec.image],
+            token=token,
+            tags={**spec.tags, **tagging.system_tags(spec.name, token)},
+        )
+
+    def create(self, spec: VMSpec, *, wait: Wait = "running", timeout: float | None = None,
+               keep_on_failure: bool = False) -> VM:
+        """Create one VM and, by default, wait until it runs (``wait="reachable"``: until SSH answers)."""
+        return self.create_many([spec], wait=wait, timeout=timeout, keep_on_failure=keep_on_failure)[0]
+
+    def create_many(self, specs: Sequence[VMSpec], *, wait: Wait = "running", timeout: float | None = None,
+                    keep_on_failure: bool = False) -> list[VM]:
+        """Create a batch in one provider call and wait for all of it at once.
+
+        All or nothing: if any VM fails, every VM of the batch is removed
+        (unless ``keep_on_failure``) and the error is raised.
+        """
+        requests = self.plan(specs)
+        return self._launch(requests, lambda: self.provider.launch(requests), wait, timeout, keep_on_failure)
+
+    def _launch(self, requests: list[LaunchRequest], launch: Callable[[], list[str]], wait: Wait,
+                timeout: float | None, keep_on_failure: bool) -> list[VM]:
+        for r in requests:
+            log.info("creating %s (%s, %s) on %s", r.spec.name, r.size.type_name, r.image, self.provider.name)
+        try:
+            ids: list[str] = self._call("launch", launch)
+            if wait is None:
+                return self._describe(ids)
+            return self.waiter.until(ids, wait, timeout or self.timeout)
+        except BaseException:
+            if not keep_on_failure:
+                self._discard({r.token for r in requests})
+            raise
+
+    def _discard(self, tokens: set[str]) -> None:
+        """Remove whatever a failed create made, found again by its tokens."""
+        try:
+            mine = [vm for vm in self.provider.describe(tags={tagging.MANAGED: "true"})
+                    if vm.tags.get(tagging.TOKEN) in tokens]
+            if mine:
+                log.warning("removing %s after a failed create", ", ".join(vm.name for vm in mine))
+                ids = [vm.id for vm in mine]
+                self._call("terminate", lambda: self.provider.terminate(ids))
+                self.waiter.until(ids, "terminated", 120)
+        except Exception:  # the original error matters more
+            log.exception("clean-up after a failed create did not finish")
+
+    # -- finding ------------------------------------------------------------
+
+    def _describe(self, ids: Sequence[str]) -> list[VM]:
+        found = {vm.id: vm for vm in self._call("describe", lambda: self.provider.describe(ids))}
+        return [found[i] for i in ids if i in found]
+
+    def list(self, tags: dict[str, str] | None = None) -> list[VM]:
+        """The VMs cloudvm manages here, optionally only those with these tags."""
+        wanted = {**(tags or {}), tagging.MANAGED: "true"}
+        vms: list[VM] = self._call("describe", lambda: self.provider.describe(tags=wanted))
+        return sorted(vms, key=lambda vm: vm.name)
+
+    def get(self, ref: VMRef) -> VM:
+        """A VM by name or id, as it is now."""
+        return self._resolve([ref])[0]
+
+    def _resolve(self, refs: Sequence[VMRef]) -> list[VM]:
+        by_name = {vm.name: vm for vm in self.list()} if any(isinstance(r, str) for r in refs) else {}
+        out = []
+        for ref in refs:
+            if isinstance(ref, VM):
+                out.append(ref)
+            elif ref in by_name:
+                out.append(by_name[ref])
+            else:
+                found = self._describe([ref])
+                if not found:
+                    raise NotFound(f"no VM named {ref!r} managed by cloudvm on {self.provider.name}")
+                out.append(found[0])
+        return out
+
+    # -- lifecycle --------------------------------------------------------
+
+    def _each(self, refs: VMRef | Sequence[VMRef]) -> list[VM]:
+        return self._resolve([refs] if isinstance(refs, (VM, str)) else list(refs))
+
+    def _act(self, refs: VMRef | Sequence[VMRef], what: str, action: Callable[[list[str]], None],
+             target: Target, wait: bool) -> list[VM]:
+        vms = self._each(refs)
+        ids = [vm.id for vm in vms]
+        log.info("%s %s", what, ", ".join(vm.name for vm in vms))
+        self._call(what, lambda: action(ids))
+        return self.waiter.until(ids, target, self.timeout) if wait else self._describe(ids)
+
+    def start(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> list[VM]:
+        return self._act(refs, "start", self.provider.start, "running", wait)
+
+    def stop(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True, grace: float = 60.0) -> list[VM]:
+        """Shut down cleanly; power off whatever has not stopped after ``grace`` seconds."""
+        vms = self._act(refs, "stop", self.provider.stop, "stopped", wait=False)
+        if not wait:
+            return vms
+        ids = [vm.id for vm in vms]
+        try:
+            return self.waiter.until(ids, "stopped", grace)
+        except Timeout:
+            log.warning("clean shutdown took over %.0fs; powering off", grace)
+            self._call("stop", lambda: self.provider.stop(ids, force=True))
+            return self.waiter.until(ids, "stopped", self.timeout)
+
+    def reboot(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> list[VM]:
+        return self._act(refs, "reboot", self.provider.reboot, "running", wait)
+
+    def delete(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> None:
+        """Delete VMs and everything cloudvm created for them."""
+        self._act(refs, "delete", self.provider.terminate, "terminated", wait)
+
+    def console_output(self, ref: VMRef) -> str:
+        """What the VM printed on its serial console (why it did not come up)."""
+        self.provider.require(Capability.CONSOLE_OUTPUT)
+        vm = self.get(ref)
+        text: str = self._call("console_output", lambda: self.provider.console_output(vm))
+        return text
+
+    # -- snapshots --------------------------------------------------------
+
+    def snapshot(self, ref: VMRef, *, name: str | None = None, tags: dict[str, str] | None = None,
+                 wait: bool = True) -> Snapshot:
+        """A crash-consistent copy of every disk of the VM."""
+        self.provider.require(Capability.SNAPSHOTS)
+        vm = self.get(ref)
+        name = name or f"{vm.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+        check_name(name)
+        all_tags = {**(tags or {}), **tagging.system_tags(name)}
+        log.info("snapshotting %s as %s", vm.name, name)
+        snap: Snapshot = self._call("snapshot", lambda: self.provider.snapshot(vm, name, all_tags))
+        if wait and snap.state is not SnapshotState.READY:
+            snap = self.waiter.snapshots_ready([snap.id], self.timeout)[0]
+        return snap
+
+    def list_snapshots(self, tags: dict[str, str] | None = None) -> list[Snapshot]:
+        self.provider.require(Capability.SNAPSHOTS)
+        wanted = {**(tags or {}), tagging.MANAGED: "true"}
+        snaps: list[Snapshot] = self._call("describe_snapshots", lambda: self.provider.describe_snapshots(tags=wanted))
+        return sorted(snaps, key=lambda s: s.name)
+
+    def get_snapshot(self, ref: Snapshot | str) -> Snapshot:
+        if isinstance(ref, Snapshot):
+            return ref
+        for snap in self.list_snapshots():
+            if ref in (snap.name, snap.id):
+                return snap
+        raise NotFound(f"no snapshot named {ref!r} managed by cloudvm on {self.provider.name}")
+
+    def restore(self, ref: Snapshot | str, *, name: str, wait: Wait = "running", timeout: float | None = None,
+                spec: VMSpec | None = None, **changes: Any) -> VM:
+        """A new VM whose disks start from the snapshot; ``changes`` override the source VM's spec."""
+        snap = self.get_snapshot(ref)
+        base = spec or snap.spec
+        if base is None:
+            raise InvalidSpec("spec", "this snapshot does not record its VM's spec; pass spec=")
+        request = self.plan([base.replace(name=name, **changes)])[0]
+        return self._launch([request], lambda: [self.provider.restore(snap, request)], wait, timeout, False)[0]
+
+    def delete_snapshot(self, ref: Snapshot | str) -> None:
+        snap = self.get_snapshot(ref)
+        log.info("deleting snapshot %s", snap.name)
+        self._call("delete_snapshot", lambda: self.provider.delete_snapshot(snap))
+
+    def copy_snapshot(self, ref: Snapshot | str, *, region: str) -> Snapshot:
+        self.provider.require(Capability.COPY_SNAPSHOT)
+        snap = self.get_snapshot(ref)
+        copied: Snapshot = self._call("copy_snapshot", lambda: self.provider.copy_snapshot(snap, region))
+        return copied

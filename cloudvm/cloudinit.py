@@ -1,0 +1,96 @@
+"""cloud-init user-data that adds the SDK's login user beside whatever the
+user passed, instead of replacing it.
+
+The SDK's part is a ``#cloud-config`` creating ``spec.ssh.user``; the user's
+own user-data rides along as further MIME parts, so their script runs and
+their ``#cloud-config`` is merged (lists appended) with ours. Providers that
+boot cloud images (libvirt's NoCloud seed, the clouds' user-data fields) all
+send this same document.
+"""
+
+from __future__ import annotations
+
+import email
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+import yaml
+
+from cloudvm.spec import VMSpec
+
+# cloud-init's own table of "starts with" markers (user-data formats docs).
+_CONTENT_TYPES = {
+    "#cloud-config": "text/cloud-config",
+    "#!": "text/x-shellscript",
+    "#include": "text/x-include-url",
+    "#cloud-boothook": "text/cloud-boothook",
+    "#part-handler": "text/part-handler",
+    "## template: jinja": "text/jinja2",
+}
+MERGE_APPEND = "list(append)+dict(recurse_array)+str()"
+
+
+def sdk_config(spec: VMSpec) -> str:
+    """The SDK's own ``#cloud-config``: hostname and the login user."""
+    config: dict[str, object] = {"hostname": spec.name, "preserve_hostname": False}
+    if spec.ssh is not None:
+        config["users"] = [
+            "default",
+            {
+                "name": spec.ssh.user,
+                "shell": "/bin/bash",
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "lock_passwd": True,
+                "ssh_authorized_keys": list(spec.ssh.public_keys),
+            },
+        ]
+    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=1 << 16)
+
+
+def content_type(text: str) -> str:
+    """cloud-init's content type for a user-data document, by its first line."""
+    for marker, ctype in _CONTENT_TYPES.items():
+        if text.startswith(marker):
+            return ctype
+    return "text/x-not-multipart"
+
+
+def _part(text: str, ctype: str, filename: str) -> MIMEText:
+    maintype, subtype = ctype.split("/", 1)
+    part = MIMEText(text, subtype, "utf-8")
+    # 8bit keeps text readable for tiny guests; cloud-init decodes either.
+    del part["Content-Transfer-Encoding"]
+    part.set_payload(text.encode("utf-8"), None)
+    part["Content-Transfer-Encoding"] = "8bit"
+    part.add_header("Content-Disposition", "attachment", filename=filename)
+    if ctype == "text/cloud-config":
+        part["Merge-Type"] = MERGE_APPEND
+    return part
+
+
+def _user_parts(user_data: str) -> list[MIMEText]:
+    if user_data.lower().startswith(("content-type: multipart", "mime-version:")):
+        message = email.message_from_string(user_data)
+        return [
+            _part(p.get_payload(decode=True).decode("utf-8"), p.get_content_type(), p.get_filename() or f"part-{i}")
+            for i, p in enumerate(message.walk())
+            if not p.is_multipart()
+        ]
+    return [_part(user_data, content_type(user_data), "user-data")]
+
+
+def user_data(spec: VMSpec) -> str:
+    """The full user-data document for ``spec``."""
+    ours = sdk_config(spec)
+    if not spec.user_data:
+        return ours
+    doc = MIMEMultipart(boundary="==cloudvm-user-data==")
+    doc.attach(_part(ours, "text/cloud-config", "cloudvm.cfg"))
+    for part in _user_parts(spec.user_data):
+        doc.attach(part)
+    return doc.as_string()
+
+
+def meta_data(spec: VMSpec, instance_id: str) -> str:
+    """NoCloud meta-data: a new ``instance-id`` makes cloud-init run per-instance modules again."""
+    return yaml.safe_dump({"instance-id": instance_id, "local-hostname": spec.name}, sort_keys=False)

@@ -1,0 +1,130 @@
+"""The contract a provider plug-in implements.
+
+A provider translates and nothing more: it never sleeps, polls, retries or
+starts threads (the core does all of that, once, for every provider). Calls
+are batch-first: one ``launch`` for many VMs, one ``describe`` for many ids.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from cloudvm.errors import Unsupported
+from cloudvm.model import VM, ResolvedSize, Snapshot
+from cloudvm.spec import Size, VMSpec
+
+
+class Capability(enum.Enum):
+    """Optional features; the core checks them before calling, the
+    conformance suite skips by them."""
+
+    SNAPSHOTS = "snapshots"
+    COPY_SNAPSHOT = "copy_snapshot"
+    INGRESS_RULES = "ingress_rules"
+    PUBLIC_IP = "public_ip"
+    DATA_DISKS = "data_disks"
+    KEEP_DISKS = "keep_disks"
+    SPOT = "spot"
+    REACHABILITY = "reachability"
+    CONSOLE_OUTPUT = "console_output"
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """One VM to launch, everything already resolved by the core.
+
+    ``token`` is the idempotency key: a retried launch with the same token
+    must find the VM it already made instead of making another.
+    """
+
+    spec: VMSpec
+    size: ResolvedSize
+    image: str
+    token: str
+    tags: dict[str, str]
+
+
+class Provider(abc.ABC):
+    """Base class of every provider; override what the capabilities promise."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def unsupported_reason(self, spec: VMSpec) -> str | None:
+        """Why this provider cannot honour ``spec``, or None; checked before any call."""
+        needs = {
+            Capability.INGRESS_RULES: bool(spec.network.ingress),
+            Capability.PUBLIC_IP: spec.network.public_ip,
+            Capability.DATA_DISKS: bool(spec.disks),
+            Capability.KEEP_DISKS: any(d.keep for d in spec.disks),
+        }
+        missing = [cap.value for cap, needed in needs.items() if needed and cap not in self.capabilities]
+        if missing:
+            return f"provider {self.name!r} does not support {', '.join(missing)}"
+        return None
+
+    def require(self, capability: Capability) -> None:
+        """Raise ``Unsupported`` unless the provider declares ``capability``."""
+        if capability not in self.capabilities:
+            raise Unsupported(f"provider {self.name!r} does not support {capability.value}")
+
+    @property
+    def location(self) -> str | None:
+        """The region (or host) this provider instance works in."""
+        return None
+
+    @abc.abstractmethod
+    def resolve_size(self, size: Size) -> ResolvedSize: ...
+
+    @abc.abstractmethod
+    def resolve_image(self, image: str) -> str: ...
+
+    @abc.abstractmethod
+    def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
+        """Create and boot the VMs; return their ids in request order.
+
+        A VM that cannot be made must leave nothing behind; a name already
+        held by a VM with another token raises ``AlreadyExists``.
+        """
+
+    @abc.abstractmethod
+    def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
+        """The managed VMs with these ids (missing ones omitted) or these tags."""
+
+    @abc.abstractmethod
+    def start(self, ids: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self, ids: Sequence[str], *, force: bool = False) -> None: ...
+
+    @abc.abstractmethod
+    def reboot(self, ids: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def terminate(self, ids: Sequence[str]) -> None:
+        """Delete the VMs and everything cloudvm created for them."""
+
+    def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
+        raise Unsupported(f"provider {self.name!r} does not support snapshots")
+
+    def describe_snapshots(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[Snapshot]:
+        raise Unsupported(f"provider {self.name!r} does not support snapshots")
+
+    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
+        raise Unsupported(f"provider {self.name!r} does not support snapshots")
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        raise Unsupported(f"provider {self.name!r} does not support snapshots")
+
+    def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
+        raise Unsupported(f"provider {self.name!r} does not support copying snapshots")
+
+    def console_output(self, vm: VM) -> str:
+        raise Unsupported(f"provider {self.name!r} does not capture console output")
+
+    def close(self) -> None:
+        """Release connections; the provider may be used again afterwards."""

@@ -1,0 +1,69 @@
+"""The one retry policy every provider call goes through.
+
+Only errors that say ``retryable`` are retried (throttling, transient 5xx and
+dropped connections, not-found right after a create); backoff is exponential
+with full jitter, a provider's ``Retry-After`` wins over it, and an overall
+deadline bounds the whole call. Every retry is logged with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import tenacity
+
+from cloudvm.errors import CloudVMError
+
+log = logging.getLogger("cloudvm.retry")
+T = TypeVar("T")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Classification lives on the error class, set where the SDK error is mapped."""
+    return isinstance(exc, CloudVMError) and exc.retryable
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try one provider call; configurable per ``Cloud``."""
+
+    attempts: int = 8
+    initial: float = 0.5
+    maximum: float = 30.0
+    deadline: float = 180.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = tenacity.wait_random_exponential(multiplier=self.initial, max=self.maximum)(state)
+        hinted = getattr(exc, "retry_after", None)
+        delay = max(float(hinted), 0.0) if hinted is not None else backoff
+        remaining = self.deadline - (state.seconds_since_start or 0.0)
+        return max(0.0, min(delay, remaining))
+
+    def call(self, fn: Callable[[], T], *, what: str) -> T:
+        """Run ``fn`` under the policy; the last error is re-raised unchanged."""
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "retrying %s in %.1fs (attempt %d/%d): %s: %s",
+                what, state.upcoming_sleep, state.attempt_number, self.attempts, type(exc).__name__, exc,
+            )
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(is_retryable),
+            stop=tenacity.stop_after_attempt(self.attempts) | tenacity.stop_after_delay(self.deadline),
+            wait=self._wait,
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(fn)
+
+
+NO_RETRY = RetryPolicy(attempts=1)

@@ -1,0 +1,426 @@
+"""The libvirt provider: VMs on a local or remote libvirt host, with root
+disks as qcow2 overlays of a base image, a NoCloud seed for cloud-init, and
+all state in the domains' own metadata and the pool's volumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlparse
+from xml.etree import ElementTree as ET
+
+import libvirt
+
+from cloudvm import tags as tagging
+from cloudvm.errors import AlreadyExists, AuthenticationError, InvalidSpec, NotFound, ProviderError
+from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
+from cloudvm.provider import Capability, LaunchRequest, Provider
+from cloudvm.spec import Size, VMSpec
+from cloudvm_libvirt import images
+from cloudvm_libvirt._errors import mapped
+from cloudvm_libvirt.domain import NS, PREFIX, Meta, Volume, domain_xml, macs, networks
+from cloudvm_libvirt.seed import nocloud_seed
+from cloudvm_libvirt.storage import GIB, Storage
+
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions
+
+SIZES = {"tiny": (1, 0.5), "small": (1, 1.0), "medium": (2, 2.0), "large": (2, 4.0), "xlarge": (4, 8.0)}
+SNAPSHOT_SUFFIX = ".snap.json"
+_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: VMState.PENDING,
+    libvirt.VIR_DOMAIN_RUNNING: VMState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: VMState.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: VMState.RUNNING,  # only briefly, by us; a crash pauses with its own reason
+    libvirt.VIR_DOMAIN_SHUTDOWN: VMState.STOPPING,
+    libvirt.VIR_DOMAIN_SHUTOFF: VMState.STOPPED,
+    libvirt.VIR_DOMAIN_CRASHED: VMState.ERROR,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: VMState.STOPPED,
+}
+_PAUSED_BROKEN = {libvirt.VIR_DOMAIN_PAUSED_IOERROR, libvirt.VIR_DOMAIN_PAUSED_CRASHED,
+                  libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN}
+
+
+class LibvirtProvider(Provider):
+    """``cloudvm.connect("libvirt", uri=..., network=..., pool=..., domain_type=...)``."""
+
+    name = "libvirt"
+    capabilities = frozenset({Capability.SNAPSHOTS, Capability.DATA_DISKS, Capability.KEEP_DISKS,
+                              Capability.REACHABILITY, Capability.CONSOLE_OUTPUT})
+
+    def __init__(self, uri: str = "qemu:///system", *, network: str = "default", pool: str = "cloudvm",
+                 pool_path: str = "/var/lib/libvirt/images/cloudvm", domain_type: str | None = None,
+                 console_dir: str = "/var/log/libvirt/qemu") -> None:
+        self.uri = uri
+        self.network = network
+        self.domain_type = domain_type or os.environ.get("CLOUDVM_LIBVIRT_DOMAIN_TYPE", "auto")
+        if self.domain_type not in ("auto", "kvm", "qemu"):
+            raise InvalidSpec("domain_type", "must be auto, kvm or qemu")
+        self.console_dir = console_dir
+        self._conn: libvirt.virConnect | None = None
+        self.storage = Storage(self.conn, pool, pool_path)
+
+    # -- connection ---------------------------------------------------------
+
+    def conn(self) -> libvirt.virConnect:
+        if self._conn is None:
+            try:
+                self._conn = libvirt.open(self.uri)
+            except libvirt.libvirtError as exc:
+                cls = AuthenticationError if exc.get_error_code() in (
+                    libvirt.VIR_ERR_AUTH_FAILED, libvirt.VIR_ERR_AUTH_CANCELLED) else ProviderError
+                raise cls(f"cannot connect to libvirt at {self.uri}: {exc.get_error_message()}; is the daemon "
+                          "running? (start it with 'systemctl start libvirtd', or 'libvirtd -d' "
+                          "and 'virtlogd -d' where there is no systemd)") from exc
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+            self.storage._pool = None
+
+    @property
+    def location(self) -> str:
+        return urlparse(self.uri).hostname or socket.gethostname()
+
+    def _virt_type(self) -> str:
+        if self.domain_type != "auto":
+            return self.domain_type
+        caps = ET.fromstring(self.conn().getCapabilities())
+        return "kvm" if caps.find("./guest/arch[@name='x86_64']/domain[@type='kvm']") is not None else "qemu"
+
+    # -- resolution -----------------------------------------------------------
+
+    def resolve_size(self, size: Size) -> ResolvedSize:
+        if size.instance_type:
+            if size.instance_type not in SIZES:
+                raise InvalidSpec("size.instance_type", f"unknown libvirt size {size.instance_type!r}; "
+                                  f"known: {', '.join(SIZES)} (or give cpus and memory_gib)")
+            cpus, mem = SIZES[size.instance_type]
+            return ResolvedSize(size.instance_type, cpus, mem)
+        assert size.cpus is not None and size.memory_gib is not None
+        return ResolvedSize(f"{size.cpus}cpu-{size.memory_gib:g}gib", size.cpus, size.memory_gib)
+
+    def resolve_image(self, image: str) -> str:
+        return images.resolve(self.storage, image)
+
+    # -- lookups ----------------------------------------------------------------
+
+    def _lookup(self, name: str) -> libvirt.virDomain | None:
+        try:
+            return self.conn().lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise
+
+    @staticmethod
+    def _meta(dom: libvirt.virDomain) -> Meta | None:
+        try:
+            return Meta.from_xml(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS, 0))
+        except libvirt.libvirtError:
+            return None  # not ours
+
+    def _vol_path(self, name: str) -> str:
+        target = ET.fromstring(self.storage.pool().XMLDesc(0)).findtext("./target/path", "")
+        return os.path.join(target, name)
+
+    def _console_log(self, name: str) -> str:
+        return os.path.join(self.console_dir, f"cloudvm-{name}-console.log")
+
+    def _network(self, name: str) -> str:
+        with mapped(f"network {name}"):
+            try:
+                net = self.conn().networkLookupByName(name)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_NETWORK:
+                    raise
+                known = ", ".join(self.conn().listNetworks() + self.conn().listDefinedNetworks()) or "none"
+                raise InvalidSpec("network.name", f"libvirt has no network {name!r} (known: {known})") from None
+            if not net.isActive():
+                net.create()
+        return name
+
+    # -- launching -----------------------------------------------------------
+
+    def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
+        return [self._launch(r, self._fresh_disks(r)) for r in requests]
+
+    def _fresh_disks(self, request: LaunchRequest) -> list[tuple[Volume, Callable[[str], Any]]]:
+        """Root overlay of the base image, then empty data disks."""
+        name = request.spec.name
+        base = self.conn().storageVolLookupByPath(request.image)
+        base_fmt = ET.fromstring(base.XMLDesc(0)).find("./target/format")
+        backing = (request.image, base_fmt.get("type", "qcow2") if base_fmt is not None else "qcow2")
+        root_bytes = max(base.info()[1], (request.spec.root_disk_gib or 0) * GIB)
+        disks: list[tuple[Volume, Callable[[str], Any]]] = [
+            (Volume(f"{name}-root.qcow2", "root"), lambda v: self.storage.create(v, root_bytes, backing=backing))]
+        for i, disk in enumerate(request.spec.disks):
+            disks.append((Volume(f"{name}-data-{i}.qcow2", "data", disk.keep),
+                          lambda v, size=disk.size_gib * GIB: self.storage.create(v, size)))
+        return disks
+
+    def _launch(self, request: LaunchRequest, disks: list[tuple[Volume, Callable[[str], Any]]]) -> str:
+        spec = request.spec
+        existing = self._lookup(spec.name)
+        if existing is not None:
+            meta = self._meta(existing)
+            if meta is None or meta.token != request.token:
+                raise AlreadyExists(f"a VM named {spec.name!r} already exists on {self.uri}")
+            with mapped(f"start {spec.name}"):
+                if not existing.isActive():
+                    existing.create()
+            uuid_: str = existing.UUIDString()
+            return uuid_  # a retry of our own launch: exactly once
+        seed = Volume(f"{spec.name}-seed.iso", "seed")
+        meta = Meta(name=spec.name, token=request.token, image=spec.image, size_type=request.size.type_name,
+                    created=datetime.now(timezone.utc), tags=request.tags,
+                    volumes=tuple(v for v, _ in disks) + (seed,), spec=spec)
+        xml = domain_xml(request, meta, domain_type=self._virt_type(),
+                         network=self._network(spec.network.name or self.network),
+                         disk_paths=[self._vol_path(v.name) for v, _ in disks],
+                         seed_path=self._vol_path(seed.name), console_log=self._console_log(spec.name))
+        dom = self._define(spec.name, xml)
+        try:
+            for vol, make in disks:
+                self.storage.delete(vol.name)  # an orphan of a crashed create under the name we now hold
+                make(vol.name)
+            self.storage.delete(seed.name)
+            self.storage.upload(seed.name, nocloud_seed(spec, f"i-{uuid.uuid4().hex[:16]}"))
+            with mapped(f"start {spec.name}"):
+                dom.create()
+        except BaseException:
+            self._remove(dom, meta)
+            raise
+        uuid_ = dom.UUIDString()
+        return uuid_
+
+    def _define(self, name: str, xml: str) -> libvirt.virDomain:
+        try:
+            return self.conn().defineXML(xml)
+        except libvirt.libvirtError as exc:
+            if self._lookup(name) is not None:  # another process took the name first
+                raise AlreadyExists(f"a VM named {name!r} already exists on {self.uri}") from exc
+            with mapped(f"define {name}"):
+                raise
+
+    def _remove(self, dom: libvirt.virDomain, meta: Meta, *, keep: bool = True) -> None:
+        """Power off, delete volumes (kept data disks excepted), then the definition:
+        in that order, so an interrupted delete can simply be repeated."""
+        with mapped(f"delete {meta.name}"):
+            if dom.isActive():
+                dom.destroy()
+            for vol in meta.volumes:
+                if not (keep and vol.keep):
+                    self.storage.delete(vol.name)
+            dom.undefine()
+        try:
+            os.remove(self._console_log(meta.name))
+        except OSError:
+            pass
+
+    # -- describing ------------------------------------------------------------
+
+    def _leases(self, nets: set[str]) -> dict[str, str]:
+        """MAC -> IPv4 address, newest lease first, one call per network."""
+        found: dict[str, tuple[int, str]] = {}
+        for net_name in nets:
+            try:
+                leases = self.conn().networkLookupByName(net_name).DHCPLeases()
+            except libvirt.libvirtError:
+                continue
+            for lease in leases:
+                if lease.get("type") != libvirt.VIR_IP_ADDR_TYPE_IPV4:
+                    continue
+                mac, expiry = lease["mac"].lower(), int(lease.get("expirytime", 0))
+                if mac not in found or expiry > found[mac][0]:
+                    found[mac] = (expiry, lease["ipaddr"])
+        return {mac: ip for mac, (_, ip) in found.items()}
+
+    def _domains(self, ids: Sequence[str] | None) -> list[libvirt.virDomain]:
+        if ids is None:
+            with mapped("list domains"):
+                return list(self.conn().listAllDomains(0))
+        doms = []
+        for vm_id in ids:
+            try:
+                doms.append(self.conn().lookupByUUIDString(vm_id))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() not in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_INVALID_ARG):
+                    raise
+        return doms
+
+    def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
+        managed = []
+        for dom in self._domains(ids):
+            meta = self._meta(dom)
+            if meta is not None and tagging.matches(meta.tags, tags):
+                managed.append((dom, meta, dom.XMLDesc(0)))
+        leases = self._leases({n for _, _, xml in managed for n in networks(xml)})
+        return [self._vm(dom, meta, xml, leases) for dom, meta, xml in managed]
+
+    def _vm(self, dom: libvirt.virDomain, meta: Meta, xml: str, leases: dict[str, str]) -> VM:
+        state, reason = dom.state()
+        vm_state = _STATES.get(state, VMState.ERROR)
+        if state == libvirt.VIR_DOMAIN_PAUSED and reason in _PAUSED_BROKEN:
+            vm_state = VMState.ERROR
+        info = dom.info()
+        running = vm_state is VMState.RUNNING
+        disks = []
+        for vol in meta.volumes:
+            if vol.role in ("root", "data"):
+                found = self.storage.lookup(vol.name)
+                disks.append(DiskInfo(vol.name, found.info()[1] / GIB if found else 0.0, vol.role == "root"))
+        return VM(
+            id=dom.UUIDString(), name=meta.name, provider=self.name, state=vm_state,
+            size=ResolvedSize(meta.size_type, info[3], info[1] / (1024 * 1024)),
+            image=meta.image, region=self.location,
+            private_ips=tuple(ip for m in macs(xml) if running and (ip := leases.get(m.lower()))),
+            disks=tuple(disks), tags=dict(meta.tags), created_at=meta.created,
+            ssh_user=meta.spec.ssh.user if meta.spec and meta.spec.ssh else None, raw=dom,
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def _each(self, ids: Sequence[str], what: str, action: Callable[[libvirt.virDomain], Any]) -> None:
+        for dom in self._domains(ids):
+            with mapped(f"{what} {dom.name()}"):
+                action(dom)
+
+    def start(self, ids: Sequence[str]) -> None:
+        self._each(ids, "start", lambda d: d.isActive() or d.create())
+
+    def stop(self, ids: Sequence[str], *, force: bool = False) -> None:
+        self._each(ids, "stop", lambda d: d.isActive() and (d.destroy() if force else d.shutdown()))
+
+    def reboot(self, ids: Sequence[str]) -> None:
+        self._each(ids, "reboot", lambda d: d.reboot(0))
+
+    def terminate(self, ids: Sequence[str]) -> None:
+        for dom in self._domains(ids):
+            meta = self._meta(dom)
+            if meta is not None:
+                self._remove(dom, meta)
+
+    def console_output(self, vm: VM) -> str:
+        try:
+            with open(self._console_log(vm.name), encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    # -- snapshots -------------------------------------------------------------
+
+    def _dom(self, vm_id: str) -> libvirt.virDomain:
+        doms = self._domains([vm_id])
+        if not doms:
+            raise NotFound(f"no VM with id {vm_id} on {self.uri}")
+        return doms[0]
+
+    def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
+        manifest_name = name + SNAPSHOT_SUFFIX
+        if self.storage.lookup(manifest_name) is not None:
+            raise AlreadyExists(f"a snapshot named {name!r} already exists in pool {self.storage.name!r}")
+        dom = self._dom(vm.id)
+        meta = self._meta(dom)
+        assert meta is not None
+        sources = [v for v in meta.volumes if v.role in ("root", "data")]
+        targets = [f"{name}.snap-{i}.qcow2" for i in range(len(sources))]
+        live = bool(dom.isActive())
+        manifest = {
+            "id": uuid.uuid4().hex, "name": name, "source_vm": meta.name, "source_id": vm.id,
+            "created": datetime.now(timezone.utc).isoformat(), "tags": tags, "live": live,
+            "disks": [{"volume": t, "role": s.role} for s, t in zip(sources, targets)],
+            "spec": json.loads(meta.spec.model_dump_json()) if meta.spec else None,
+        }
+        try:
+            self.storage.upload(manifest_name, json.dumps(manifest).encode())
+            if live:
+                self._backup(dom, targets)
+            else:
+                for src, target in zip(sources, targets):
+                    source_vol = self.storage.lookup(src.name)
+                    assert source_vol is not None
+                    self.storage.clone(target, source_vol)
+        except BaseException:
+            for target in targets:
+                self.storage.delete(target)
+            self.storage.delete(manifest_name)
+            raise
+        return self._snapshot(manifest)
+
+    def _backup(self, dom: libvirt.virDomain, targets: list[str]) -> None:
+        """A push-mode backup: QEMU copies every disk as of this instant while the VM runs on."""
+        root = ET.Element("domainbackup", mode="push")
+        disks = ET.SubElement(root, "disks")
+        devs = [t.get("dev", "") for t in ET.fromstring(dom.XMLDesc(0)).findall("./devices/disk[@device='disk']/target")]
+        for dev, target in zip(devs, targets):
+            disk = ET.SubElement(disks, "disk", name=dev, type="file")
+            ET.SubElement(disk, "target", file=self._vol_path(target))
+            ET.SubElement(disk, "driver", type="qcow2")
+        for t in ET.fromstring(dom.XMLDesc(0)).findall("./devices/disk[@device='cdrom']/target"):
+            ET.SubElement(disks, "disk", name=t.get("dev", ""), backup="no")
+        with mapped(f"snapshot {dom.name()}"):
+            dom.backupBegin(ET.tostring(root, encoding="unicode"), None, 0)
+
+    def _state(self, manifest: dict[str, Any], present: set[str]) -> SnapshotState:
+        if not all(d["volume"] in present for d in manifest["disks"]):
+            return SnapshotState.PENDING if manifest["live"] else SnapshotState.ERROR
+        if not manifest["live"]:
+            return SnapshotState.READY
+        doms = self._domains([manifest["source_id"]])
+        if not doms or not doms[0].isActive():
+            return SnapshotState.READY
+        job = doms[0].jobInfo()[0]
+        if job not in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED):
+            return SnapshotState.PENDING
+        last = doms[0].jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        return SnapshotState.ERROR if last.get("type") == libvirt.VIR_DOMAIN_JOB_FAILED else SnapshotState.READY
+
+    def _snapshot(self, manifest: dict[str, Any], state: SnapshotState = SnapshotState.PENDING) -> Snapshot:
+        return Snapshot(
+            id=manifest["id"], name=manifest["name"], provider=self.name, source_vm=manifest["source_vm"],
+            created_at=datetime.fromisoformat(manifest["created"]), region=self.location, state=state,
+            disks=tuple(DiskInfo(d["volume"], 0.0, d["role"] == "root") for d in manifest["disks"]),
+            tags=dict(manifest["tags"]), spec=VMSpec(**manifest["spec"]) if manifest["spec"] else None,
+            raw=manifest,
+        )
+
+    def describe_snapshots(self, ids: Sequence[str] | None = None,
+                           tags: dict[str, str] | None = None) -> list[Snapshot]:
+        names = set(self.storage.names())
+        out = []
+        for vol_name in sorted(n for n in names if n.endswith(SNAPSHOT_SUFFIX)):
+            manifest = json.loads(self.storage.read(vol_name) or b"null")
+            if not manifest or (ids is not None and manifest["id"] not in ids):
+                continue
+            if tagging.matches(manifest["tags"], tags):
+                out.append(self._snapshot(manifest, self._state(manifest, names)))
+        return out
+
+    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
+        name = request.spec.name
+        self.storage.names()  # refresh: backup files were written by QEMU, not through the pool
+        disks: list[tuple[Volume, Callable[[str], Any]]] = []
+        data_index = 0
+        for disk in snapshot.raw["disks"]:
+            source = self.storage.lookup(disk["volume"])
+            if source is None:
+                raise NotFound(f"snapshot {snapshot.name} lost its volume {disk['volume']}")
+            if disk["role"] == "root":
+                vol = Volume(f"{name}-root.qcow2", "root")
+            else:
+                vol = Volume(f"{name}-data-{data_index}.qcow2", "data")
+                data_index += 1
+            disks.append((vol, lambda v, src=source: self.storage.clone(v, src)))
+        return self._launch(request, disks)
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        for disk in snapshot.raw["disks"]:
+            self.storage.delete(disk["volume"])
+        self.storage.delete(snapshot.name + SNAPSHOT_SUFFIX)

@@ -1,0 +1,119 @@
+"""Volumes in one libvirt storage pool: base images, VM disks, seeds and
+snapshots all live there, so a remote libvirt host works like a local one."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from typing import BinaryIO
+from xml.sax.saxutils import escape
+
+import libvirt
+
+from cloudvm_libvirt._errors import mapped
+
+GIB = 1024**3
+
+
+def _vol_xml(name: str, capacity: int, fmt: str, backing: tuple[str, str] | None = None) -> str:
+    back = ""
+    if backing:
+        back = f"<backingStore><path>{escape(backing[0])}</path><format type='{backing[1]}'/></backingStore>"
+    return (
+        f"<volume><name>{escape(name)}</name><capacity unit='bytes'>{capacity}</capacity>"
+        f"<target><format type='{fmt}'/></target>{back}</volume>"
+    )
+
+
+class Storage:
+    """The pool cloudvm keeps its volumes in, created on first use."""
+
+    def __init__(self, conn: Callable[[], libvirt.virConnect], name: str, path: str) -> None:
+        self._conn = conn
+        self.name = name
+        self.path = path
+        self._pool: libvirt.virStoragePool | None = None
+
+    def pool(self) -> libvirt.virStoragePool:
+        if self._pool is None:
+            conn = self._conn()
+            with mapped(f"storage pool {self.name}"):
+                try:
+                    pool = conn.storagePoolLookupByName(self.name)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+                        raise
+                    xml = (f"<pool type='dir'><name>{escape(self.name)}</name>"
+                           f"<target><path>{escape(self.path)}</path></target></pool>")
+                    pool = conn.storagePoolDefineXML(xml, 0)
+                    pool.build(0)
+                    pool.setAutostart(1)
+                if not pool.isActive():
+                    pool.create(0)
+            self._pool = pool
+        return self._pool
+
+    def lookup(self, name: str) -> libvirt.virStorageVol | None:
+        with mapped(f"volume {name}"):
+            try:
+                return self.pool().storageVolLookupByName(name)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    return None
+                raise
+
+    def names(self) -> list[str]:
+        with mapped("list volumes"):
+            self.pool().refresh(0)
+            return list(self.pool().listVolumes())
+
+    def create(self, name: str, capacity: int, fmt: str = "qcow2",
+               backing: tuple[str, str] | None = None) -> libvirt.virStorageVol:
+        with mapped(f"create volume {name}"):
+            return self.pool().createXML(_vol_xml(name, capacity, fmt, backing), 0)
+
+    def clone(self, name: str, source: libvirt.virStorageVol) -> libvirt.virStorageVol:
+        """A standalone copy (backing chain flattened), independent of its source."""
+        capacity = source.info()[1]
+        with mapped(f"copy volume {source.name()} to {name}"):
+            return self.pool().createXMLFrom(_vol_xml(name, capacity, "qcow2"), source, 0)
+
+    def upload(self, name: str, data: bytes | BinaryIO, fmt: str = "raw") -> libvirt.virStorageVol:
+        """A new volume holding ``data``, sent over libvirt's stream API."""
+        fileobj = io.BytesIO(data) if isinstance(data, bytes) else data
+        size = fileobj.seek(0, os.SEEK_END)
+        fileobj.seek(0)
+        vol = self.create(name, size, fmt)
+        try:
+            with mapped(f"upload volume {name}"):
+                stream = self._conn().newStream(0)
+                vol.upload(stream, 0, size, 0)
+                stream.sendAll(lambda _s, n, f: f.read(n), fileobj)
+                stream.finish()
+        except BaseException:
+            self.delete(name)
+            raise
+        return vol
+
+    def read(self, name: str) -> bytes:
+        vol = self.lookup(name)
+        if vol is None:
+            return b""
+        out = io.BytesIO()
+        with mapped(f"download volume {name}"):
+            stream = self._conn().newStream(0)
+            vol.download(stream, 0, vol.info()[1], 0)
+            stream.recvAll(lambda _s, buf, o: o.write(buf), out)
+            stream.finish()
+        return out.getvalue()
+
+    def delete(self, name: str) -> None:
+        vol = self.lookup(name)
+        if vol is not None:
+            with mapped(f"delete volume {name}"):
+                try:
+                    vol.delete(0)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                        raise
