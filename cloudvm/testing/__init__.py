@@ -1,0 +1,6 @@
+"""Testing aids: an in-memory provider for fast tests of scripts and of the
+core, and the conformance suite every real provider runs."""
+
+from cloudvm.testing.fake import FakeProvider
+
+__all__ = ["FakeProvider"]

@@ -1,0 +1,197 @@
+"""The conformance suite: one set of tests every provider runs, in the
+manner of SQLAlchemy's dialect compliance suite.
+
+A provider's test module does ``from cloudvm.testing.conformance import *``
+and defines a session fixture ``conformance_target`` returning a
+``Target``. Tests for optional features skip by the provider's own
+``capabilities``; an undeclared feature must raise ``Unsupported``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cloudvm
+from cloudvm import ssh
+from cloudvm.errors import AlreadyExists, InvalidSpec, Unsupported
+from cloudvm.provider import Capability
+
+__all__ = [
+    "Target", "cloud", "run_id", "ssh_key", "make_spec",
+    "test_undeclared_capabilities_raise_unsupported", "test_invalid_spec_creates_nothing",
+    "test_lifecycle_snapshot_and_restore", "test_create_many_list_and_delete", "test_same_name_one_wins",
+]
+
+
+@dataclass
+class Target:
+    """How the suite reaches one provider, and how it checks for leftovers."""
+
+    provider: str
+    options: dict[str, Any]
+    image: str
+    size: cloudvm.Size
+    leftovers: Callable[[str], list[str]] = field(repr=False)  # resources still named after a VM/snapshot
+    network: cloudvm.Network = cloudvm.Network()
+    timeout: float = 300.0
+
+    def connect(self) -> cloudvm.Cloud:
+        return cloudvm.connect(self.provider, timeout=self.timeout, **self.options)
+
+
+@pytest.fixture
+def cloud(conformance_target: Target) -> Iterator[cloudvm.Cloud]:
+    with conformance_target.connect() as c:
+        yield c
+
+
+@pytest.fixture
+def run_id() -> str:
+    """A short random infix that keeps this run's names apart from others'."""
+    return secrets.token_hex(2)
+
+
+@pytest.fixture(scope="session")
+def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A fresh ed25519 key pair: (private key file, public key line)."""
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "conformance", "-f", str(key)], check=True)
+    return key, key.with_suffix(".pub").read_text().strip()
+
+
+@pytest.fixture
+def make_spec(conformance_target: Target, ssh_key: tuple[Path, str], run_id: str) -> Callable[..., cloudvm.VMSpec]:
+    def make(name: str, **changes: Any) -> cloudvm.VMSpec:
+        fields: dict[str, Any] = dict(
+            name=f"cvt-{run_id}-{name}", size=conformance_target.size, image=conformance_target.image,
+            network=conformance_target.network, ssh=cloudvm.SSHAccess(user="ops", public_keys=[ssh_key[1]]),
+            tags={"suite": "conformance", "run": run_id},
+        )
+        return cloudvm.VMSpec(**{**fields, **changes})
+    return make
+
+
+def _assert_gone(target: Target, cloud: cloudvm.Cloud, *names: str) -> None:
+    listed = {vm.name for vm in cloud.list()}
+    assert not listed & set(names), f"still listed: {listed & set(names)}"
+    for name in names:
+        assert target.leftovers(name) == [], f"{name} left resources behind"
+
+
+def test_undeclared_capabilities_raise_unsupported(cloud: cloudvm.Cloud, make_spec: Any) -> None:
+    caps = cloud.capabilities
+    calls: dict[Capability, Callable[[], object]] = {
+        Capability.SNAPSHOTS: lambda: cloud.snapshot("no-such-vm"),
+        Capability.COPY_SNAPSHOT: lambda: cloud.copy_snapshot("no-such-snapshot", region="elsewhere"),
+        Capability.CONSOLE_OUTPUT: lambda: cloud.console_output("no-such-vm"),
+        Capability.INGRESS_RULES: lambda: cloud.create(
+            make_spec("ingress", network=cloudvm.Network(ingress=[cloudvm.Ingress(port=22)]))),
+        Capability.PUBLIC_IP: lambda: cloud.create(make_spec("public", network=cloudvm.Network(public_ip=True))),
+        Capability.DATA_DISKS: lambda: cloud.create(make_spec("disks", disks=[cloudvm.Disk(size_gib=1)])),
+    }
+    for capability, call in calls.items():
+        if capability not in caps:
+            with pytest.raises(Unsupported):
+                call()
+    assert cloud.list(tags={"run": make_spec("x").tags["run"]}) == []
+
+
+def test_invalid_spec_creates_nothing(conformance_target: Target, cloud: cloudvm.Cloud, make_spec: Any) -> None:
+    spec = make_spec("badimage", image="no-such-image-alias")
+    with pytest.raises(InvalidSpec) as err:
+        cloud.create(spec)
+    assert err.value.field == "image"
+    with pytest.raises(InvalidSpec, match=r"disks\[1\]\.size_gib"):
+        cloudvm.VMSpec(**{**make_spec("x").model_dump(), "disks": [{"size_gib": 1}, {"size_gib": 0}]})
+    _assert_gone(conformance_target, cloud, spec.name)
+
+
+def _login(vm: cloudvm.VM, key: Path, command: str) -> str:
+    done = ssh.run(vm, command, key_file=str(key))
+    assert done.returncode == 0, f"ssh {vm.name} {command!r}: {done.stderr}"
+    return done.stdout
+
+
+def test_lifecycle_snapshot_and_restore(conformance_target: Target, cloud: cloudvm.Cloud, make_spec: Any,
+                                        ssh_key: tuple[Path, str]) -> None:
+    key = ssh_key[0]
+    disks = [cloudvm.Disk(size_gib=1)] if Capability.DATA_DISKS in cloud.capabilities else []
+    spec = make_spec("life", disks=disks, user_data="#!/bin/sh\necho hello-from-user-data > /tmp/hello\n")
+    restored_name = spec.name[:-4] + "restored"
+    snap = None
+    try:
+        vm = cloud.create(spec, wait="reachable")
+        assert vm.state is cloudvm.VMState.RUNNING and vm.name == spec.name and vm.provider == cloud.provider.name
+        assert vm.tags["run"] == spec.tags["run"] and vm.private_ips and vm.created_at
+        assert vm.size is not None and vm.size.cpus == conformance_target.size.cpus
+        assert _login(vm, key, "cat /tmp/hello").strip() == "hello-from-user-data"
+        assert _login(vm, key, "hostname").strip() == spec.name
+
+        assert cloud.stop(vm)[0].state is cloudvm.VMState.STOPPED
+        assert cloud.get(spec.name).state is cloudvm.VMState.STOPPED
+        cloud.start(vm)
+        vm = cloud.reboot(vm)[0]
+        vm = cloud.waiter.until([vm.id], "reachable", conformance_target.timeout)[0]
+        _login(vm, key, "echo kept-by-snapshot > ~/proof && sync")
+
+        if Capability.SNAPSHOTS not in cloud.capabilities:
+            return
+        snap = cloud.snapshot(vm, name=spec.name + "-snap", tags={"run": spec.tags["run"]})
+        assert snap.state is cloudvm.SnapshotState.READY and snap.source_vm == spec.name
+        assert [s.name for s in cloud.list_snapshots(tags={"run": spec.tags["run"]})] == [snap.name]
+        vm2 = cloud.restore(snap, name=restored_name, wait="reachable")
+        assert vm2.id != vm.id and vm2.name == restored_name
+        assert _login(vm2, key, "cat ~/proof").strip() == "kept-by-snapshot"
+        assert len(vm2.disks) == len(vm.disks)
+    finally:
+        cloud.delete([v for v in cloud.list(tags={"run": spec.tags["run"]})])
+        if snap is not None:
+            cloud.delete_snapshot(snap)
+    _assert_gone(conformance_target, cloud, spec.name, restored_name)
+    if snap is not None:
+        assert cloud.list_snapshots(tags={"run": spec.tags["run"]}) == []
+        assert conformance_target.leftovers(snap.name) == []
+
+
+def test_create_many_list_and_delete(conformance_target: Target, cloud: cloudvm.Cloud, make_spec: Any) -> None:
+    specs = [make_spec("many-a"), make_spec("many-b")]
+    try:
+        vms = cloud.create_many(specs)
+        assert [vm.name for vm in vms] == [s.name for s in specs]
+        assert all(vm.state is cloudvm.VMState.RUNNING for vm in vms)
+        listed = cloud.list(tags={"run": specs[0].tags["run"]})
+        assert [vm.name for vm in listed] == sorted(s.name for s in specs)
+        assert cloud.get(specs[1].name).id == vms[1].id
+    finally:
+        cloud.delete([vm for vm in cloud.list(tags={"run": specs[0].tags["run"]})])
+    _assert_gone(conformance_target, cloud, *(s.name for s in specs))
+
+
+def _create_in_process(provider: str, options: dict[str, Any], spec_json: str) -> str:
+    with cloudvm.connect(provider, **options) as cloud:
+        try:
+            return cloud.create(cloudvm.VMSpec.model_validate_json(spec_json), wait=None).id
+        except AlreadyExists:
+            return "AlreadyExists"
+
+
+def test_same_name_one_wins(conformance_target: Target, cloud: cloudvm.Cloud, make_spec: Any) -> None:
+    spec = make_spec("race")
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with ctx.Pool(2) as pool:
+            args = (conformance_target.provider, conformance_target.options, spec.model_dump_json())
+            results = pool.starmap(_create_in_process, [args] * 2)
+        assert sorted(r == "AlreadyExists" for r in results) == [False, True], results
+        assert [vm.name for vm in cloud.list(tags={"run": spec.tags["run"]})] == [spec.name]
+    finally:
+        cloud.delete([vm for vm in cloud.list(tags={"run": spec.tags["run"]})])
+    _assert_gone(conformance_target, cloud, spec.name)

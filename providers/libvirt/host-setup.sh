@@ -1,0 +1,60 @@
+#!/bin/sh
+# Make this Debian/Ubuntu host ready for the libvirt provider's demo and
+# tests: install what is missing, start virtlogd and libvirtd, and define the
+# isolated test network. Safe to run again and again.
+set -eu
+[ "$(id -u)" = 0 ] && sudo= || sudo=sudo
+network=${CLOUDVM_LIBVIRT_NETWORK:-cloudvm-test}
+
+# Daemon, emulator and tools; the tiny image's build tools; ssh for logins;
+# libvirt-dev and pkg-config to build libvirt-python.
+packages="libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils dnsmasq-base
+  libvirt-dev pkg-config gcc syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio openssh-client"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "host-setup: installing$missing"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# The tiny image's packages are fetched with apt-get download: lists must exist.
+if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then $sudo apt-get update -qq; fi
+
+# Without udev, /dev/kvm keeps root-only modes; libvirt then re-probes QEMU
+# on every call (tens of seconds each). Give it the group udev would.
+if [ -e /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" != kvm ] && getent group kvm >/dev/null; then
+    $sudo chgrp kvm /dev/kvm && $sudo chmod 660 /dev/kvm
+fi
+
+if [ -d /run/systemd/system ]; then
+    $sudo systemctl start virtlogd libvirtd
+else
+    pgrep -x virtlogd >/dev/null || $sudo virtlogd -d
+    pgrep -x libvirtd >/dev/null || $sudo libvirtd -d
+fi
+for _ in $(seq 50); do
+    virsh -c qemu:///system version >/dev/null 2>&1 && break
+    sleep 0.2
+done
+virsh -c qemu:///system version >/dev/null
+
+# An isolated network (no forwarding): guests reach this host only.
+if ! virsh -c qemu:///system net-info "$network" >/dev/null 2>&1; then
+    xml=$(mktemp)
+    cat > "$xml" <<XML
+<network>
+  <name>$network</name>
+  <bridge name='cvmtest0' stp='off'/>
+  <ip address='192.168.213.1' netmask='255.255.255.0'>
+    <dhcp><range start='192.168.213.10' end='192.168.213.250'/></dhcp>
+  </ip>
+</network>
+XML
+    virsh -c qemu:///system net-define "$xml" >/dev/null
+    rm -f "$xml"
+fi
+virsh -c qemu:///system net-info "$network" | grep -q 'Active: *yes' || virsh -c qemu:///system net-start "$network" >/dev/null
+virsh -c qemu:///system net-autostart "$network" >/dev/null
+echo "host-setup: libvirt ready (network $network)"

@@ -1,0 +1,3 @@
+"""cloudvm's conformance suite against real libvirt VMs."""
+
+from cloudvm.testing.conformance import *  # noqa: F403
