@@ -4,10 +4,11 @@ idempotency keys, retries, waiting and clean-up; the provider only translates.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudvm import tags as tagging
@@ -62,7 +63,7 @@ class Cloud:
 
     # -- creating ---------------------------------------------------------
 
-    def plan(self, specs: Sequence[VMSpec]) -> list[LaunchRequest]:
+    def plan(self, specs: Sequence[VMSpec]) -> builtins.list[LaunchRequest]:
         """Validate and resolve without creating anything (a dry run)."""
         names = [s.name for s in specs]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -94,7 +95,7 @@ class Cloud:
         return self.create_many([spec], wait=wait, timeout=timeout, keep_on_failure=keep_on_failure)[0]
 
     def create_many(self, specs: Sequence[VMSpec], *, wait: Wait = "running", timeout: float | None = None,
-                    keep_on_failure: bool = False) -> list[VM]:
+                    keep_on_failure: bool = False) -> builtins.list[VM]:
         """Create a batch in one provider call and wait for all of it at once.
 
         All or nothing: if any VM fails, every VM of the batch is removed
@@ -103,12 +104,12 @@ class Cloud:
         requests = self.plan(specs)
         return self._launch(requests, lambda: self.provider.launch(requests), wait, timeout, keep_on_failure)
 
-    def _launch(self, requests: list[LaunchRequest], launch: Callable[[], list[str]], wait: Wait,
-                timeout: float | None, keep_on_failure: bool) -> list[VM]:
+    def _launch(self, requests: builtins.list[LaunchRequest], launch: Callable[[], builtins.list[str]], wait: Wait,
+                timeout: float | None, keep_on_failure: bool) -> builtins.list[VM]:
         for r in requests:
             log.info("creating %s (%s, %s) on %s", r.spec.name, r.size.type_name, r.image, self.provider.name)
         try:
-            ids: list[str] = self._call("launch", launch)
+            ids: builtins.list[str] = self._call("launch", launch)
             if wait is None:
                 return self._describe(ids)
             return self.waiter.until(ids, wait, timeout or self.timeout)
@@ -132,21 +133,21 @@ class Cloud:
 
     # -- finding ------------------------------------------------------------
 
-    def _describe(self, ids: Sequence[str]) -> list[VM]:
+    def _describe(self, ids: Sequence[str]) -> builtins.list[VM]:
         found = {vm.id: vm for vm in self._call("describe", lambda: self.provider.describe(ids))}
         return [found[i] for i in ids if i in found]
 
-    def list(self, tags: dict[str, str] | None = None) -> list[VM]:
+    def list(self, tags: dict[str, str] | None = None) -> builtins.list[VM]:
         """The VMs cloudvm manages here, optionally only those with these tags."""
         wanted = {**(tags or {}), tagging.MANAGED: "true"}
-        vms: list[VM] = self._call("describe", lambda: self.provider.describe(tags=wanted))
+        vms: builtins.list[VM] = self._call("describe", lambda: self.provider.describe(tags=wanted))
         return sorted(vms, key=lambda vm: vm.name)
 
     def get(self, ref: VMRef) -> VM:
         """A VM by name or id, as it is now."""
         return self._resolve([ref])[0]
 
-    def _resolve(self, refs: Sequence[VMRef]) -> list[VM]:
+    def _resolve(self, refs: Sequence[VMRef]) -> builtins.list[VM]:
         by_name = {vm.name: vm for vm in self.list()} if any(isinstance(r, str) for r in refs) else {}
         out = []
         for ref in refs:
@@ -163,21 +164,21 @@ class Cloud:
 
     # -- lifecycle --------------------------------------------------------
 
-    def _each(self, refs: VMRef | Sequence[VMRef]) -> list[VM]:
+    def _each(self, refs: VMRef | Sequence[VMRef]) -> builtins.list[VM]:
         return self._resolve([refs] if isinstance(refs, (VM, str)) else list(refs))
 
-    def _act(self, refs: VMRef | Sequence[VMRef], what: str, action: Callable[[list[str]], None],
-             target: Target, wait: bool) -> list[VM]:
+    def _act(self, refs: VMRef | Sequence[VMRef], what: str, action: Callable[[builtins.list[str]], None],
+             target: Target, wait: bool) -> builtins.list[VM]:
         vms = self._each(refs)
         ids = [vm.id for vm in vms]
         log.info("%s %s", what, ", ".join(vm.name for vm in vms))
         self._call(what, lambda: action(ids))
         return self.waiter.until(ids, target, self.timeout) if wait else self._describe(ids)
 
-    def start(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> list[VM]:
+    def start(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> builtins.list[VM]:
         return self._act(refs, "start", self.provider.start, "running", wait)
 
-    def stop(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True, grace: float = 60.0) -> list[VM]:
+    def stop(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True, grace: float = 60.0) -> builtins.list[VM]:
         """Shut down cleanly; power off whatever has not stopped after ``grace`` seconds."""
         vms = self._act(refs, "stop", self.provider.stop, "stopped", wait=False)
         if not wait:
@@ -190,7 +191,7 @@ class Cloud:
             self._call("stop", lambda: self.provider.stop(ids, force=True))
             return self.waiter.until(ids, "stopped", self.timeout)
 
-    def reboot(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> list[VM]:
+    def reboot(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> builtins.list[VM]:
         return self._act(refs, "reboot", self.provider.reboot, "running", wait)
 
     def delete(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> None:
@@ -211,7 +212,7 @@ class Cloud:
         """A crash-consistent copy of every disk of the VM."""
         self.provider.require(Capability.SNAPSHOTS)
         vm = self.get(ref)
-        name = name or f"{vm.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+        name = name or f"{vm.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         check_name(name)
         all_tags = {**(tags or {}), **tagging.system_tags(name)}
         log.info("snapshotting %s as %s", vm.name, name)
@@ -220,10 +221,11 @@ class Cloud:
             snap = self.waiter.snapshots_ready([snap.id], self.timeout)[0]
         return snap
 
-    def list_snapshots(self, tags: dict[str, str] | None = None) -> list[Snapshot]:
+    def list_snapshots(self, tags: dict[str, str] | None = None) -> builtins.list[Snapshot]:
         self.provider.require(Capability.SNAPSHOTS)
         wanted = {**(tags or {}), tagging.MANAGED: "true"}
-        snaps: list[Snapshot] = self._call("describe_snapshots", lambda: self.provider.describe_snapshots(tags=wanted))
+        snaps: builtins.list[Snapshot] = self._call(
+            "describe_snapshots", lambda: self.provider.describe_snapshots(tags=wanted))
         return sorted(snaps, key=lambda s: s.name)
 
     def get_snapshot(self, ref: Snapshot | str) -> Snapshot:
@@ -231,7 +233,8 @@ class Cloud:
             return ref
         for snap in self.list_snapshots():
             if ref in (snap.name, snap.id):
-                return snap
+                found: Snapshot = snap
+                return found
         raise NotFound(f"no snapshot named {ref!r} managed by cloudvm on {self.provider.name}")
 
     def restore(self, ref: Snapshot | str, *, name: str, wait: Wait = "running", timeout: float | None = None,

@@ -11,6 +11,7 @@ send this same document.
 from __future__ import annotations
 
 import email
+from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
@@ -56,7 +57,7 @@ def content_type(text: str) -> str:
 
 
 def _part(text: str, ctype: str, filename: str) -> MIMEText:
-    maintype, subtype = ctype.split("/", 1)
+    subtype = ctype.split("/", 1)[1]
     part = MIMEText(text, subtype, "utf-8")
     # 8bit keeps text readable for tiny guests; cloud-init decodes either.
     del part["Content-Transfer-Encoding"]
@@ -68,11 +69,16 @@ def _part(text: str, ctype: str, filename: str) -> MIMEText:
     return part
 
 
+def _text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    return payload.decode("utf-8") if isinstance(payload, bytes) else str(part.get_payload())
+
+
 def _user_parts(user_data: str) -> list[MIMEText]:
     if user_data.lower().startswith(("content-type: multipart", "mime-version:")):
         message = email.message_from_string(user_data)
         return [
-            _part(p.get_payload(decode=True).decode("utf-8"), p.get_content_type(), p.get_filename() or f"part-{i}")
+            _part(_text(p), p.get_content_type(), p.get_filename() or f"part-{i}")
             for i, p in enumerate(message.walk())
             if not p.is_multipart()
         ]

@@ -10,7 +10,7 @@ from typing import Any
 from cloudvm.spec import VMSpec
 
 
-class VMState(str, enum.Enum):
+class VMState(enum.StrEnum):
     """One lifecycle vocabulary for every provider."""
 
     PENDING = "pending"
@@ -21,7 +21,7 @@ class VMState(str, enum.Enum):
     ERROR = "error"
 
 
-class SnapshotState(str, enum.Enum):
+class SnapshotState(enum.StrEnum):
     PENDING = "pending"
     READY = "ready"
     ERROR = "error"

@@ -111,7 +111,8 @@ class Provider(abc.ABC):
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
         raise Unsupported(f"provider {self.name!r} does not support snapshots")
 
-    def describe_snapshots(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[Snapshot]:
+    def describe_snapshots(self, ids: Sequence[str] | None = None,
+                           tags: dict[str, str] | None = None) -> list[Snapshot]:
         raise Unsupported(f"provider {self.name!r} does not support snapshots")
 
     def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
@@ -126,5 +127,5 @@ class Provider(abc.ABC):
     def console_output(self, vm: VM) -> str:
         raise Unsupported(f"provider {self.name!r} does not capture console output")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most providers hold nothing to release
         """Release connections; the provider may be used again afterwards."""

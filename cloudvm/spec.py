@@ -16,7 +16,8 @@ from cloudvm.errors import InvalidSpec
 
 NAME_PATTERN = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 RESERVED_TAG_PREFIX = "cloudvm-"
-_SSH_KEY = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com) [A-Za-z0-9+/=]+( .*)?$")
+_SSH_KEY = re.compile(
+    r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com) [A-Za-z0-9+/=]+( .*)?$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _RESERVED_USERS = frozenset({"root", "daemon", "bin", "sys", "nobody", "admin"})
 
@@ -70,7 +71,8 @@ def invalid_spec(exc: ValidationError) -> InvalidSpec:
     field, problem = problems[0]
     err = InvalidSpec(field, problem)
     if len(problems) > 1:
-        err.args = (f"{err.args[0]} (and {len(problems) - 1} more: " + "; ".join(f"{f}: {p}" for f, p in problems[1:]) + ")",)
+        more = "; ".join(f"{f}: {p}" for f, p in problems[1:])
+        err.args = (f"{err.args[0]} (and {len(problems) - 1} more: {more})",)
     return err
 
 

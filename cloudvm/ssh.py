@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 from cloudvm.errors import CloudVMError
 from cloudvm.model import VM
@@ -37,3 +38,10 @@ def run(vm: VM, command: str, *, user: str | None = None, key_file: str | None =
     """Run one shell command on ``vm`` and capture its output."""
     return subprocess.run(argv(vm, [command], user=user, key_file=key_file),
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def generate_keypair(directory: Path, name: str = "id_ed25519") -> tuple[Path, str]:
+    """A new passphrase-less ed25519 key pair: (private key file, public key line)."""
+    key = Path(directory) / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "cloudvm", "-f", str(key)], check=True)
+    return key, key.with_suffix(".pub").read_text().strip()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import secrets
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ class Target:
     image: str
     size: cloudvm.Size
     leftovers: Callable[[str], list[str]] = field(repr=False)  # resources still named after a VM/snapshot
-    network: cloudvm.Network = cloudvm.Network()
+    network: cloudvm.Network = field(default_factory=cloudvm.Network)
     timeout: float = 300.0
 
     def connect(self) -> cloudvm.Cloud:
@@ -62,9 +61,7 @@ def run_id() -> str:
 @pytest.fixture(scope="session")
 def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A fresh ed25519 key pair: (private key file, public key line)."""
-    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "conformance", "-f", str(key)], check=True)
-    return key, key.with_suffix(".pub").read_text().strip()
+    return ssh.generate_keypair(tmp_path_factory.mktemp("ssh"))
 
 
 @pytest.fixture

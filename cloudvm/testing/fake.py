@@ -11,7 +11,7 @@ import itertools
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec
@@ -79,7 +79,7 @@ class FakeProvider(Provider):
             id=vm_id, name=request.spec.name, provider=self.name, state=VMState.PENDING, size=request.size,
             image=request.spec.image, region="fake-1", private_ips=(f"10.0.0.{n % 250 + 1}",),
             disks=tuple(DiskInfo(f"{vm_id}-disk-{i}", d.size_gib) for i, d in enumerate(request.spec.disks)),
-            tags=dict(request.tags), created_at=datetime.now(timezone.utc),
+            tags=dict(request.tags), created_at=datetime.now(UTC),
             ssh_user=request.spec.ssh.user if request.spec.ssh else None,
         )
         self.booted_at[vm_id] = self.clock()
@@ -119,7 +119,7 @@ class FakeProvider(Provider):
         if any(s.name == name for s in self.snapshots.values()):
             raise AlreadyExists(f"a snapshot named {name!r} already exists")
         snap = Snapshot(id=f"snap-{next(self._ids)}", name=name, provider=self.name, source_vm=vm.name,
-                        created_at=datetime.now(timezone.utc), disks=vm.disks, tags=dict(tags), raw=vm)
+                        created_at=datetime.now(UTC), disks=vm.disks, tags=dict(tags), raw=vm)
         self.snapshots[snap.id] = snap
         return snap
 

@@ -4,12 +4,14 @@ all state in the domains' own metadata and the pool's volumes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 from xml.etree import ElementTree as ET
@@ -23,7 +25,7 @@ from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Size, VMSpec
 from cloudvm_libvirt import images
 from cloudvm_libvirt._errors import mapped
-from cloudvm_libvirt.domain import NS, PREFIX, Meta, Volume, domain_xml, macs, networks
+from cloudvm_libvirt.domain import NS, Meta, Volume, domain_xml, macs, networks
 from cloudvm_libvirt.seed import nocloud_seed
 from cloudvm_libvirt.storage import GIB, Storage
 
@@ -46,17 +48,24 @@ _PAUSED_BROKEN = {libvirt.VIR_DOMAIN_PAUSED_IOERROR, libvirt.VIR_DOMAIN_PAUSED_C
 
 
 class LibvirtProvider(Provider):
-    """``cloudvm.connect("libvirt", uri=..., network=..., pool=..., domain_type=...)``."""
+    """``cloudvm.connect("libvirt", uri=..., network=..., pool=..., domain_type=...)``.
+
+    ``uri``, ``network`` and ``domain_type`` default to the environment
+    variables ``CLOUDVM_LIBVIRT_URI``, ``CLOUDVM_LIBVIRT_NETWORK`` and
+    ``CLOUDVM_LIBVIRT_DOMAIN_TYPE``, then to ``qemu:///system``, ``default`` and
+    ``auto`` (KVM when libvirt offers it; set ``qemu`` where /dev/kvm is
+    present but broken).
+    """
 
     name = "libvirt"
     capabilities = frozenset({Capability.SNAPSHOTS, Capability.DATA_DISKS, Capability.KEEP_DISKS,
                               Capability.REACHABILITY, Capability.CONSOLE_OUTPUT})
 
-    def __init__(self, uri: str = "qemu:///system", *, network: str = "default", pool: str = "cloudvm",
+    def __init__(self, uri: str | None = None, *, network: str | None = None, pool: str = "cloudvm",
                  pool_path: str = "/var/lib/libvirt/images/cloudvm", domain_type: str | None = None,
                  console_dir: str = "/var/log/libvirt/qemu") -> None:
-        self.uri = uri
-        self.network = network
+        self.uri = uri or os.environ.get("CLOUDVM_LIBVIRT_URI", "qemu:///system")
+        self.network = network or os.environ.get("CLOUDVM_LIBVIRT_NETWORK", "default")
         self.domain_type = domain_type or os.environ.get("CLOUDVM_LIBVIRT_DOMAIN_TYPE", "auto")
         if self.domain_type not in ("auto", "kvm", "qemu"):
             raise InvalidSpec("domain_type", "must be auto, kvm or qemu")
@@ -159,10 +168,10 @@ class LibvirtProvider(Provider):
         backing = (request.image, base_fmt.get("type", "qcow2") if base_fmt is not None else "qcow2")
         root_bytes = max(base.info()[1], (request.spec.root_disk_gib or 0) * GIB)
         disks: list[tuple[Volume, Callable[[str], Any]]] = [
-            (Volume(f"{name}-root.qcow2", "root"), lambda v: self.storage.create(v, root_bytes, backing=backing))]
+            (Volume(f"{name}-root.qcow2", "root"), partial(self.storage.create, capacity=root_bytes, backing=backing))]
         for i, disk in enumerate(request.spec.disks):
             disks.append((Volume(f"{name}-data-{i}.qcow2", "data", disk.keep),
-                          lambda v, size=disk.size_gib * GIB: self.storage.create(v, size)))
+                          partial(self.storage.create, capacity=disk.size_gib * GIB)))
         return disks
 
     def _launch(self, request: LaunchRequest, disks: list[tuple[Volume, Callable[[str], Any]]]) -> str:
@@ -179,8 +188,8 @@ class LibvirtProvider(Provider):
             return uuid_  # a retry of our own launch: exactly once
         seed = Volume(f"{spec.name}-seed.iso", "seed")
         meta = Meta(name=spec.name, token=request.token, image=spec.image, size_type=request.size.type_name,
-                    created=datetime.now(timezone.utc), tags=request.tags,
-                    volumes=tuple(v for v, _ in disks) + (seed,), spec=spec)
+                    created=datetime.now(UTC), tags=request.tags,
+                    volumes=(*(v for v, _ in disks), seed), spec=spec)
         xml = domain_xml(request, meta, domain_type=self._virt_type(),
                          network=self._network(spec.network.name or self.network),
                          disk_paths=[self._vol_path(v.name) for v, _ in disks],
@@ -219,10 +228,8 @@ class LibvirtProvider(Provider):
                 if not (keep and vol.keep):
                     self.storage.delete(vol.name)
             dom.undefine()
-        try:
+        with contextlib.suppress(OSError):
             os.remove(self._console_log(meta.name))
-        except OSError:
-            pass
 
     # -- describing ------------------------------------------------------------
 
@@ -334,8 +341,8 @@ class LibvirtProvider(Provider):
         live = bool(dom.isActive())
         manifest = {
             "id": uuid.uuid4().hex, "name": name, "source_vm": meta.name, "source_id": vm.id,
-            "created": datetime.now(timezone.utc).isoformat(), "tags": tags, "live": live,
-            "disks": [{"volume": t, "role": s.role} for s, t in zip(sources, targets)],
+            "created": datetime.now(UTC).isoformat(), "tags": tags, "live": live,
+            "disks": [{"volume": t, "role": s.role} for s, t in zip(sources, targets, strict=True)],
             "spec": json.loads(meta.spec.model_dump_json()) if meta.spec else None,
         }
         try:
@@ -343,7 +350,7 @@ class LibvirtProvider(Provider):
             if live:
                 self._backup(dom, targets)
             else:
-                for src, target in zip(sources, targets):
+                for src, target in zip(sources, targets, strict=True):
                     source_vol = self.storage.lookup(src.name)
                     assert source_vol is not None
                     self.storage.clone(target, source_vol)
@@ -358,12 +365,13 @@ class LibvirtProvider(Provider):
         """A push-mode backup: QEMU copies every disk as of this instant while the VM runs on."""
         root = ET.Element("domainbackup", mode="push")
         disks = ET.SubElement(root, "disks")
-        devs = [t.get("dev", "") for t in ET.fromstring(dom.XMLDesc(0)).findall("./devices/disk[@device='disk']/target")]
-        for dev, target in zip(devs, targets):
+        xml = ET.fromstring(dom.XMLDesc(0))
+        devs = [t.get("dev", "") for t in xml.findall("./devices/disk[@device='disk']/target")]
+        for dev, target in zip(devs, targets, strict=True):
             disk = ET.SubElement(disks, "disk", name=dev, type="file")
             ET.SubElement(disk, "target", file=self._vol_path(target))
             ET.SubElement(disk, "driver", type="qcow2")
-        for t in ET.fromstring(dom.XMLDesc(0)).findall("./devices/disk[@device='cdrom']/target"):
+        for t in xml.findall("./devices/disk[@device='cdrom']/target"):
             ET.SubElement(disks, "disk", name=t.get("dev", ""), backup="no")
         with mapped(f"snapshot {dom.name()}"):
             dom.backupBegin(ET.tostring(root, encoding="unicode"), None, 0)
@@ -417,7 +425,7 @@ class LibvirtProvider(Provider):
             else:
                 vol = Volume(f"{name}-data-{data_index}.qcow2", "data")
                 data_index += 1
-            disks.append((vol, lambda v, src=source: self.storage.clone(v, src)))
+            disks.append((vol, partial(self.storage.clone, source=source)))
         return self._launch(request, disks)
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:

@@ -1,0 +1,57 @@
+"""The typer application and the options every command shares."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+
+import cloudvm
+from cloudvm.errors import InvalidSpec
+
+app = typer.Typer(help="Create, use, back up and tear down VMs on any provider.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+
+
+@dataclass
+class Settings:
+    provider: str = "libvirt"
+    options: dict[str, Any] = field(default_factory=dict)
+    output: str = "table"
+
+    def connect(self) -> cloudvm.Cloud:
+        return cloudvm.connect(self.provider, **self.options)
+
+
+settings = Settings()
+
+
+def pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    """``key=value`` arguments as a dict."""
+    result = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidSpec(what, f"{item!r} is not key=value")
+        result[key] = value
+    return result
+
+
+@app.callback()
+def common(
+    provider: Annotated[str, typer.Option("--provider", "-p", envvar="CLOUDVM_PROVIDER",
+                                          help="libvirt, aws, gcp, azure, ...")] = "libvirt",
+    option: Annotated[list[str] | None, typer.Option("--option", "-O",
+                                                     help="provider option key=value (uri=, region=, ...)")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log each provider call")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+) -> None:
+    if output not in ("table", "json"):
+        raise typer.BadParameter("must be table or json", param_hint="--output")
+    settings.provider, settings.options, settings.output = provider, pairs(option, "--option"), output
+    if verbose or debug or os.environ.get("CLOUDVM_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(name)s: %(message)s")

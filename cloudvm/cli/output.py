@@ -1,0 +1,57 @@
+"""Rendering results: rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from cloudvm.model import VM, Snapshot
+
+out = Console()
+err = Console(stderr=True)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy of a result (the provider's raw object left out)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "raw"}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude={"user_data"})
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def vms(items: list[VM], fmt: str) -> None:
+    if fmt == "json":
+        out.print_json(json.dumps(plain(items)))
+        return
+    table = Table("name", "state", "size", "image", "addresses", "id")
+    for vm in items:
+        size = f"{vm.size.type_name} ({vm.size.cpus} cpu, {vm.size.memory_gib:g} GiB)" if vm.size else ""
+        table.add_row(vm.name, vm.state.value, size, vm.image or "", ", ".join(vm.public_ips + vm.private_ips), vm.id)
+    out.print(table)
+
+
+def snapshots(items: list[Snapshot], fmt: str) -> None:
+    if fmt == "json":
+        out.print_json(json.dumps(plain(items)))
+        return
+    table = Table("name", "state", "source VM", "created", "disks", "id")
+    for s in items:
+        created = f"{s.created_at:%Y-%m-%d %H:%M:%S}" if s.created_at else ""
+        table.add_row(s.name, s.state.value, s.source_vm, created, str(len(s.disks)), s.id)
+    out.print(table)

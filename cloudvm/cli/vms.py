@@ -1,0 +1,134 @@
+"""VM commands: create, list, show, start, stop, reboot, delete, ssh, console."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import cloudvm
+from cloudvm import ssh as sshlib
+from cloudvm.cli import output
+from cloudvm.cli.app import app, pairs, settings
+from cloudvm.errors import InvalidSpec
+
+Names = Annotated[list[str], typer.Argument(help="VM names or ids")]
+DEFAULT_KEYS = ("~/.ssh/id_ed25519.pub", "~/.ssh/id_ecdsa.pub", "~/.ssh/id_rsa.pub")
+
+
+def _public_keys(key_files: list[Path] | None) -> list[str]:
+    paths = key_files or [Path(p).expanduser() for p in DEFAULT_KEYS if Path(p).expanduser().exists()][:1]
+    if not paths:
+        raise InvalidSpec("--key", "no public key given and none found in ~/.ssh")
+    return [p.expanduser().read_text().strip() for p in paths]
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="VM name")],
+    image: Annotated[str, typer.Option(help="image alias, id or path")] = "debian-12",
+    cpus: Annotated[int | None, typer.Option(help="vCPUs (with --memory)")] = None,
+    memory: Annotated[float | None, typer.Option(help="memory in GiB (with --cpus)")] = None,
+    instance_type: Annotated[str | None, typer.Option("--type", help="provider's own size name")] = None,
+    disk: Annotated[list[int] | None, typer.Option(help="data disk size in GiB (repeatable)")] = None,
+    root_disk: Annotated[int | None, typer.Option(help="root disk size in GiB")] = None,
+    user: Annotated[str, typer.Option(help="login user to create")] = "cloudvm",
+    key: Annotated[list[Path] | None, typer.Option(help="public key file (repeatable)")] = None,
+    user_data: Annotated[Path | None, typer.Option(help="cloud-init user-data file")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="key=value (repeatable)")] = None,
+    wait: Annotated[str, typer.Option(help="running, reachable or none")] = "running",
+    dry_run: Annotated[bool, typer.Option(help="validate and resolve only")] = False,
+) -> None:
+    """Create a VM."""
+    if wait not in ("running", "reachable", "none"):
+        raise InvalidSpec("--wait", "must be running, reachable or none")
+    size = cloudvm.Size(instance_type=instance_type) if instance_type else cloudvm.Size(
+        cpus=cpus or 1, memory_gib=memory or 1.0)
+    spec = cloudvm.VMSpec(
+        name=name, size=size, image=image, root_disk_gib=root_disk,
+        disks=[cloudvm.Disk(size_gib=g) for g in disk or []],
+        ssh=cloudvm.SSHAccess(user=user, public_keys=_public_keys(key)),
+        user_data=user_data.read_text() if user_data else None, tags=pairs(tag, "--tag"),
+    )
+    with settings.connect() as cloud:
+        if dry_run:
+            request = cloud.plan([spec])[0]
+            output.out.print_json(data={"name": name, "size": output.plain(request.size), "image": request.image})
+            return
+        with output.err.status(f"creating {name} on {cloud.provider.name}..."):
+            vm = cloud.create(spec, wait=None if wait == "none" else wait)  # type: ignore[arg-type]
+        output.vms([vm], settings.output)
+
+
+@app.command("list")
+def list_(tag: Annotated[list[str] | None, typer.Option(help="key=value filter (repeatable)")] = None) -> None:
+    """List the VMs cloudvm manages."""
+    with settings.connect() as cloud:
+        output.vms(cloud.list(tags=pairs(tag, "--tag")), settings.output)
+
+
+@app.command()
+def show(name: Annotated[str, typer.Argument(help="VM name or id")]) -> None:
+    """Show one VM."""
+    with settings.connect() as cloud:
+        vm = cloud.get(name)
+        if settings.output == "json":
+            output.vms([vm], "json")
+        else:
+            for key, value in output.plain(vm).items():
+                output.out.print(f"[bold]{key}[/]: {value}", highlight=False)
+
+
+def _lifecycle(verb: str, names: list[str]) -> None:
+    with settings.connect() as cloud, output.err.status(f"{verb} {', '.join(names)}..."):
+        vms = getattr(cloud, verb)(names)
+    if vms is not None:
+        output.vms(vms, settings.output)
+
+
+@app.command()
+def start(names: Names) -> None:
+    """Start stopped VMs."""
+    _lifecycle("start", names)
+
+
+@app.command()
+def stop(names: Names) -> None:
+    """Shut VMs down (power off after a grace period)."""
+    _lifecycle("stop", names)
+
+
+@app.command()
+def reboot(names: Names) -> None:
+    """Reboot VMs."""
+    _lifecycle("reboot", names)
+
+
+@app.command()
+def delete(names: Names) -> None:
+    """Delete VMs and everything created for them."""
+    _lifecycle("delete", names)
+    output.err.print(f"deleted {', '.join(names)}")
+
+
+@app.command()
+def console(name: Annotated[str, typer.Argument(help="VM name or id")]) -> None:
+    """Print the VM's serial console log."""
+    with settings.connect() as cloud:
+        output.out.out(cloud.console_output(name), highlight=False)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ssh(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="VM name or id")],
+    identity: Annotated[Path | None, typer.Option("-i", help="private key file")] = None,
+    user: Annotated[str | None, typer.Option("-l", help="login user")] = None,
+) -> None:
+    """Log in with the system's ssh (extra arguments run as a command)."""
+    with settings.connect() as cloud:
+        vm = cloud.get(name)
+    argv = sshlib.argv(vm, ctx.args, user=user, key_file=str(identity) if identity else None)
+    os.execvp(argv[0], argv)

@@ -1,0 +1,51 @@
+"""Development tasks: ``nox`` runs lint, types and the whole test suite.
+
+The sessions that boot VMs first run ``providers/libvirt/host-setup.sh``,
+which installs and starts what libvirt needs on a Debian/Ubuntu host.
+"""
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "types", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PACKAGES = ["-e", ".", "-e", "providers/libvirt"]
+LIBVIRT_ENV = {
+    "CLOUDVM_LIBVIRT_NETWORK": os.environ.get("CLOUDVM_LIBVIRT_NETWORK", "cloudvm-test"),
+    # /dev/kvm exists on the development and CI machines but does not work there.
+    "CLOUDVM_LIBVIRT_DOMAIN_TYPE": os.environ.get("CLOUDVM_LIBVIRT_DOMAIN_TYPE", "qemu"),
+}
+
+
+def host_setup(session: nox.Session) -> None:
+    session.run("sh", "providers/libvirt/host-setup.sh", external=True, env=LIBVIRT_ENV)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit tests, the conformance suite on real libvirt VMs, the examples."""
+    host_setup(session)
+    session.install(*PACKAGES, "pytest>=8.0", "pytest-timeout>=2.3")
+    session.run("pytest", "tests", "providers/libvirt/tests", *session.posargs, env=LIBVIRT_ENV)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Boot a VM on local libvirt, log in, snapshot, restore, tear down."""
+    host_setup(session)
+    session.install(*PACKAGES)
+    session.run("python", "examples/demo.py", env=LIBVIRT_ENV)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "cloudvm", "providers", "tests", "examples", "noxfile.py")
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    session.install(*PACKAGES, "mypy>=1.10", "types-PyYAML>=6.0", "pytest>=8.0")
+    session.run("mypy")
