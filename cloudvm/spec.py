@@ -72,7 +72,8 @@ def invalid_spec(exc: ValidationError) -> InvalidSpec:
     err = InvalidSpec(field, problem)
     if len(problems) > 1:
         more = "; ".join(f"{f}: {p}" for f, p in problems[1:])
-        err.args = (f"{err.args[0]} (and {len(problems) - 1} more: {more})",)
+        err.message = f"{err.message} (and {len(problems) - 1} more: {more})"
+        err.args = (err.message,)
     return err
 
 

@@ -1,0 +1,3 @@
+from cloudvm.cli import main
+
+main()

@@ -1,0 +1,140 @@
+"""The Cloud facade over the in-memory provider: validation before calls,
+exactly-once launches, batched waiting, clean-up after failures."""
+
+import pytest
+
+import cloudvm
+from cloudvm import errors, tags
+from cloudvm.retry import RetryPolicy
+from cloudvm.testing import FakeProvider
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def fake(clock: Clock) -> FakeProvider:
+    return FakeProvider(boot_seconds=5, clock=clock)
+
+
+@pytest.fixture
+def cloud(fake: FakeProvider, clock: Clock) -> cloudvm.Cloud:
+    c = cloudvm.Cloud(fake, retry=RetryPolicy(sleep=clock.sleep), timeout=60)
+    c.waiter.clock, c.waiter.sleep = clock, clock.sleep
+    return c
+
+
+def spec(name: str, **changes: object) -> cloudvm.VMSpec:
+    return cloudvm.VMSpec(**{"name": name, "size": cloudvm.Size(cpus=1, memory_gib=1), "image": "debian-12",
+                             "ssh": cloudvm.SSHAccess(user="ops", public_keys=[KEY]), **changes})
+
+
+def test_create_waits_for_running_and_tags_everything(cloud: cloudvm.Cloud, clock: Clock) -> None:
+    vm = cloud.create(spec("web-1", tags={"env": "ci"}))
+    assert vm.state is cloudvm.VMState.RUNNING and clock.now >= 5
+    assert vm.tags["env"] == "ci" and vm.tags[tags.MANAGED] == "true" and vm.tags[tags.NAME] == "web-1"
+
+
+def test_batch_is_one_launch_and_one_describe_per_round(cloud: cloudvm.Cloud, fake: FakeProvider) -> None:
+    vms = cloud.create_many([spec(f"web-{i}") for i in range(10)])
+    assert [vm.name for vm in vms] == [f"web-{i}" for i in range(10)]
+    assert fake.calls["launch"] == 10  # one provider call, checked per VM inside it
+    assert fake.calls["describe"] <= 7  # 5s of boot at 1s a round, for all ten at once
+
+
+def test_unknown_image_and_duplicate_names_fail_before_launch(cloud: cloudvm.Cloud, fake: FakeProvider) -> None:
+    with pytest.raises(errors.InvalidSpec, match=r"^image: unknown image 'nope'; known: .*debian-12"):
+        cloud.create(spec("web-1", image="nope"))
+    with pytest.raises(errors.InvalidSpec, match="more than once"):
+        cloud.create_many([spec("web-1"), spec("web-1")])
+    assert fake.calls["launch"] == 0 and fake.vms == {}
+
+
+def test_unsupported_features_fail_before_launch(fake: FakeProvider, cloud: cloudvm.Cloud) -> None:
+    fake.capabilities = frozenset()  # type: ignore[misc]
+    with pytest.raises(errors.Unsupported, match="public_ip"):
+        cloud.create(spec("web-1", network=cloudvm.Network(public_ip=True)))
+    with pytest.raises(errors.Unsupported, match="snapshots"):
+        cloud.snapshot("web-1")
+    assert fake.calls["launch"] == 0
+
+
+def test_a_lost_launch_response_is_retried_without_a_duplicate(cloud: cloudvm.Cloud, fake: FakeProvider) -> None:
+    fake.fail("launch", errors.TransientError("connection reset"), times=2)
+    vm = cloud.create(spec("web-1"))
+    assert [v.name for v in fake.vms.values()] == ["web-1"] and vm.id in fake.vms
+
+
+def test_a_taken_name_is_already_exists(cloud: cloudvm.Cloud) -> None:
+    cloud.create(spec("web-1"))
+    with pytest.raises(errors.AlreadyExists):
+        cloud.create(spec("web-1"))
+    assert len(cloud.list()) == 1
+
+
+def test_a_failed_batch_leaves_nothing(cloud: cloudvm.Cloud, fake: FakeProvider) -> None:
+    fake.fail("describe", errors.ProviderError("the API broke"), times=1)
+    with pytest.raises(errors.ProviderError):
+        cloud.create_many([spec("a"), spec("b")])
+    assert fake.vms == {}
+
+
+def test_a_wait_that_times_out_cleans_up(fake: FakeProvider, cloud: cloudvm.Cloud) -> None:
+    fake.boot_seconds = 10_000
+    with pytest.raises(errors.Timeout, match="web-1: pending"):
+        cloud.create(spec("web-1"), timeout=30)
+    assert fake.vms == {}
+
+
+def test_keep_on_failure_keeps_the_vm_for_debugging(fake: FakeProvider, cloud: cloudvm.Cloud) -> None:
+    fake.boot_seconds = 10_000
+    with pytest.raises(errors.Timeout):
+        cloud.create(spec("web-1"), timeout=30, keep_on_failure=True)
+    assert [vm.name for vm in fake.vms.values()] == ["web-1"]
+
+
+def test_lifecycle_by_name_id_or_list(cloud: cloudvm.Cloud) -> None:
+    a, b = cloud.create_many([spec("a"), spec("b")])
+    assert [vm.state for vm in cloud.stop(["a", b.id])] == [cloudvm.VMState.STOPPED] * 2
+    assert cloud.start(a)[0].state is cloudvm.VMState.RUNNING
+    cloud.delete([a, "b"])
+    assert cloud.list() == []
+    with pytest.raises(errors.NotFound, match="'a'"):
+        cloud.get("a")
+
+
+def test_list_filters_by_tags_and_hides_unmanaged(cloud: cloudvm.Cloud, fake: FakeProvider) -> None:
+    cloud.create_many([spec("a", tags={"env": "ci"}), spec("b", tags={"env": "prod"})])
+    assert [vm.name for vm in cloud.list(tags={"env": "ci"})] == ["a"]
+    stranger = next(iter(fake.vms.values()))
+    fake.vms["x"] = type(stranger)(id="x", name="x", provider="fake", state=cloudvm.VMState.RUNNING)
+    assert "x" not in {vm.name for vm in cloud.list()}
+
+
+def test_snapshot_and_restore_use_the_snapshot_spec_or_one_given(cloud: cloudvm.Cloud) -> None:
+    vm = cloud.create(spec("a"))
+    snap = cloud.snapshot(vm, name="a-snap", tags={"keep": "7d"})
+    assert snap.tags["keep"] == "7d" and cloud.list_snapshots(tags={"keep": "7d"}) == [snap]
+    with pytest.raises(errors.InvalidSpec, match=r"^spec"):
+        cloud.restore(snap, name="b")  # the fake records no spec
+    restored = cloud.restore("a-snap", name="b", spec=spec("a"))
+    assert restored.name == "b"
+    with pytest.raises(errors.InvalidSpec, match=r"^name"):
+        cloud.snapshot(vm, name="Bad Name")
+    cloud.delete_snapshot(snap)
+    assert cloud.list_snapshots() == []
