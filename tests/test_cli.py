@@ -41,7 +41,8 @@ def test_create_list_ssh_delete(tmp_path: Path) -> None:
     assert gone.returncode == 0, gone.stderr
     missing = cli("show", name)
     assert missing.returncode == 1
-    assert missing.stderr.strip().splitlines() == [f"error: NotFound: no VM named '{name}' managed by cloudvm on libvirt"]
+    expected = f"error: NotFound: no VM named '{name}' managed by cloudvm on libvirt"
+    assert missing.stderr.strip().splitlines() == [expected]
 
 
 def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,8 @@ from rich.table import Table
 
 from cloudvm.model import VM, Snapshot
 
-out = Console()
+# Piped output is for scripts and logs: never cut ids or addresses to 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 

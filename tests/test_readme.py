@@ -1,0 +1,45 @@
+"""The README's tours run as written (with a throwaway key as ~/.ssh/id_ed25519)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cloudvm import ssh
+
+pytest.importorskip("cloudvm_libvirt")
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def block(language: str, heading: str) -> str:
+    section = README.split(f"## {heading}", 1)[1]
+    match = re.search(rf"```{language}\n(.*?)```", section, re.S)
+    assert match, f"no {language} block under {heading}"
+    return match.group(1)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / ".ssh").mkdir()
+    ssh.generate_keypair(tmp_path / ".ssh")
+    bindir = str(Path(sys.executable).parent)
+    return {**os.environ, "HOME": str(tmp_path), "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_python_tour(home: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-c", block("python", "Python tour")], env=home, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "running" in done.stdout and "web-1-restored" in done.stdout
+
+
+def test_cli_tour(home: dict[str, str]) -> None:
+    done = subprocess.run(["sh", "-ec", block("sh", "CLI tour")], env=home, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "web-1" in done.stdout and "Linux" in done.stdout and "cloudvm-tiny: boot finished" in done.stdout
