@@ -56,5 +56,4 @@ XML
     rm -f "$xml"
 fi
 virsh -c qemu:///system net-info "$network" | grep -q 'Active: *yes' || virsh -c qemu:///system net-start "$network" >/dev/null
-virsh -c qemu:///system net-autostart "$network" >/dev/null
 echo "host-setup: libvirt ready (network $network)"
