@@ -132,17 +132,20 @@ def test_lifecycle_snapshot_and_restore(conformance_target: Target, cloud: cloud
         assert _login(vm, key, "cat /tmp/hello").strip() == "hello-from-user-data"
         assert _login(vm, key, "hostname").strip() == spec.name
 
+        _login(vm, key, "echo kept-across-restarts > ~/restarts && sync")
         assert cloud.stop(vm)[0].state is cloudvm.VMState.STOPPED
         assert cloud.get(spec.name).state is cloudvm.VMState.STOPPED
         cloud.start(vm)
         vm = cloud.reboot(vm)[0]
         vm = cloud.waiter.until([vm.id], "reachable", conformance_target.timeout)[0]
+        assert _login(vm, key, "cat ~/restarts").strip() == "kept-across-restarts"
         _login(vm, key, "echo kept-by-snapshot > ~/proof && sync")
 
         if Capability.SNAPSHOTS not in cloud.capabilities:
             return
         snap = cloud.snapshot(vm, name=spec.name + "-snap", tags={"run": spec.tags["run"]})
         assert snap.state is cloudvm.SnapshotState.READY and snap.source_vm == spec.name
+        assert [d.root for d in snap.disks] == [d.root for d in vm.disks]
         assert [s.name for s in cloud.list_snapshots(tags={"run": spec.tags["run"]})] == [snap.name]
         vm2 = cloud.restore(snap, name=restored_name, wait="reachable")
         assert vm2.id != vm.id and vm2.name == restored_name

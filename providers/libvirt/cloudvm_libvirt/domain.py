@@ -24,6 +24,18 @@ class Volume:
     role: str  # root, data, seed
     keep: bool = False
 
+    @classmethod
+    def root(cls, vm: str) -> Volume:
+        return cls(f"{vm}-root.qcow2", "root")
+
+    @classmethod
+    def data(cls, vm: str, index: int, keep: bool = False) -> Volume:
+        return cls(f"{vm}-data-{index}.qcow2", "data", keep)
+
+    @classmethod
+    def seed(cls, vm: str) -> Volume:
+        return cls(f"{vm}-seed.iso", "seed")
+
 
 @dataclass(frozen=True)
 class Meta:

@@ -22,8 +22,8 @@ from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, AuthenticationError, InvalidSpec, NotFound, ProviderError
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
-from cloudvm.spec import Size, VMSpec
-from cloudvm_libvirt import images
+from cloudvm.spec import Size
+from cloudvm_libvirt import images, snapshots
 from cloudvm_libvirt._errors import mapped
 from cloudvm_libvirt.domain import NS, Meta, Volume, domain_xml, macs, networks
 from cloudvm_libvirt.seed import nocloud_seed
@@ -32,7 +32,6 @@ from cloudvm_libvirt.storage import GIB, Storage
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions
 
 SIZES = {"tiny": (1, 0.5), "small": (1, 1.0), "medium": (2, 2.0), "large": (2, 4.0), "xlarge": (4, 8.0)}
-SNAPSHOT_SUFFIX = ".snap.json"
 _STATES = {
     libvirt.VIR_DOMAIN_NOSTATE: VMState.PENDING,
     libvirt.VIR_DOMAIN_RUNNING: VMState.RUNNING,
@@ -43,8 +42,7 @@ _STATES = {
     libvirt.VIR_DOMAIN_CRASHED: VMState.ERROR,
     libvirt.VIR_DOMAIN_PMSUSPENDED: VMState.STOPPED,
 }
-_PAUSED_BROKEN = {libvirt.VIR_DOMAIN_PAUSED_IOERROR, libvirt.VIR_DOMAIN_PAUSED_CRASHED,
-                  libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN}
+_PAUSED_BROKEN = {libvirt.VIR_DOMAIN_PAUSED_IOERROR, libvirt.VIR_DOMAIN_PAUSED_CRASHED}
 
 
 class LibvirtProvider(Provider):
@@ -91,7 +89,7 @@ class LibvirtProvider(Provider):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-            self.storage._pool = None
+            self.storage.forget()
 
     @property
     def location(self) -> str:
@@ -135,10 +133,6 @@ class LibvirtProvider(Provider):
         except libvirt.libvirtError:
             return None  # not ours
 
-    def _vol_path(self, name: str) -> str:
-        target = ET.fromstring(self.storage.pool().XMLDesc(0)).findtext("./target/path", "")
-        return os.path.join(target, name)
-
     def _console_log(self, name: str) -> str:
         return os.path.join(self.console_dir, f"cloudvm-{name}-console.log")
 
@@ -168,9 +162,9 @@ class LibvirtProvider(Provider):
         backing = (request.image, base_fmt.get("type", "qcow2") if base_fmt is not None else "qcow2")
         root_bytes = max(base.info()[1], (request.spec.root_disk_gib or 0) * GIB)
         disks: list[tuple[Volume, Callable[[str], Any]]] = [
-            (Volume(f"{name}-root.qcow2", "root"), partial(self.storage.create, capacity=root_bytes, backing=backing))]
+            (Volume.root(name), partial(self.storage.create, capacity=root_bytes, backing=backing))]
         for i, disk in enumerate(request.spec.disks):
-            disks.append((Volume(f"{name}-data-{i}.qcow2", "data", disk.keep),
+            disks.append((Volume.data(name, i, disk.keep),
                           partial(self.storage.create, capacity=disk.size_gib * GIB)))
         return disks
 
@@ -186,14 +180,14 @@ class LibvirtProvider(Provider):
                     existing.create()
             uuid_: str = existing.UUIDString()
             return uuid_  # a retry of our own launch: exactly once
-        seed = Volume(f"{spec.name}-seed.iso", "seed")
+        seed = Volume.seed(spec.name)
         meta = Meta(name=spec.name, token=request.token, image=spec.image, size_type=request.size.type_name,
                     created=datetime.now(UTC), tags=request.tags,
                     volumes=(*(v for v, _ in disks), seed), spec=spec)
         xml = domain_xml(request, meta, domain_type=self._virt_type(),
                          network=self._network(spec.network.name or self.network),
-                         disk_paths=[self._vol_path(v.name) for v, _ in disks],
-                         seed_path=self._vol_path(seed.name), console_log=self._console_log(spec.name))
+                         disk_paths=[self.storage.path_of(v.name) for v, _ in disks],
+                         seed_path=self.storage.path_of(seed.name), console_log=self._console_log(spec.name))
         dom = self._define(spec.name, xml)
         try:
             for vol, make in disks:
@@ -278,11 +272,8 @@ class LibvirtProvider(Provider):
             vm_state = VMState.ERROR
         info = dom.info()
         running = vm_state is VMState.RUNNING
-        disks = []
-        for vol in meta.volumes:
-            if vol.role in ("root", "data"):
-                found = self.storage.lookup(vol.name)
-                disks.append(DiskInfo(vol.name, found.info()[1] / GIB if found else 0.0, vol.role == "root"))
+        disks = [DiskInfo(vol.name, self._capacity(vol.name) / GIB, vol.role == "root")
+                 for vol in meta.volumes if vol.role in ("root", "data")]
         return VM(
             id=dom.UUIDString(), name=meta.name, provider=self.name, state=vm_state,
             size=ResolvedSize(meta.size_type, info[3], info[1] / (1024 * 1024)),
@@ -291,6 +282,10 @@ class LibvirtProvider(Provider):
             disks=tuple(disks), tags=dict(meta.tags), created_at=meta.created,
             ssh_user=meta.spec.ssh.user if meta.spec and meta.spec.ssh else None, raw=dom,
         )
+
+    def _capacity(self, volume: str) -> int:
+        found = self.storage.lookup(volume)
+        return int(found.info()[1]) if found else 0
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -330,25 +325,28 @@ class LibvirtProvider(Provider):
         return doms[0]
 
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
-        manifest_name = name + SNAPSHOT_SUFFIX
+        manifest_name = snapshots.manifest_name(name)
         if self.storage.lookup(manifest_name) is not None:
             raise AlreadyExists(f"a snapshot named {name!r} already exists in pool {self.storage.name!r}")
         dom = self._dom(vm.id)
         meta = self._meta(dom)
         assert meta is not None
         sources = [v for v in meta.volumes if v.role in ("root", "data")]
-        targets = [f"{name}.snap-{i}.qcow2" for i in range(len(sources))]
+        targets = [snapshots.disk_name(name, i) for i in range(len(sources))]
         live = bool(dom.isActive())
         manifest = {
             "id": uuid.uuid4().hex, "name": name, "source_vm": meta.name, "source_id": vm.id,
             "created": datetime.now(UTC).isoformat(), "tags": tags, "live": live,
-            "disks": [{"volume": t, "role": s.role} for s, t in zip(sources, targets, strict=True)],
+            "disks": [{"volume": t, "role": s.role, "size": self._capacity(s.name)}
+                      for s, t in zip(sources, targets, strict=True)],
             "spec": json.loads(meta.spec.model_dump_json()) if meta.spec else None,
         }
         try:
             self.storage.upload(manifest_name, json.dumps(manifest).encode())
             if live:
-                self._backup(dom, targets)
+                xml = snapshots.backup_xml(dom.XMLDesc(0), [self.storage.path_of(t) for t in targets])
+                with mapped(f"snapshot {vm.name}"):
+                    dom.backupBegin(xml, None, 0)
             else:
                 for src, target in zip(sources, targets, strict=True):
                     source_vol = self.storage.lookup(src.name)
@@ -359,76 +357,35 @@ class LibvirtProvider(Provider):
                 self.storage.delete(target)
             self.storage.delete(manifest_name)
             raise
-        return self._snapshot(manifest)
-
-    def _backup(self, dom: libvirt.virDomain, targets: list[str]) -> None:
-        """A push-mode backup: QEMU copies every disk as of this instant while the VM runs on."""
-        root = ET.Element("domainbackup", mode="push")
-        disks = ET.SubElement(root, "disks")
-        xml = ET.fromstring(dom.XMLDesc(0))
-        devs = [t.get("dev", "") for t in xml.findall("./devices/disk[@device='disk']/target")]
-        for dev, target in zip(devs, targets, strict=True):
-            disk = ET.SubElement(disks, "disk", name=dev, type="file")
-            ET.SubElement(disk, "target", file=self._vol_path(target))
-            ET.SubElement(disk, "driver", type="qcow2")
-        for t in xml.findall("./devices/disk[@device='cdrom']/target"):
-            ET.SubElement(disks, "disk", name=t.get("dev", ""), backup="no")
-        with mapped(f"snapshot {dom.name()}"):
-            dom.backupBegin(ET.tostring(root, encoding="unicode"), None, 0)
-
-    def _state(self, manifest: dict[str, Any], present: set[str]) -> SnapshotState:
-        if not all(d["volume"] in present for d in manifest["disks"]):
-            return SnapshotState.PENDING if manifest["live"] else SnapshotState.ERROR
-        if not manifest["live"]:
-            return SnapshotState.READY
-        doms = self._domains([manifest["source_id"]])
-        if not doms or not doms[0].isActive():
-            return SnapshotState.READY
-        job = doms[0].jobInfo()[0]
-        if job not in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED):
-            return SnapshotState.PENDING
-        last = doms[0].jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
-        return SnapshotState.ERROR if last.get("type") == libvirt.VIR_DOMAIN_JOB_FAILED else SnapshotState.READY
-
-    def _snapshot(self, manifest: dict[str, Any], state: SnapshotState = SnapshotState.PENDING) -> Snapshot:
-        return Snapshot(
-            id=manifest["id"], name=manifest["name"], provider=self.name, source_vm=manifest["source_vm"],
-            created_at=datetime.fromisoformat(manifest["created"]), region=self.location, state=state,
-            disks=tuple(DiskInfo(d["volume"], 0.0, d["role"] == "root") for d in manifest["disks"]),
-            tags=dict(manifest["tags"]), spec=VMSpec(**manifest["spec"]) if manifest["spec"] else None,
-            raw=manifest,
-        )
+        return snapshots.to_snapshot(manifest, SnapshotState.PENDING, self.name, self.location)
 
     def describe_snapshots(self, ids: Sequence[str] | None = None,
                            tags: dict[str, str] | None = None) -> list[Snapshot]:
         names = set(self.storage.names())
         out = []
-        for vol_name in sorted(n for n in names if n.endswith(SNAPSHOT_SUFFIX)):
+        for vol_name in sorted(n for n in names if n.endswith(snapshots.SUFFIX)):
             manifest = json.loads(self.storage.read(vol_name) or b"null")
             if not manifest or (ids is not None and manifest["id"] not in ids):
                 continue
             if tagging.matches(manifest["tags"], tags):
-                out.append(self._snapshot(manifest, self._state(manifest, names)))
+                source = next(iter(self._domains([manifest["source_id"]])), None)
+                out.append(snapshots.to_snapshot(manifest, snapshots.state(manifest, names, source),
+                                                 self.name, self.location))
         return out
 
     def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
         name = request.spec.name
         self.storage.names()  # refresh: backup files were written by QEMU, not through the pool
         disks: list[tuple[Volume, Callable[[str], Any]]] = []
-        data_index = 0
-        for disk in snapshot.raw["disks"]:
+        for i, disk in enumerate(snapshot.raw["disks"]):  # root first, then data disks in order
             source = self.storage.lookup(disk["volume"])
             if source is None:
                 raise NotFound(f"snapshot {snapshot.name} lost its volume {disk['volume']}")
-            if disk["role"] == "root":
-                vol = Volume(f"{name}-root.qcow2", "root")
-            else:
-                vol = Volume(f"{name}-data-{data_index}.qcow2", "data")
-                data_index += 1
+            vol = Volume.root(name) if disk["role"] == "root" else Volume.data(name, i - 1)
             disks.append((vol, partial(self.storage.clone, source=source)))
         return self._launch(request, disks)
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         for disk in snapshot.raw["disks"]:
             self.storage.delete(disk["volume"])
-        self.storage.delete(snapshot.name + SNAPSHOT_SUFFIX)
+        self.storage.delete(snapshots.manifest_name(snapshot.name))

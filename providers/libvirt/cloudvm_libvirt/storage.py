@@ -7,6 +7,7 @@ import io
 import os
 from collections.abc import Callable
 from typing import BinaryIO
+from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 import libvirt
@@ -34,6 +35,17 @@ class Storage:
         self.name = name
         self.path = path
         self._pool: libvirt.virStoragePool | None = None
+        self._target: str | None = None
+
+    def forget(self) -> None:
+        """Drop cached handles (the connection they belong to was closed)."""
+        self._pool = self._target = None
+
+    def path_of(self, volume: str) -> str:
+        """Where a volume of this name lives (or will) on the libvirt host."""
+        if self._target is None:
+            self._target = ET.fromstring(self.pool().XMLDesc(0)).findtext("./target/path", self.path)
+        return os.path.join(self._target, volume)
 
     def pool(self) -> libvirt.virStoragePool:
         if self._pool is None:
