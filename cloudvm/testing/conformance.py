@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,18 @@ def _login(vm: cloudvm.VM, key: Path, command: str) -> str:
     return done.stdout
 
 
+def _rebooted(cloud: cloudvm.Cloud, vm: cloudvm.VM, key: Path, boot_id: str, timeout: float) -> cloudvm.VM:
+    """The VM once it answers SSH from a new boot (a reboot may keep the VM "running" throughout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        vm = cloud.waiter.until([vm.id], "reachable", timeout)[0]
+        done = ssh.run(vm, "cat /proc/sys/kernel/random/boot_id", key_file=str(key), timeout=30)
+        if done.returncode == 0 and done.stdout != boot_id:
+            return vm
+        time.sleep(1)
+    raise AssertionError(f"{vm.name} did not come back from the reboot within {timeout:.0f}s")
+
+
 def test_lifecycle_snapshot_and_restore(conformance_target: Target, cloud: cloudvm.Cloud, make_spec: Any,
                                         ssh_key: tuple[Path, str]) -> None:
     key = ssh_key[0]
@@ -135,9 +148,11 @@ def test_lifecycle_snapshot_and_restore(conformance_target: Target, cloud: cloud
         _login(vm, key, "echo kept-across-restarts > ~/restarts && sync")
         assert cloud.stop(vm)[0].state is cloudvm.VMState.STOPPED
         assert cloud.get(spec.name).state is cloudvm.VMState.STOPPED
-        cloud.start(vm)
-        vm = cloud.reboot(vm)[0]
+        vm = cloud.start(vm)[0]
         vm = cloud.waiter.until([vm.id], "reachable", conformance_target.timeout)[0]
+        boot = _login(vm, key, "cat /proc/sys/kernel/random/boot_id")
+        cloud.reboot(vm)
+        vm = _rebooted(cloud, vm, key, boot, conformance_target.timeout)
         assert _login(vm, key, "cat ~/restarts").strip() == "kept-across-restarts"
         _login(vm, key, "echo kept-by-snapshot > ~/proof && sync")
 
