@@ -61,3 +61,13 @@ def test_dry_run_resolves_without_creating(tmp_path: Path) -> None:
     assert planned.returncode == 0, planned.stderr
     assert json.loads(planned.stdout)["size"] == {"type_name": "small", "cpus": 1, "memory_gib": 1.0}
     assert "plan-only" not in cli("list").stdout
+
+
+def test_features_the_provider_lacks_fail_before_anything_is_made(tmp_path: Path) -> None:
+    key, _ = ssh.generate_keypair(tmp_path)
+    done = cli("create", "open-port", "--image", "cloudvm-tiny", "--key", f"{key}.pub", "--ingress", "8080@10.0.0.0/8")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: Unsupported: open-port: provider 'libvirt' does not support ingress_rules")
+    bad = cli("create", "bad-port", "--image", "cloudvm-tiny", "--key", f"{key}.pub", "--ingress", "http")
+    assert bad.returncode == 1 and "--ingress: 'http' is not PORT" in bad.stderr
+    assert "open-port" not in cli("list").stdout

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from rich.markup import escape
+
 from cloudvm.cli import snapshots, vms
 from cloudvm.cli.app import app
 from cloudvm.cli.output import err
@@ -21,5 +23,5 @@ def main() -> None:
     except CloudVMError as exc:
         if debug:
             raise
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)

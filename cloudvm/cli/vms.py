@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 import cloudvm
 from cloudvm import ssh as sshlib
@@ -25,6 +27,16 @@ def _public_keys(key_files: list[Path] | None) -> list[str]:
     return [p.expanduser().read_text().strip() for p in paths]
 
 
+def _ingress(text: str) -> cloudvm.Ingress:
+    """``22``, ``8000-8080/tcp@10.0.0.0/8``, ``53/udp`` as an Ingress rule."""
+    match = re.fullmatch(r"(\d+)(?:-(\d+))?(?:/(tcp|udp))?(?:@(\S+))?", text)
+    if not match:
+        raise InvalidSpec("--ingress", f"{text!r} is not PORT[-TO][/tcp|udp][@CIDR]")
+    port, to_port, protocol, cidr = match.groups()
+    return cloudvm.Ingress(port=int(port), to_port=int(to_port) if to_port else None, protocol=protocol or "tcp",
+                           cidr=cidr or "0.0.0.0/0")
+
+
 @app.command()
 def create(
     name: Annotated[str, typer.Argument(help="VM name")],
@@ -38,6 +50,9 @@ def create(
     key: Annotated[list[Path] | None, typer.Option(help="public key file (repeatable)")] = None,
     user_data: Annotated[Path | None, typer.Option(help="cloud-init user-data file")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="key=value (repeatable)")] = None,
+    ingress: Annotated[list[str] | None, typer.Option(help="PORT[-TO][/udp][@CIDR] to allow in (repeatable)")] = None,
+    public_ip: Annotated[bool, typer.Option(help="give the VM a public address")] = False,
+    network: Annotated[str | None, typer.Option(help="the provider's network to join")] = None,
     wait: Annotated[str, typer.Option(help="running, reachable or none")] = "running",
     dry_run: Annotated[bool, typer.Option(help="validate and resolve only")] = False,
 ) -> None:
@@ -51,6 +66,7 @@ def create(
         disks=[cloudvm.Disk(size_gib=g) for g in disk or []],
         ssh=cloudvm.SSHAccess(user=user, public_keys=_public_keys(key)),
         user_data=user_data.read_text() if user_data else None, tags=pairs(tag, "--tag"),
+        network=cloudvm.Network(name=network, public_ip=public_ip, ingress=[_ingress(i) for i in ingress or []]),
     )
     with settings.connect() as cloud:
         if dry_run:
@@ -78,7 +94,7 @@ def show(name: Annotated[str, typer.Argument(help="VM name or id")]) -> None:
             output.vms([vm], "json")
         else:
             for key, value in output.plain(vm).items():
-                output.out.print(f"[bold]{key}[/]: {value}", highlight=False)
+                output.out.print(f"[bold]{key}[/]: {escape(str(value))}", highlight=False)
 
 
 def _lifecycle(verb: str, names: list[str]) -> None:
