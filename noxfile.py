@@ -11,7 +11,7 @@ import nox
 nox.options.sessions = ["lint", "types", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-PACKAGES = ["-e", ".", "-e", "providers/libvirt"]
+PACKAGES = ["-e", ".", "-e", "providers/libvirt", "-e", "providers/aws[test]"]
 LIBVIRT_ENV = {
     "CLOUDVM_LIBVIRT_NETWORK": os.environ.get("CLOUDVM_LIBVIRT_NETWORK", "cloudvm-test"),
     # /dev/kvm exists on the development and CI machines but does not work there.
@@ -28,7 +28,7 @@ def tests(session: nox.Session) -> None:
     """Unit tests, the conformance suite on real libvirt VMs, the examples."""
     host_setup(session)
     session.install(*PACKAGES, "pytest>=8.0", "pytest-timeout>=2.3")
-    session.run("pytest", "tests", "providers/libvirt/tests", *session.posargs, env=LIBVIRT_ENV)
+    session.run("pytest", "tests", "providers/libvirt/tests", "providers/aws/tests", *session.posargs, env=LIBVIRT_ENV)
 
 
 @nox.session
@@ -49,6 +49,7 @@ def lint(session: nox.Session) -> None:
 def types(session: nox.Session) -> None:
     # libvirt-python compiles against libvirt-dev, which only host_setup installs;
     # mypy needs none of it (libvirt ships no type information).
-    session.install("-e", ".", "pycdlib>=1.14", "mypy>=1.10", "types-PyYAML>=6.0", "pytest>=8.0")
+    session.install("-e", ".", "-e", "providers/aws[test]", "pycdlib>=1.14", "mypy>=1.10", "types-PyYAML>=6.0",
+                    "pytest>=8.0")
     session.install("--no-deps", "-e", "providers/libvirt")
     session.run("mypy")

@@ -125,9 +125,7 @@ class Cloud:
                     if vm.tags.get(tagging.TOKEN) in tokens]
             if mine:
                 log.warning("removing %s after a failed create", ", ".join(vm.name for vm in mine))
-                ids = [vm.id for vm in mine]
-                self._call("terminate", lambda: self.provider.terminate(ids))
-                self.waiter.until(ids, "terminated", 120)
+                self._remove(mine, self.timeout)
         except Exception:  # the original error matters more
             log.exception("clean-up after a failed create did not finish")
 
@@ -171,6 +169,8 @@ class Cloud:
              target: Target, wait: bool) -> builtins.list[VM]:
         vms = self._each(refs)
         ids = [vm.id for vm in vms]
+        if not ids:
+            return []
         log.info("%s %s", what, ", ".join(vm.name for vm in vms))
         self._call(what, lambda: action(ids))
         return self.waiter.until(ids, target, self.timeout) if wait else self._describe(ids)
@@ -195,8 +195,22 @@ class Cloud:
         return self._act(refs, "reboot", self.provider.reboot, "running", wait)
 
     def delete(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> None:
-        """Delete VMs and everything cloudvm created for them."""
-        self._act(refs, "delete", self.provider.terminate, "terminated", wait)
+        """Delete VMs and everything cloudvm created for them (helpers that outlive an
+        instance, such as security groups, only when ``wait``)."""
+        vms = self._each(refs)
+        log.info("delete %s", ", ".join(vm.name for vm in vms))
+        if wait:
+            self._remove(vms, self.timeout)
+        elif vms:
+            self._call("terminate", lambda: self.provider.terminate([vm.id for vm in vms]))
+
+    def _remove(self, vms: Sequence[VM], timeout: float) -> None:
+        ids = [vm.id for vm in vms]
+        if not ids:
+            return
+        self._call("terminate", lambda: self.provider.terminate(ids))
+        self.waiter.until(ids, "terminated", timeout)
+        self._call("release", lambda: self.provider.release(vms))
 
     def console_output(self, ref: VMRef) -> str:
         """What the VM printed on its serial console (why it did not come up)."""

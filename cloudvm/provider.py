@@ -52,7 +52,8 @@ class Provider(abc.ABC):
     """Base class of every provider; override what the capabilities promise."""
 
     name: ClassVar[str]
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # A class attribute; an instance may narrow it (e.g. a test endpoint that runs no guests).
+    capabilities: frozenset[Capability] = frozenset()
 
     def unsupported_reason(self, spec: VMSpec) -> str | None:
         """Why this provider cannot honour ``spec``, or None; checked before any call."""
@@ -107,6 +108,10 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def terminate(self, ids: Sequence[str]) -> None:
         """Delete the VMs and everything cloudvm created for them."""
+
+    def release(self, vms: Sequence[VM]) -> None:  # noqa: B027 - most providers free everything in terminate
+        """Free what could only go once the VMs were gone (e.g. security groups); called after
+        the core saw them terminated. Must tolerate being called again."""
 
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
         raise Unsupported(f"provider {self.name!r} does not support snapshots")

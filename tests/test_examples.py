@@ -21,3 +21,20 @@ def test_deploy_runs_unchanged_on_libvirt() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith("deploy-e2e is up at ")
     assert lines[1].startswith("Linux ") and lines[2] == "deploy-e2e" and lines[-1] == "deploy-e2e deleted"
+
+
+def test_deploy_runs_unchanged_on_aws_against_moto() -> None:
+    pytest.importorskip("cloudvm_aws")
+    from cloudvm_aws.testing import CREDENTIALS, moto_server
+
+    with moto_server() as url:
+        env = {**os.environ, **CREDENTIALS, "CLOUDVM_PROVIDER": "aws", "AWS_ENDPOINT_URL": url,
+               "CLOUDVM_NAME": "deploy-moto"}
+        done = subprocess.run([sys.executable, str(EXAMPLES / "deploy.py")], env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"deploy-moto is up at {done.stdout.split()[4]}",
+        "aws runs no guest behind this endpoint: SSH step skipped",
+        "deploy-moto deleted",
+    ]

@@ -1,0 +1,324 @@
+"""The AWS provider: EC2 instances with EBS disks, one security group per VM,
+and the login user injected through cloud-init (no key pairs to leak).
+
+Retries: botocore's own are switched off (``max_attempts=1``) so the core's
+policy is the only one and attempts never multiply; its errors are mapped in
+``_errors`` with ``retryable`` set where a retry can help.
+
+Exactly once: every ``RunInstances`` carries the core's token as
+``ClientToken`` and as the ``cloudvm-token`` tag (applied atomically at
+launch); a retried launch first looks the token up, so a lost response never
+yields a second instance, on AWS or on endpoints that ignore ClientToken.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from cloudvm import cloudinit
+from cloudvm import tags as tagging
+from cloudvm.errors import AlreadyExists, InvalidSpec
+from cloudvm.model import VM, DiskInfo, ResolvedSize, VMState
+from cloudvm.provider import Capability, LaunchRequest, Provider
+from cloudvm.spec import Size, VMSpec
+from cloudvm_aws import catalog
+from cloudvm_aws._errors import mapped
+
+USER_TAG = "cloudvm-user"
+_STATES = {
+    "pending": VMState.PENDING, "running": VMState.RUNNING, "stopping": VMState.STOPPING,
+    "shutting-down": VMState.STOPPING, "stopped": VMState.STOPPED, "terminated": VMState.TERMINATED,
+}
+# Neutral tiers on EBS: gp3 at its baseline, or gp3 provisioned well above it.
+_TIERS: dict[str, dict[str, Any]] = {
+    "standard": {"VolumeType": "gp3"},
+    "ssd": {"VolumeType": "gp3", "Iops": 6000, "Throughput": 250},
+}
+DATA_DEVICES = [f"/dev/sd{c}" for c in "fghijklmnopqrstu"]
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _tag_dict(items: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items or []}
+
+
+def _filters(tags: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"Name": f"tag:{k}", "Values": [v]} for k, v in tags.items()]
+
+
+class AWSProvider(Provider):
+    """``cloudvm.connect("aws", region="us-east-1", profile=None, endpoint_url=None)``.
+
+    Credentials come from boto3's chain (environment, profile, instance role).
+    With ``endpoint_url`` (or boto3's ``AWS_ENDPOINT_URL``: moto, LocalStack)
+    no guest runs, so reachability is not offered.
+    """
+
+    name = "aws"
+    capabilities = frozenset({Capability.INGRESS_RULES, Capability.PUBLIC_IP, Capability.DATA_DISKS,
+                              Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT})
+
+    def __init__(self, region: str = "us-east-1", *, profile: str | None = None, endpoint_url: str | None = None,
+                 subnet_id: str | None = None) -> None:
+        self.region = region
+        self.profile = profile
+        self.endpoint_url = endpoint_url
+        self.subnet_id = subnet_id
+        if endpoint_url or os.environ.get("AWS_ENDPOINT_URL_EC2") or os.environ.get("AWS_ENDPOINT_URL"):
+            self.capabilities = self.capabilities - {Capability.REACHABILITY}
+        self._client: Any = None
+        self._types: dict[str, ResolvedSize] = {}
+        self._root_devices: dict[str, str] = {}
+
+    @property
+    def ec2(self) -> Any:
+        if self._client is None:
+            session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            self._client = session.client("ec2", endpoint_url=self.endpoint_url,
+                                          config=Config(retries={"mode": "standard", "max_attempts": 1}))
+        return self._client
+
+    def close(self) -> None:
+        self._client = None
+
+    @property
+    def location(self) -> str:
+        return self.region
+
+    # -- resolution -----------------------------------------------------------
+
+    def _remember(self, info: dict[str, Any]) -> ResolvedSize:
+        size = ResolvedSize(info["InstanceType"], info["VCpuInfo"]["DefaultVCpus"],
+                            info["MemoryInfo"]["SizeInMiB"] / 1024)
+        self._types[size.type_name] = size
+        return size
+
+    def _describe_types(self, names: list[str]) -> None:
+        missing = [n for n in names if n not in self._types]
+        if missing:
+            with mapped("describe instance types"):
+                for info in self.ec2.describe_instance_types(InstanceTypes=missing)["InstanceTypes"]:
+                    self._remember(info)
+
+    def resolve_size(self, size: Size) -> ResolvedSize:
+        if size.instance_type:
+            try:
+                self._describe_types([size.instance_type])
+            except Exception as exc:
+                raise InvalidSpec("size.instance_type", f"EC2 has no instance type {size.instance_type!r}") from exc
+            return self._types[size.instance_type]
+        assert size.cpus is not None and size.memory_gib is not None
+        filters = [{"Name": "current-generation", "Values": ["true"]},
+                   {"Name": "processor-info.supported-architecture", "Values": ["x86_64"]}]
+        with mapped("describe instance types"):
+            pages = self.ec2.get_paginator("describe_instance_types").paginate(Filters=filters)
+            types = [t for page in pages for t in page["InstanceTypes"]]
+        best = catalog.cheapest(types, self.region, size.cpus, size.memory_gib)
+        if best is None:
+            raise InvalidSpec("size", f"no current x86_64 type in {self.region} has {size.cpus} vCPUs "
+                                      f"and {size.memory_gib:g} GiB")
+        return self._remember(best)
+
+    def resolve_image(self, image: str) -> str:
+        if image.startswith("ami-"):
+            with mapped(f"describe image {image}"):
+                found = self.ec2.describe_images(ImageIds=[image])["Images"]
+        elif image in catalog.IMAGES:
+            owner, pattern = catalog.IMAGES[image]
+            with mapped(f"find image {image}"):
+                found = self.ec2.describe_images(Owners=[owner], Filters=[
+                    {"Name": "name", "Values": [pattern]}, {"Name": "architecture", "Values": ["x86_64"]},
+                    {"Name": "state", "Values": ["available"]}])["Images"]
+        else:
+            raise InvalidSpec("image", f"unknown image {image!r}: not an ami-... id nor a known alias "
+                                       f"({', '.join(sorted(catalog.IMAGES))})")
+        if not found:
+            raise InvalidSpec("image", f"no AMI for {image!r} in {self.region}")
+        newest = max(found, key=lambda i: i.get("CreationDate", ""))
+        self._root_devices[newest["ImageId"]] = newest.get("RootDeviceName", "/dev/xvda")
+        image_id: str = newest["ImageId"]
+        return image_id
+
+    # -- launching ------------------------------------------------------------
+
+    def _subnet(self, spec: VMSpec) -> dict[str, Any]:
+        wanted = spec.network.name or self.subnet_id
+        with mapped("find subnet"):
+            if wanted:
+                found = self.ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": [wanted]}])["Subnets"]
+                if not found:
+                    raise InvalidSpec("network.name", f"no subnet {wanted!r} in {self.region}")
+            else:
+                vpcs = self.ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
+                if not vpcs:
+                    raise InvalidSpec("network.name", f"{self.region} has no default VPC; name a subnet")
+                found = self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]},
+                                                           {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+        subnet: dict[str, Any] = sorted(found, key=lambda s: s["AvailabilityZone"])[0]
+        return subnet
+
+    def _security_group(self, request: LaunchRequest, vpc_id: str) -> str:
+        """The VM's own group, made once with the spec's ingress rules and tags.
+
+        Group names are unique per VPC and creating one is atomic, so the group
+        is also the VM name's lock: of two creates of one name, one gets it.
+        """
+        name = f"cloudvm-{request.spec.name}"
+        with mapped(f"security group {name}"):
+            found = self.ec2.describe_security_groups(Filters=[
+                {"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+            if found:
+                if _tag_dict(found[0].get("Tags")).get(tagging.TOKEN) != request.token:
+                    raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.region} "
+                                        f"(it holds security group {name})")
+                group_id: str = found[0]["GroupId"]
+                return group_id
+            group_id = self.ec2.create_security_group(
+                GroupName=name, Description=f"cloudvm: {request.spec.name}", VpcId=vpc_id,
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(request.tags)}])["GroupId"]
+            rules = [{"IpProtocol": r.protocol, "FromPort": r.port, "ToPort": r.to_port or r.port,
+                      **({"Ipv6Ranges": [{"CidrIpv6": r.cidr}]} if ":" in r.cidr
+                         else {"IpRanges": [{"CidrIp": r.cidr}]})}
+                     for r in request.spec.network.ingress]
+            if rules:
+                self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=rules)
+        return group_id
+
+    def _block_devices(self, request: LaunchRequest) -> list[dict[str, Any]]:
+        """Root (only when resized: the AMI's mapping is kept otherwise) and data disks."""
+        spec = request.spec
+        devices = []
+        if spec.root_disk_gib:
+            devices.append({"DeviceName": self._root_devices.get(request.image, "/dev/xvda"),
+                            "Ebs": {"VolumeSize": spec.root_disk_gib, "DeleteOnTermination": True,
+                                    "VolumeType": "gp3"}})
+        for device, disk in zip(DATA_DEVICES, spec.disks, strict=False):
+            devices.append({"DeviceName": device, "Ebs": {"VolumeSize": disk.size_gib,
+                                                         "DeleteOnTermination": not disk.keep, **_TIERS[disk.tier]}})
+        return devices
+
+    def _existing(self, token: str) -> str | None:
+        with mapped("find instance by token"):
+            reservations = self.ec2.describe_instances(Filters=[
+                {"Name": f"tag:{tagging.TOKEN}", "Values": [token]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ])["Reservations"]
+        ids = [i["InstanceId"] for r in reservations for i in r["Instances"]]
+        return ids[0] if ids else None
+
+    def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
+        return [self._launch(r) for r in requests]
+
+    def _launch(self, request: LaunchRequest) -> str:
+        spec = request.spec
+        existing = self._existing(request.token)
+        if existing:
+            return existing  # a retry after a lost response
+        subnet = self._subnet(spec)
+        tags = {**request.tags, "Name": spec.name, **({USER_TAG: spec.ssh.user} if spec.ssh else {})}
+        group_id = self._security_group(request, subnet["VpcId"])
+        try:
+            with mapped(f"launch {spec.name}"):
+                reply = self.ec2.run_instances(
+                    ImageId=request.image, InstanceType=request.size.type_name, MinCount=1, MaxCount=1,
+                    ClientToken=request.token, UserData=cloudinit.user_data(spec),
+                    BlockDeviceMappings=self._block_devices(request),
+                    NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet["SubnetId"], "Groups": [group_id],
+                                        "AssociatePublicIpAddress": spec.network.public_ip}],
+                    TagSpecifications=[{"ResourceType": kind, "Tags": _tag_list(tags)}
+                                       for kind in ("instance", "volume")],
+                )
+        except Exception:
+            if self._existing(request.token) is None:  # nothing launched: the group is ours alone
+                self._delete_groups([group_id])
+            raise
+        instance_id: str = reply["Instances"][0]["InstanceId"]
+        return instance_id
+
+    # -- describing -------------------------------------------------------------
+
+    def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
+        filters = _filters({tagging.MANAGED: "true", **(tags or {})})
+        if ids is not None:
+            if not ids:
+                return []
+            filters.append({"Name": "instance-id", "Values": list(ids)})
+        else:
+            filters.append({"Name": "instance-state-name",
+                            "Values": ["pending", "running", "stopping", "stopped", "shutting-down"]})
+        with mapped("describe instances"):
+            pages = self.ec2.get_paginator("describe_instances").paginate(Filters=filters)
+            instances = [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+        self._describe_types(sorted({i["InstanceType"] for i in instances}))
+        volume_ids = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", [])]
+        sizes: dict[str, int] = {}
+        if volume_ids:
+            with mapped("describe volumes"):
+                sizes = {v["VolumeId"]: v["Size"] for v in self.ec2.describe_volumes(
+                    Filters=[{"Name": "volume-id", "Values": volume_ids}])["Volumes"]}
+        return [self._vm(i, sizes) for i in instances]
+
+    def _vm(self, inst: dict[str, Any], sizes: dict[str, int]) -> VM:
+        tags = _tag_dict(inst.get("Tags"))
+        root = inst.get("RootDeviceName")
+        return VM(
+            id=inst["InstanceId"], name=tags.get(tagging.NAME, inst["InstanceId"]), provider=self.name,
+            state=_STATES.get(inst["State"]["Name"], VMState.ERROR), size=self._types.get(inst["InstanceType"]),
+            image=inst.get("ImageId"), region=self.region, zone=inst.get("Placement", {}).get("AvailabilityZone"),
+            private_ips=tuple(ip for ip in [inst.get("PrivateIpAddress")] if ip),
+            public_ips=tuple(ip for ip in [inst.get("PublicIpAddress")] if ip),
+            disks=tuple(DiskInfo(m["Ebs"]["VolumeId"], float(sizes.get(m["Ebs"]["VolumeId"], 0)),
+                                 m["DeviceName"] == root, m["DeviceName"])
+                        for m in inst.get("BlockDeviceMappings", [])),
+            tags={k: v for k, v in tags.items() if k not in ("Name", USER_TAG)},
+            created_at=inst.get("LaunchTime"), ssh_user=tags.get(USER_TAG), raw=inst,
+        )
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self, ids: Sequence[str]) -> None:
+        with mapped("start instances"):
+            self.ec2.start_instances(InstanceIds=list(ids))
+
+    def stop(self, ids: Sequence[str], *, force: bool = False) -> None:
+        with mapped("stop instances"):
+            self.ec2.stop_instances(InstanceIds=list(ids), Force=force)
+
+    def reboot(self, ids: Sequence[str]) -> None:
+        with mapped("reboot instances"):
+            self.ec2.reboot_instances(InstanceIds=list(ids))
+
+    def terminate(self, ids: Sequence[str]) -> None:
+        with mapped("terminate instances"):
+            self.ec2.terminate_instances(InstanceIds=list(ids))
+
+    def release(self, vms: Sequence[VM]) -> None:
+        """Delete the security groups of terminated VMs once nothing uses them."""
+        names = [f"cloudvm-{vm.name}" for vm in vms]
+        with mapped("find security groups"):
+            groups = self.ec2.describe_security_groups(Filters=[
+                {"Name": "group-name", "Values": names}, *_filters({tagging.MANAGED: "true"})])["SecurityGroups"]
+        self._delete_groups([g["GroupId"] for g in groups])
+
+    def _delete_groups(self, group_ids: list[str]) -> None:
+        for group_id in group_ids:
+            with mapped(f"delete security group {group_id}"):
+                in_use = self.ec2.describe_instances(Filters=[
+                    {"Name": "instance.group-id", "Values": [group_id]},
+                    {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+                ])["Reservations"]
+                if not in_use:
+                    self.ec2.delete_security_group(GroupId=group_id)
+
+    def console_output(self, vm: VM) -> str:
+        with mapped(f"console output of {vm.name}"):
+            text: str = self.ec2.get_console_output(InstanceId=vm.id, Latest=True).get("Output", "")
+        return text
