@@ -14,22 +14,25 @@ yields a second instance, on AWS or on endpoints that ignore ClientToken.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from cloudvm import cloudinit
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, InvalidSpec
-from cloudvm.model import VM, DiskInfo, ResolvedSize, VMState
+from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Size, VMSpec
-from cloudvm_aws import catalog
+from cloudvm_aws import catalog, snapshots
 from cloudvm_aws._errors import mapped
 
 USER_TAG = "cloudvm-user"
+DEVICE_SOURCE = "cloudvm-copied-from"
 _STATES = {
     "pending": VMState.PENDING, "running": VMState.RUNNING, "stopping": VMState.STOPPING,
     "shutting-down": VMState.STOPPING, "stopped": VMState.STOPPED, "terminated": VMState.TERMINATED,
@@ -63,8 +66,10 @@ class AWSProvider(Provider):
     """
 
     name = "aws"
-    capabilities = frozenset({Capability.INGRESS_RULES, Capability.PUBLIC_IP, Capability.DATA_DISKS,
-                              Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT})
+    capabilities = frozenset({
+        Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
+        Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
+    })
 
     def __init__(self, region: str = "us-east-1", *, profile: str | None = None, endpoint_url: str | None = None,
                  subnet_id: str | None = None) -> None:
@@ -76,15 +81,18 @@ class AWSProvider(Provider):
             self.capabilities = self.capabilities - {Capability.REACHABILITY}
         self._client: Any = None
         self._types: dict[str, ResolvedSize] = {}
-        self._root_devices: dict[str, str] = {}
+        self._roots: dict[str, tuple[str, int]] = {}  # image id -> (root device, size in GiB)
 
     @property
     def ec2(self) -> Any:
         if self._client is None:
-            session = boto3.Session(profile_name=self.profile, region_name=self.region)
-            self._client = session.client("ec2", endpoint_url=self.endpoint_url,
-                                          config=Config(retries={"mode": "standard", "max_attempts": 1}))
+            self._client = self._new_client(self.region)
         return self._client
+
+    def _new_client(self, region: str) -> Any:
+        session = boto3.Session(profile_name=self.profile, region_name=region)
+        return session.client("ec2", endpoint_url=self.endpoint_url,
+                              config=Config(retries={"mode": "standard", "max_attempts": 1}))
 
     def close(self) -> None:
         self._client = None
@@ -143,7 +151,10 @@ class AWSProvider(Provider):
         if not found:
             raise InvalidSpec("image", f"no AMI for {image!r} in {self.region}")
         newest = max(found, key=lambda i: i.get("CreationDate", ""))
-        self._root_devices[newest["ImageId"]] = newest.get("RootDeviceName", "/dev/xvda")
+        root = newest.get("RootDeviceName", "/dev/xvda")
+        size = next((m["Ebs"].get("VolumeSize", 8) for m in newest.get("BlockDeviceMappings", [])
+                     if m.get("DeviceName") == root and "Ebs" in m), 8)
+        self._roots[newest["ImageId"]] = (root, size)
         image_id: str = newest["ImageId"]
         return image_id
 
@@ -193,13 +204,13 @@ class AWSProvider(Provider):
         return group_id
 
     def _block_devices(self, request: LaunchRequest) -> list[dict[str, Any]]:
-        """Root (only when resized: the AMI's mapping is kept otherwise) and data disks."""
+        """The root disk at the image's size or the spec's, then the data disks."""
         spec = request.spec
-        devices = []
-        if spec.root_disk_gib:
-            devices.append({"DeviceName": self._root_devices.get(request.image, "/dev/xvda"),
-                            "Ebs": {"VolumeSize": spec.root_disk_gib, "DeleteOnTermination": True,
-                                    "VolumeType": "gp3"}})
+        if request.image not in self._roots:
+            self.resolve_image(request.image)
+        device, size = self._roots[request.image]
+        devices: list[dict[str, Any]] = [{"DeviceName": device, "Ebs": {
+            "VolumeSize": max(size, spec.root_disk_gib or 0), "DeleteOnTermination": True, "VolumeType": "gp3"}}]
         for device, disk in zip(DATA_DEVICES, spec.disks, strict=False):
             devices.append({"DeviceName": device, "Ebs": {"VolumeSize": disk.size_gib,
                                                          "DeleteOnTermination": not disk.keep, **_TIERS[disk.tier]}})
@@ -215,22 +226,23 @@ class AWSProvider(Provider):
         return ids[0] if ids else None
 
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
-        return [self._launch(r) for r in requests]
+        return [self._launch(r, r.image, self._block_devices(r)) for r in requests]
 
-    def _launch(self, request: LaunchRequest) -> str:
+    def _launch(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]],
+                user: str | None = None) -> str:
         spec = request.spec
         existing = self._existing(request.token)
         if existing:
             return existing  # a retry after a lost response
         subnet = self._subnet(spec)
-        tags = {**request.tags, "Name": spec.name, **({USER_TAG: spec.ssh.user} if spec.ssh else {})}
+        user = spec.ssh.user if spec.ssh else user
+        tags = {**request.tags, "Name": spec.name, **({USER_TAG: user} if user else {})}
         group_id = self._security_group(request, subnet["VpcId"])
         try:
             with mapped(f"launch {spec.name}"):
                 reply = self.ec2.run_instances(
-                    ImageId=request.image, InstanceType=request.size.type_name, MinCount=1, MaxCount=1,
-                    ClientToken=request.token, UserData=cloudinit.user_data(spec),
-                    BlockDeviceMappings=self._block_devices(request),
+                    ImageId=image_id, InstanceType=request.size.type_name, MinCount=1, MaxCount=1,
+                    ClientToken=request.token, UserData=cloudinit.user_data(spec), BlockDeviceMappings=devices,
                     NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet["SubnetId"], "Groups": [group_id],
                                         "AssociatePublicIpAddress": spec.network.public_ip}],
                     TagSpecifications=[{"ResourceType": kind, "Tags": _tag_list(tags)}
@@ -322,3 +334,85 @@ class AWSProvider(Provider):
         with mapped(f"console output of {vm.name}"):
             text: str = self.ec2.get_console_output(InstanceId=vm.id, Latest=True).get("Output", "")
         return text
+
+    # -- snapshots ------------------------------------------------------------------
+
+    def _snapshot_items(self, filters: list[dict[str, Any]], client: Any = None) -> list[dict[str, Any]]:
+        with mapped("describe snapshots"):
+            pages = (client or self.ec2).get_paginator("describe_snapshots").paginate(
+                OwnerIds=["self"], Filters=filters)
+            return [item for page in pages for item in page["Snapshots"]]
+
+    def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
+        if self._snapshot_items(_filters({tagging.NAME: name, tagging.MANAGED: "true"})):
+            raise AlreadyExists(f"a snapshot named {name!r} already exists in {self.region}")
+        inst = vm.raw if isinstance(vm.raw, dict) else {}
+        own = {snapshots.SET: uuid.uuid4().hex, snapshots.SOURCE: vm.name,
+               snapshots.ROOT: inst.get("RootDeviceName", ""), snapshots.TYPE: inst.get("InstanceType", ""),
+               snapshots.IMAGE: vm.image or "",
+               **({USER_TAG: vm.ssh_user} if vm.ssh_user else {})}
+        with mapped(f"snapshot {vm.name}"):
+            made = self.ec2.create_snapshots(
+                InstanceSpecification={"InstanceId": vm.id, "ExcludeBootVolume": False},
+                TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list({**tags, **own})}],
+                Description=f"cloudvm snapshot {name} of {vm.name}")["Snapshots"]
+            devices = {m["Ebs"]["VolumeId"]: m["DeviceName"] for m in inst.get("BlockDeviceMappings", [])}
+            for item in made:  # which disk each copy is, for the restore
+                self.ec2.create_tags(Resources=[item["SnapshotId"]],
+                                     Tags=[{"Key": snapshots.DEVICE, "Value": devices.get(item["VolumeId"], "")}])
+        return self.describe_snapshots([own[snapshots.SET]])[0]
+
+    def describe_snapshots(self, ids: Sequence[str] | None = None,
+                           tags: dict[str, str] | None = None) -> list[Snapshot]:
+        filters = _filters({tagging.MANAGED: "true", **(tags or {})})
+        if ids is not None:
+            filters.append({"Name": f"tag:{snapshots.SET}", "Values": list(ids)})
+        return snapshots.group(self._snapshot_items(filters), self.name, self.region)
+
+    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
+        """Register an AMI whose root is the root snapshot, launch it with the data
+        disks made from theirs, then drop the AMI (the snapshots stay)."""
+        existing = self._existing(request.token)
+        if existing:
+            return existing
+        root = next(d for d in snapshot.disks if d.root)
+        ami_name = f"cloudvm-restore-{request.spec.name}-{request.token}"
+        devices = [{"DeviceName": d.device, "Ebs": {"SnapshotId": d.id, "DeleteOnTermination": True,
+                                                    "VolumeType": "gp3"}} for d in snapshot.disks]
+        with mapped(f"register image for {request.spec.name}"):
+            found = self.ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [ami_name]}])
+            image_id = found["Images"][0]["ImageId"] if found["Images"] else self.ec2.register_image(
+                Name=ami_name, RootDeviceName=root.device, BlockDeviceMappings=devices[:1],
+                VirtualizationType="hvm", Architecture="x86_64", EnaSupport=True)["ImageId"]
+        try:
+            raw = snapshot.raw[0] if snapshot.raw else {}
+            user = _tag_dict(raw.get("Tags")).get(USER_TAG)
+            return self._launch(request, image_id, devices, user=user)
+        finally:
+            with mapped(f"deregister image {image_id}"):
+                self.ec2.deregister_image(ImageId=image_id)
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        for disk in snapshot.disks:
+            with mapped(f"delete snapshot {disk.id}"):
+                try:
+                    self.ec2.delete_snapshot(SnapshotId=disk.id)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "InvalidSnapshot.NotFound":
+                        raise
+
+    def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
+        """Copy every member of the set to ``region`` (disaster recovery); idempotent per set."""
+        target = self._new_client(region)
+        in_target = self._snapshot_items(_filters({snapshots.SET: snapshot.id}), target)
+        done = {_tag_dict(i.get("Tags")).get(DEVICE_SOURCE) for i in in_target}
+        for member in snapshot.raw:
+            if member["SnapshotId"] in done:
+                continue
+            tags = {**_tag_dict(member.get("Tags")), DEVICE_SOURCE: member["SnapshotId"]}
+            with mapped(f"copy snapshot {member['SnapshotId']} to {region}"):
+                target.copy_snapshot(SourceRegion=self.region, SourceSnapshotId=member["SnapshotId"],
+                                     Description=member.get("Description", ""),
+                                     TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list(tags)}])
+        return snapshots.group(self._snapshot_items(_filters({snapshots.SET: snapshot.id}), target),
+                               self.name, region)[0]

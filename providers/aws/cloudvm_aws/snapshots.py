@@ -1,0 +1,52 @@
+"""EBS snapshot sets: one ``CreateSnapshots`` call covers every volume of an
+instance at one instant; the set shares a ``cloudvm-snapshot`` tag, and each
+member records its device so a restore rebuilds the same layout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudvm import tags as tagging
+from cloudvm.model import DiskInfo, Snapshot, SnapshotState
+from cloudvm.spec import Size, VMSpec
+
+SET = "cloudvm-snapshot"
+DEVICE = "cloudvm-device"
+SOURCE = "cloudvm-source"
+TYPE = "cloudvm-type"
+IMAGE = "cloudvm-image"
+ROOT = "cloudvm-root"
+OWN = frozenset({SET, DEVICE, SOURCE, TYPE, IMAGE, ROOT, "cloudvm-user", "cloudvm-copied-from"})
+_STATES = {"pending": SnapshotState.PENDING, "completed": SnapshotState.READY, "error": SnapshotState.ERROR}
+
+
+def _tags(item: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in item.get("Tags") or []}
+
+
+def group(items: list[dict[str, Any]], provider: str, region: str) -> list[Snapshot]:
+    """EC2 snapshots, one Snapshot per set, root disk first."""
+    sets: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        set_id = _tags(item).get(SET)
+        if set_id:
+            sets.setdefault(set_id, []).append(item)
+    return [_snapshot(set_id, members, provider, region) for set_id, members in sorted(sets.items())]
+
+
+def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str, region: str) -> Snapshot:
+    tags = _tags(members[0])
+    root = tags.get(ROOT)
+    members = sorted(members, key=lambda m: (_tags(m).get(DEVICE) != root, _tags(m).get(DEVICE, "")))
+    states = {_STATES.get(m["State"], SnapshotState.ERROR) for m in members}
+    state = SnapshotState.READY
+    for worst in (SnapshotState.PENDING, SnapshotState.ERROR):
+        if worst in states:
+            state = worst
+    disks = tuple(DiskInfo(m["SnapshotId"], float(m["VolumeSize"]), _tags(m).get(DEVICE) == root,
+                           _tags(m).get(DEVICE)) for m in members)
+    spec = VMSpec(name=tags[SOURCE], size=Size(instance_type=tags[TYPE]), image=tags[IMAGE],
+                  tags=tagging.user_tags({k: v for k, v in tags.items() if k not in OWN})) if TYPE in tags else None
+    return Snapshot(id=set_id, name=tags.get(tagging.NAME, set_id), provider=provider, source_vm=tags.get(SOURCE, ""),
+                    state=state, created_at=min(m["StartTime"] for m in members), region=region, disks=disks,
+                    tags={k: v for k, v in tags.items() if k not in OWN}, spec=spec, raw=members)

@@ -1,0 +1,161 @@
+"""What only the AWS provider does, checked against the moto server."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
+import cloudvm
+from cloudvm import errors, tags
+from cloudvm_aws import catalog
+from cloudvm_aws._errors import convert
+from cloudvm_aws.testing import REGION, leftovers
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
+
+
+@pytest.fixture
+def cloud(moto_url: str) -> Iterator[cloudvm.Cloud]:
+    with cloudvm.connect("aws", region=REGION, endpoint_url=moto_url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def ec2(moto_url: str) -> Any:
+    return boto3.client("ec2", region_name=REGION, endpoint_url=moto_url)
+
+
+def spec(name: str, **changes: Any) -> cloudvm.VMSpec:
+    return cloudvm.VMSpec(**{"name": name, "size": cloudvm.Size(cpus=2, memory_gib=1), "image": "ubuntu-24.04",
+                             "ssh": cloudvm.SSHAccess(user="ops", public_keys=[KEY]), **changes})
+
+
+def test_a_shape_becomes_the_cheapest_fitting_type(cloud: cloudvm.Cloud, ec2: Any) -> None:
+    chosen = cloud.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
+    assert chosen.cpus >= 2 and chosen.memory_gib >= 3
+    fitting = [t for page in ec2.get_paginator("describe_instance_types").paginate(Filters=[
+        {"Name": "current-generation", "Values": ["true"]},
+        {"Name": "processor-info.supported-architecture", "Values": ["x86_64"]}]) for t in page["InstanceTypes"]
+        if t["VCpuInfo"]["DefaultVCpus"] >= 2 and t["MemoryInfo"]["SizeInMiB"] >= 3 * 1024]
+    price = {t["InstanceType"]: catalog.prices().get(t["InstanceType"], {}).get(REGION) for t in fitting}
+    assert price[chosen.type_name] == min(p for p in price.values() if p)
+    assert cloud.provider.resolve_size(cloudvm.Size(instance_type="m5.large")) == cloudvm.ResolvedSize(
+        "m5.large", 2, 8.0)
+    with pytest.raises(errors.InvalidSpec, match="size.instance_type"):
+        cloud.provider.resolve_size(cloudvm.Size(instance_type="zz.huge"))
+
+
+def test_aliases_find_the_publishers_images(cloud: cloudvm.Cloud, ec2: Any) -> None:
+    for alias, (owner, _) in catalog.IMAGES.items():
+        image = ec2.describe_images(ImageIds=[cloud.provider.resolve_image(alias)])["Images"][0]
+        assert image["OwnerId"] == owner
+    with pytest.raises(errors.InvalidSpec, match=r"unknown image 'centos-7'.*amazon-linux-2023"):
+        cloud.create(spec("noimage", image="centos-7"))
+
+
+def test_plan_shows_the_resolved_type_without_creating(cloud: cloudvm.Cloud, ec2: Any) -> None:
+    request = cloud.plan([spec("dry")])[0]
+    assert request.size.type_name == "t3a.micro" and request.image.startswith("ami-")
+    assert leftovers(cloud.provider.endpoint_url or "", "dry") == []
+
+
+def test_launch_is_exactly_once_per_token(cloud: cloudvm.Cloud, moto_url: str) -> None:
+    request = cloud.plan([spec("once")])[0]
+    first = cloud.provider.launch([request])
+    assert cloud.provider.launch([request]) == first  # a retry after a lost response
+    assert [vm.name for vm in cloud.list()].count("once") == 1
+    cloud.delete("once")
+    assert leftovers(moto_url, "once") == []
+
+
+def test_tags_group_ingress_public_ip_and_user_data(cloud: cloudvm.Cloud, ec2: Any, moto_url: str) -> None:
+    vm = cloud.create(spec("full", tags={"env": "ci"}, disks=[cloudvm.Disk(size_gib=2, tier="ssd")],
+                           network=cloudvm.Network(public_ip=True, ingress=[cloudvm.Ingress(port=22, cidr="10.0.0.0/8")]),
+                           user_data="#!/bin/sh\necho hi\n"))
+    try:
+        assert vm.public_ips and vm.ssh_user == "ops" and vm.size and vm.size.type_name == "t3a.micro"
+        volumes = ec2.describe_volumes(Filters=[{"Name": "tag:cloudvm-name", "Values": ["full"]}])["Volumes"]
+        assert len(volumes) == 2 and all({"Key": "env", "Value": "ci"} in v["Tags"] for v in volumes)
+        assert sorted(v["Size"] for v in volumes)[0] == 2
+        group_ids = [g["GroupId"] for g in vm.raw["NetworkInterfaces"][0]["Groups"]]
+        group = ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"][0]
+        assert group["GroupName"] == "cloudvm-full" and {"Key": "env", "Value": "ci"} in group["Tags"]
+        assert [(p["FromPort"], p["IpRanges"][0]["CidrIp"]) for p in group["IpPermissions"]] == [(22, "10.0.0.0/8")]
+        raw = ec2.describe_instance_attribute(InstanceId=vm.id, Attribute="userData")["UserData"]["Value"]
+        user_data = base64.b64decode(raw).decode()
+        assert "#!/bin/sh\necho hi" in user_data and "name: ops" in user_data and KEY in user_data
+    finally:
+        cloud.delete(vm)
+    assert leftovers(moto_url, "full") == []
+
+
+def test_kept_disks_outlive_the_vm(cloud: cloudvm.Cloud, ec2: Any, moto_url: str) -> None:
+    vm = cloud.create(spec("keeper", disks=[cloudvm.Disk(size_gib=1, keep=True), cloudvm.Disk(size_gib=1)]))
+    cloud.delete(vm)
+    kept = leftovers(moto_url, "keeper")
+    assert len(kept) == 1 and kept[0].startswith("volume ")
+    ec2.delete_volume(VolumeId=kept[0].split()[1])
+
+
+def test_copy_snapshot_to_another_region_and_restore_there(cloud: cloudvm.Cloud, moto_url: str) -> None:
+    vm = cloud.create(spec("dr", disks=[cloudvm.Disk(size_gib=1)]))
+    snap = cloud.snapshot(vm, name="dr-snap", tags={"policy": "daily"})
+    assert len(snap.disks) == 2 and snap.disks[0].root and snap.spec and snap.spec.size.instance_type == "t3a.micro"
+    copy = cloud.copy_snapshot(snap, region="us-west-2")
+    assert copy.region == "us-west-2" and copy.name == "dr-snap" and copy.id == snap.id
+    assert cloud.copy_snapshot(snap, region="us-west-2").disks == copy.disks  # idempotent
+    with cloudvm.connect("aws", region="us-west-2", endpoint_url=moto_url, timeout=60) as west:
+        assert [s.name for s in west.list_snapshots(tags={"policy": "daily"})] == ["dr-snap"]
+        restored = west.restore("dr-snap", name="dr-west")
+        assert restored.zone and restored.zone.startswith("us-west-2") and len(restored.disks) == 2
+        west.delete(restored)
+        west.delete_snapshot("dr-snap")
+        assert west.list_snapshots() == []
+    cloud.delete(vm)
+    cloud.delete_snapshot(snap)
+    assert leftovers(moto_url, "dr") == [] and cloud.list_snapshots() == []
+
+
+@pytest.mark.parametrize(("code", "status", "cls"), [
+    ("RequestLimitExceeded", 503, errors.Throttled),
+    ("InsufficientInstanceCapacity", 500, errors.CapacityUnavailable),
+    ("InstanceLimitExceeded", 400, errors.QuotaExceeded),
+    ("VcpuLimitExceeded", 400, errors.QuotaExceeded),
+    ("AuthFailure", 401, errors.AuthenticationError),
+    ("UnauthorizedOperation", 403, errors.PermissionDenied),
+    ("InvalidInstanceID.NotFound", 400, errors.NotFoundYet),
+    ("SomethingNew", 500, errors.TransientError),
+    ("SomethingElse", 400, errors.ProviderError),
+])
+def test_error_codes_map_onto_cloudvm_errors(code: str, status: int, cls: type) -> None:
+    exc = ClientError({"Error": {"Code": code, "Message": "m"},
+                       "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "r-1"}}, "RunInstances")
+    mapped = convert(exc, "launch")
+    assert type(mapped) is cls and mapped.code == code and mapped.request_id == "r-1"
+    assert mapped.retryable == (cls in (errors.Throttled, errors.TransientError, errors.NotFoundYet))
+
+
+def test_system_tags_are_on_the_instance(cloud: cloudvm.Cloud) -> None:
+    vm = cloud.create(spec("tagged"))
+    try:
+        assert vm.tags[tags.MANAGED] == "true" and vm.tags[tags.NAME] == "tagged" and tags.TOKEN in vm.tags
+    finally:
+        cloud.delete(vm)
+
+
+def test_restore_uses_the_snapshot_layout(cloud: cloudvm.Cloud) -> None:
+    vm = cloud.create(spec("layout", disks=[cloudvm.Disk(size_gib=3)]))
+    snap = cloud.snapshot(vm, name="layout-snap")
+    restored = cloud.restore(snap, name="layout-2")
+    try:
+        assert [(d.root, d.size_gib) for d in restored.disks] == [(d.root, d.size_gib) for d in vm.disks]
+        assert yaml.safe_dump(restored.tags) and restored.ssh_user == "ops"
+    finally:
+        cloud.delete([vm, restored])
+        cloud.delete_snapshot(snap)
