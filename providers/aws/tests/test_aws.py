@@ -10,12 +10,12 @@ import boto3
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-
-import cloudvm
-from cloudvm import errors, tags
 from cloudvm_aws import catalog
 from cloudvm_aws._errors import convert
 from cloudvm_aws.testing import REGION, leftovers
+
+import cloudvm
+from cloudvm import errors, tags
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 
@@ -47,7 +47,7 @@ def test_a_shape_becomes_the_cheapest_fitting_type(cloud: cloudvm.Cloud, ec2: An
     assert price[chosen.type_name] == min(p for p in price.values() if p)
     assert cloud.provider.resolve_size(cloudvm.Size(instance_type="m5.large")) == cloudvm.ResolvedSize(
         "m5.large", 2, 8.0)
-    with pytest.raises(errors.InvalidSpec, match="size.instance_type"):
+    with pytest.raises(errors.InvalidSpec, match=r"size\.instance_type"):
         cloud.provider.resolve_size(cloudvm.Size(instance_type="zz.huge"))
 
 
@@ -75,8 +75,8 @@ def test_launch_is_exactly_once_per_token(cloud: cloudvm.Cloud, moto_url: str) -
 
 
 def test_tags_group_ingress_public_ip_and_user_data(cloud: cloudvm.Cloud, ec2: Any, moto_url: str) -> None:
-    vm = cloud.create(spec("full", tags={"env": "ci"}, disks=[cloudvm.Disk(size_gib=2, tier="ssd")],
-                           network=cloudvm.Network(public_ip=True, ingress=[cloudvm.Ingress(port=22, cidr="10.0.0.0/8")]),
+    network = cloudvm.Network(public_ip=True, ingress=[cloudvm.Ingress(port=22, cidr="10.0.0.0/8")])
+    vm = cloud.create(spec("full", tags={"env": "ci"}, disks=[cloudvm.Disk(size_gib=2, tier="ssd")], network=network,
                            user_data="#!/bin/sh\necho hi\n"))
     try:
         assert vm.public_ips and vm.ssh_user == "ops" and vm.size and vm.size.type_name == "t3a.micro"
