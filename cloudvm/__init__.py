@@ -23,9 +23,10 @@ __all__ = [
 ]
 
 
-def connect(provider: str, *, retry: RetryPolicy | None = None, timeout: float = 600.0, **options: Any) -> Cloud:
+def connect(provider: str, *, retry: RetryPolicy | None = None, timeout: float = 600.0, poll_interval: float = 1.0,
+            **options: Any) -> Cloud:
     """A ``Cloud`` for the named provider; ``options`` go to the provider
     (``uri=`` for libvirt, ``region=`` for the clouds, ...)."""
     from cloudvm.registry import load
 
-    return Cloud(load(provider)(**options), retry=retry, timeout=timeout)
+    return Cloud(load(provider)(**options), retry=retry, timeout=timeout, poll_interval=poll_interval)

@@ -228,7 +228,7 @@ class Cloud:
         vm = self.get(ref)
         name = name or f"{vm.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         check_name(name)
-        all_tags = {**(tags or {}), **tagging.system_tags(name)}
+        all_tags = {**(tags or {}), **tagging.system_tags(name, uuid.uuid4().hex[:16])}
         log.info("snapshotting %s as %s", vm.name, name)
         snap: Snapshot = self._call("snapshot", lambda: self.provider.snapshot(vm, name, all_tags))
         if wait and snap.state is not SnapshotState.READY:

@@ -1,7 +1,7 @@
 """The AWS provider: EC2 instances with EBS disks, one security group per VM,
 and the login user injected through cloud-init (no key pairs to leak).
 
-Retries: botocore's own are switched off (``max_attempts=1``) so the core's
+Retries: botocore's own are switched off (``total_max_attempts=1``) so the core's
 policy is the only one and attempts never multiply; its errors are mapped in
 ``_errors`` with ``retryable`` set where a retry can help.
 
@@ -27,7 +27,7 @@ from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, InvalidSpec
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
-from cloudvm.spec import Size, VMSpec
+from cloudvm.spec import Ingress, Size, VMSpec
 from cloudvm_aws import catalog, snapshots
 from cloudvm_aws._errors import mapped
 
@@ -92,7 +92,7 @@ class AWSProvider(Provider):
     def _new_client(self, region: str) -> Any:
         session = boto3.Session(profile_name=self.profile, region_name=region)
         return session.client("ec2", endpoint_url=self.endpoint_url,
-                              config=Config(retries={"mode": "standard", "max_attempts": 1}))
+                              config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
     def close(self) -> None:
         self._client = None
@@ -191,17 +191,27 @@ class AWSProvider(Provider):
                     raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.region} "
                                         f"(it holds security group {name})")
                 group_id: str = found[0]["GroupId"]
-                return group_id
-            group_id = self.ec2.create_security_group(
-                GroupName=name, Description=f"cloudvm: {request.spec.name}", VpcId=vpc_id,
-                TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(request.tags)}])["GroupId"]
-            rules = [{"IpProtocol": r.protocol, "FromPort": r.port, "ToPort": r.to_port or r.port,
-                      **({"Ipv6Ranges": [{"CidrIpv6": r.cidr}]} if ":" in r.cidr
-                         else {"IpRanges": [{"CidrIp": r.cidr}]})}
-                     for r in request.spec.network.ingress]
-            if rules:
-                self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=rules)
+            else:
+                group_id = self.ec2.create_security_group(
+                    GroupName=name, Description=f"cloudvm: {request.spec.name}", VpcId=vpc_id,
+                    TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(request.tags)}],
+                )["GroupId"]
+        self._authorize(group_id, request.spec.network.ingress)
         return group_id
+
+    def _authorize(self, group_id: str, ingress: Sequence[Ingress]) -> None:
+        """Add the rules; ones already there (from an earlier try) are fine."""
+        for rule in ingress:
+            cidr = {"Ipv6Ranges": [{"CidrIpv6": rule.cidr}]} if ":" in rule.cidr else {
+                "IpRanges": [{"CidrIp": rule.cidr}]}
+            with mapped(f"allow {rule.port} into {group_id}"):
+                try:
+                    self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[{
+                        "IpProtocol": rule.protocol, "FromPort": rule.port, "ToPort": rule.to_port or rule.port,
+                        **cidr}])
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "InvalidPermission.Duplicate":
+                        raise
 
     def _block_devices(self, request: LaunchRequest) -> list[dict[str, Any]]:
         """The root disk at the image's size or the spec's, then the data disks."""
@@ -344,23 +354,29 @@ class AWSProvider(Provider):
             return [item for page in pages for item in page["Snapshots"]]
 
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
-        if self._snapshot_items(_filters({tagging.NAME: name, tagging.MANAGED: "true"})):
+        """One CreateSnapshots call for every volume; a retry with the same token
+        finishes the set it already made instead of making another."""
+        made = self._snapshot_items(_filters({tagging.NAME: name, tagging.MANAGED: "true"}))
+        if made and _tag_dict(made[0].get("Tags")).get(tagging.TOKEN) != tags.get(tagging.TOKEN):
             raise AlreadyExists(f"a snapshot named {name!r} already exists in {self.region}")
         inst = vm.raw if isinstance(vm.raw, dict) else {}
-        own = {snapshots.SET: uuid.uuid4().hex, snapshots.SOURCE: vm.name,
-               snapshots.ROOT: inst.get("RootDeviceName", ""), snapshots.TYPE: inst.get("InstanceType", ""),
-               snapshots.IMAGE: vm.image or "",
-               **({USER_TAG: vm.ssh_user} if vm.ssh_user else {})}
-        with mapped(f"snapshot {vm.name}"):
-            made = self.ec2.create_snapshots(
-                InstanceSpecification={"InstanceId": vm.id, "ExcludeBootVolume": False},
-                TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list({**tags, **own})}],
-                Description=f"cloudvm snapshot {name} of {vm.name}")["Snapshots"]
-            devices = {m["Ebs"]["VolumeId"]: m["DeviceName"] for m in inst.get("BlockDeviceMappings", [])}
-            for item in made:  # which disk each copy is, for the restore
-                self.ec2.create_tags(Resources=[item["SnapshotId"]],
-                                     Tags=[{"Key": snapshots.DEVICE, "Value": devices.get(item["VolumeId"], "")}])
-        return self.describe_snapshots([own[snapshots.SET]])[0]
+        if not made:
+            own = {snapshots.SET: uuid.uuid4().hex, snapshots.SOURCE: vm.name,
+                   snapshots.ROOT: inst.get("RootDeviceName", ""), snapshots.TYPE: inst.get("InstanceType", ""),
+                   snapshots.IMAGE: vm.image or "", **({USER_TAG: vm.ssh_user} if vm.ssh_user else {})}
+            with mapped(f"snapshot {vm.name}"):
+                made = self.ec2.create_snapshots(
+                    InstanceSpecification={"InstanceId": vm.id, "ExcludeBootVolume": False},
+                    TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list({**tags, **own})}],
+                    Description=f"cloudvm snapshot {name} of {vm.name}")["Snapshots"]
+        devices = {m["Ebs"]["VolumeId"]: m["DeviceName"] for m in inst.get("BlockDeviceMappings", [])}
+        for item in made:  # which disk each copy is, for the restore
+            if snapshots.DEVICE not in _tag_dict(item.get("Tags")):
+                with mapped(f"tag snapshot {item['SnapshotId']}"):
+                    self.ec2.create_tags(Resources=[item["SnapshotId"]],
+                                         Tags=[{"Key": snapshots.DEVICE, "Value": devices.get(item["VolumeId"], "")}])
+        set_id = _tag_dict(made[0].get("Tags")).get(snapshots.SET) or ""
+        return self.describe_snapshots([set_id])[0]
 
     def describe_snapshots(self, ids: Sequence[str] | None = None,
                            tags: dict[str, str] | None = None) -> list[Snapshot]:

@@ -1,19 +1,26 @@
 """Testing against EC2 offline: a moto server on a loopback port, seeded
-with AMIs that carry the owners and names the image aliases look for."""
+with AMIs that carry the owners and names the image aliases look for, and a
+fault-injecting proxy to put between boto3 and it."""
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -83,3 +90,109 @@ def leftovers(endpoint_url: str, name: str) -> list[str]:
         Filters=[{"Name": "group-name", "Values": [f"cloudvm-{name}"]}])["SecurityGroups"]]
     found += [f"volume {v['VolumeId']}" for v in ec2.describe_volumes(Filters=named)["Volumes"]]
     return found
+
+
+@dataclass
+class Fault:
+    """What to do to the next ``times`` requests for ``action`` (an EC2 API name, or ``*``)."""
+
+    action: str
+    kind: str  # "throttle", "error", "latency" or "drop"
+    times: int = 1
+    code: str = "InternalError"
+    status: int = 500
+    delay: float = 0.0
+
+
+_ERROR_BODY = ('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
+               "<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
+
+
+class FaultProxy:
+    """An HTTP proxy between boto3 and moto that injects the faults real EC2 shows.
+
+    ``drop`` is the one that matters for exactly-once: the request reaches
+    moto and takes effect, then the connection is closed before the client
+    sees the answer, as when a response is lost.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.faults: list[Fault] = []
+        self.seen: list[str] = []
+        self._lock = threading.Lock()
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> FaultProxy:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def inject(self, action: str, kind: str, times: int = 1, **options: Any) -> None:
+        with self._lock:
+            self.faults.append(Fault(action, kind, times, **options))
+
+    def count(self, action: str) -> int:
+        return self.seen.count(action)
+
+    def _take(self, action: str) -> Fault | None:
+        with self._lock:
+            self.seen.append(action)
+            for fault in self.faults:
+                if fault.times > 0 and fault.action in (action, "*"):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, list[Any], bytes]:
+        conn = http.client.HTTPConnection(self.upstream.netloc, timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.getheaders(), resp.read()
+        finally:
+            conn.close()
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                action = urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
+                fault = proxy._take(action)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                if fault and fault.kind == "latency":
+                    time.sleep(fault.delay)
+                if fault and fault.kind in ("throttle", "error"):
+                    code, status = ("RequestLimitExceeded", 503) if fault.kind == "throttle" else (
+                        fault.code, fault.status)
+                    self._reply(status, [("Content-Type", "text/xml")], _ERROR_BODY.format(
+                        code=code, message=f"injected {code}", request_id=f"fault-{len(proxy.seen)}").encode())
+                    return
+                status, reply_headers, reply = proxy._forward("POST", self.path, headers, body)
+                if fault and fault.kind == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self._reply(status, reply_headers, reply)
+
+            def _reply(self, status: int, headers: list[Any], body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler

@@ -22,7 +22,7 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh
 
 @pytest.fixture
 def cloud(moto_url: str) -> Iterator[cloudvm.Cloud]:
-    with cloudvm.connect("aws", region=REGION, endpoint_url=moto_url, timeout=60) as c:
+    with cloudvm.connect("aws", region=REGION, endpoint_url=moto_url, timeout=60, poll_interval=0.1) as c:
         yield c
 
 
@@ -110,7 +110,7 @@ def test_copy_snapshot_to_another_region_and_restore_there(cloud: cloudvm.Cloud,
     copy = cloud.copy_snapshot(snap, region="us-west-2")
     assert copy.region == "us-west-2" and copy.name == "dr-snap" and copy.id == snap.id
     assert cloud.copy_snapshot(snap, region="us-west-2").disks == copy.disks  # idempotent
-    with cloudvm.connect("aws", region="us-west-2", endpoint_url=moto_url, timeout=60) as west:
+    with cloudvm.connect("aws", region="us-west-2", endpoint_url=moto_url, timeout=60, poll_interval=0.1) as west:
         assert [s.name for s in west.list_snapshots(tags={"policy": "daily"})] == ["dr-snap"]
         restored = west.restore("dr-snap", name="dr-west")
         assert restored.zone and restored.zone.startswith("us-west-2") and len(restored.disks) == 2

@@ -327,6 +327,9 @@ class LibvirtProvider(Provider):
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
         manifest_name = snapshots.manifest_name(name)
         if self.storage.lookup(manifest_name) is not None:
+            earlier = json.loads(self.storage.read(manifest_name) or b"{}")
+            if earlier.get("tags", {}).get(tagging.TOKEN) == tags.get(tagging.TOKEN):
+                return snapshots.to_snapshot(earlier, SnapshotState.PENDING, self.name, self.location)
             raise AlreadyExists(f"a snapshot named {name!r} already exists in pool {self.storage.name!r}")
         dom = self._dom(vm.id)
         meta = self._meta(dom)
