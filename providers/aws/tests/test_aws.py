@@ -71,6 +71,9 @@ def test_launch_is_exactly_once_per_token(cloud: cloudvm.Cloud, moto_url: str) -
     assert cloud.provider.launch([request]) == first  # a retry after a lost response
     assert [vm.name for vm in cloud.list()].count("once") == 1
     cloud.delete("once")
+    again = cloud.create(spec("once"))  # the same name after a delete is a new VM
+    assert again.id not in first and [vm.name for vm in cloud.list()].count("once") == 1
+    cloud.delete(again)
     assert leftovers(moto_url, "once") == []
 
 
