@@ -13,12 +13,13 @@ import logging
 import os
 import re
 import shutil
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloudvm.errors import InvalidSpec, ProviderError
+from cloudvm.errors import InvalidSpec, ProviderError, TransientError
 from cloudvm_libvirt import tinyimage
 from cloudvm_libvirt.storage import Storage
 
@@ -82,7 +83,18 @@ def expected_digest(sums: str, filename: str) -> str:
 
 
 def download(entry: CatalogEntry, dest_dir: Path) -> Path:
-    """Fetch and verify an image; a verified copy already here is reused."""
+    """Fetch and verify an image; a verified copy already here is reused.
+    A network failure is transient (the core retries it); a wrong digest is not."""
+    try:
+        return _download(entry, dest_dir)
+    except urllib.error.HTTPError as exc:
+        cls = TransientError if exc.code >= 500 else ProviderError
+        raise cls(f"downloading {exc.url}: HTTP {exc.code}", code=str(exc.code)) from exc
+    except OSError as exc:
+        raise TransientError(f"downloading {entry.url}: {exc}") from exc
+
+
+def _download(entry: CatalogEntry, dest_dir: Path) -> Path:
     filename = entry.url.rsplit("/", 1)[-1]
     with urllib.request.urlopen(entry.sums_url, timeout=60) as resp:
         want = expected_digest(resp.read().decode(), filename)

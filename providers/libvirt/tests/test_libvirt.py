@@ -149,3 +149,7 @@ def test_catalog_images_are_verified_and_downloaded_once(image_server: tuple[str
     with pytest.raises(errors.ProviderError, match="does not match the published"):
         images.download(entry, tmp_path / "cache2")
     assert not list((tmp_path / "cache2").glob("*.qcow2"))
+    gone = images.CatalogEntry(f"{url}/missing.qcow2", f"{url}/NOSUMS")
+    with pytest.raises(errors.ProviderError, match="NOSUMS: HTTP 404") as err:
+        images.download(gone, tmp_path / "cache3")
+    assert not err.value.retryable
