@@ -162,6 +162,12 @@ class Cloud:
 
     # -- lifecycle --------------------------------------------------------
 
+    def wait(self, refs: VMRef | Sequence[VMRef], until: Target = "running",
+             timeout: float | None = None) -> builtins.list[VM]:
+        """Block until every VM reaches ``until`` (running, reachable, stopped, terminated)."""
+        ids = [vm.id for vm in self._each(refs)]
+        return self.waiter.until(ids, until, timeout or self.timeout)
+
     def _each(self, refs: VMRef | Sequence[VMRef]) -> builtins.list[VM]:
         return self._resolve([refs] if isinstance(refs, (VM, str)) else list(refs))
 

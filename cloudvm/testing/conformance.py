@@ -122,7 +122,7 @@ def _rebooted(cloud: cloudvm.Cloud, vm: cloudvm.VM, key: Path, boot_id: str, tim
     """The VM once it answers SSH from a new boot (a reboot may keep the VM "running" throughout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        vm = cloud.waiter.until([vm.id], "reachable", timeout)[0]
+        vm = cloud.wait(vm, "reachable", timeout)[0]
         done = ssh.run(vm, "cat /proc/sys/kernel/random/boot_id", key_file=str(key), timeout=30)
         if done.returncode == 0 and done.stdout != boot_id:
             return vm
@@ -158,7 +158,7 @@ def test_lifecycle_snapshot_and_restore(conformance_target: Target, cloud: cloud
         vm = cloud.start(vm)[0]
         assert vm.state is cloudvm.VMState.RUNNING
         if guest:
-            vm = cloud.waiter.until([vm.id], "reachable", conformance_target.timeout)[0]
+            vm = cloud.wait(vm, "reachable", conformance_target.timeout)[0]
             boot = _login(vm, key, "cat /proc/sys/kernel/random/boot_id")
             cloud.reboot(vm)
             vm = _rebooted(cloud, vm, key, boot, conformance_target.timeout)

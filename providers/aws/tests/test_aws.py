@@ -162,3 +162,27 @@ def test_restore_uses_the_snapshot_layout(cloud: cloudvm.Cloud) -> None:
     finally:
         cloud.delete([vm, restored])
         cloud.delete_snapshot(snap)
+
+
+def test_the_cli_drives_aws_like_libvirt(moto_url: str, tmp_path: Any) -> None:
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "key.pub").write_text(KEY)
+    base = [sys.executable, "-m", "cloudvm", "-p", "aws", "-O", f"endpoint_url={moto_url}", "-o", "json"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], capture_output=True, text=True, timeout=120)
+
+    planned = cli("create", "cli-aws", "--image", "ubuntu-24.04", "--cpus", "2", "--memory", "1",
+                  "--key", str(tmp_path / "key.pub"), "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["size"]["type_name"] == "t3a.micro"
+    made = cli("create", "cli-aws", "--image", "ubuntu-24.04", "--cpus", "2", "--memory", "1",
+               "--key", str(tmp_path / "key.pub"), "--ingress", "22", "--public-ip", "--tag", "suite=cli-aws")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)[0]["state"] == "running"
+    assert [v["name"] for v in json.loads(cli("list", "--tag", "suite=cli-aws").stdout)] == ["cli-aws"]
+    assert cli("delete", "cli-aws").returncode == 0
+    assert leftovers(moto_url, "cli-aws") == []
