@@ -21,6 +21,7 @@ from pathlib import Path
 
 from cloudvm.errors import InvalidSpec, ProviderError, TransientError
 from cloudvm_libvirt import tinyimage
+from cloudvm_libvirt._lock import host_lock
 from cloudvm_libvirt.storage import Storage
 
 log = logging.getLogger("cloudvm.libvirt")
@@ -121,13 +122,18 @@ def local_file(entry: CatalogEntry) -> Path:
 
 
 def import_file(storage: Storage, path: Path) -> str:
-    """The pool volume holding this file's content (named by content hash)."""
+    """The pool volume holding this file's content (named by content hash).
+
+    A lock on this host keeps a second process from using a volume the first
+    is still uploading.
+    """
     vol_name = f"{BASE_PREFIX}{_digest(path, 'sha256')[:16]}-{path.name}"
-    vol = storage.lookup(vol_name)
-    if vol is None:
-        log.info("importing %s into pool %s", path, storage.name)
-        with path.open("rb") as f:
-            vol = storage.upload(vol_name, f, image_format(path))
+    with host_lock(cache_dir(), vol_name):
+        vol = storage.lookup(vol_name)
+        if vol is None:
+            log.info("importing %s into pool %s", path, storage.name)
+            with path.open("rb") as f:
+                vol = storage.upload(vol_name, f, image_format(path))
     path_: str = vol.path()
     return path_
 

@@ -3,7 +3,6 @@ and cached under a name that changes whenever the build recipe does."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import subprocess
@@ -11,6 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from cloudvm.errors import ProviderError
+from cloudvm_libvirt._lock import host_lock
 
 log = logging.getLogger("cloudvm.libvirt")
 
@@ -30,9 +30,7 @@ def ensure(cache: Path) -> Path:
     out = cache / f"cloudvm-tiny-{recipe_digest()}.qcow2"
     if out.exists():
         return out
-    cache.mkdir(parents=True, exist_ok=True)
-    with (cache / ".tiny.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time across processes
+    with host_lock(cache, "tiny"):  # one build at a time across processes
         if not out.exists():
             script = Path(str(files("cloudvm_libvirt") / "tiny" / "build.sh"))
             log.info("building the cloudvm-tiny image (once)")
