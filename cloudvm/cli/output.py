@@ -6,11 +6,13 @@ import dataclasses
 import enum
 import json
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cloudvm.model import VM, Snapshot
@@ -37,23 +39,29 @@ def plain(value: Any) -> Any:
     return value
 
 
-def vms(items: list[VM], fmt: str) -> None:
+def _show(items: Sequence[Any], fmt: str, columns: tuple[str, ...], row: Callable[[Any], list[str]]) -> None:
     if fmt == "json":
-        out.print_json(json.dumps(plain(items)))
+        out.print_json(json.dumps(plain(list(items))))
         return
-    table = Table("name", "state", "size", "image", "addresses", "id")
-    for vm in items:
-        size = f"{vm.size.type_name} ({vm.size.cpus} cpu, {vm.size.memory_gib:g} GiB)" if vm.size else ""
-        table.add_row(vm.name, vm.state.value, size, vm.image or "", ", ".join(vm.public_ips + vm.private_ips), vm.id)
+    table = Table(*columns)
+    for item in items:
+        table.add_row(*(escape(cell) for cell in row(item)))
     out.print(table)
 
 
-def snapshots(items: list[Snapshot], fmt: str) -> None:
-    if fmt == "json":
-        out.print_json(json.dumps(plain(items)))
-        return
-    table = Table("name", "state", "source VM", "created", "disks", "id")
-    for s in items:
-        created = f"{s.created_at:%Y-%m-%d %H:%M:%S}" if s.created_at else ""
-        table.add_row(s.name, s.state.value, s.source_vm, created, str(len(s.disks)), s.id)
-    out.print(table)
+def _vm_row(vm: VM) -> list[str]:
+    size = f"{vm.size.type_name} ({vm.size.cpus} cpu, {vm.size.memory_gib:g} GiB)" if vm.size else ""
+    return [vm.name, vm.state.value, size, vm.image or "", ", ".join(vm.public_ips + vm.private_ips), vm.id]
+
+
+def _snapshot_row(s: Snapshot) -> list[str]:
+    created = f"{s.created_at:%Y-%m-%d %H:%M:%S}" if s.created_at else ""
+    return [s.name, s.state.value, s.source_vm, created, str(len(s.disks)), s.id]
+
+
+def vms(items: Sequence[VM], fmt: str) -> None:
+    _show(items, fmt, ("name", "state", "size", "image", "addresses", "id"), _vm_row)
+
+
+def snapshots(items: Sequence[Snapshot], fmt: str) -> None:
+    _show(items, fmt, ("name", "state", "source VM", "created", "disks", "id"), _snapshot_row)
