@@ -14,6 +14,7 @@ yields a second instance, on AWS or on endpoints that ignore ClientToken.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,8 @@ from cloudvm_aws import catalog, snapshots
 from cloudvm_aws._errors import mapped
 
 USER_TAG = "cloudvm-user"
+CLAIMED_TAG = "cloudvm-claimed"  # when a create took the VM's name (its security group)
+ORPHAN_AFTER = 900.0  # seconds; far beyond the core's retry deadline for one create
 DEVICE_SOURCE = "cloudvm-copied-from"
 _STATES = {
     "pending": VMState.PENDING, "running": VMState.RUNNING, "stopping": VMState.STOPPING,
@@ -51,6 +54,12 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 
 def _tag_dict(items: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in items or []}
+
+
+def _stale(group: dict[str, Any]) -> bool:
+    """Claimed so long ago that the create that claimed it cannot still be running."""
+    claimed = _tag_dict(group.get("Tags")).get(CLAIMED_TAG, "")
+    return claimed.isdigit() and time.time() - int(claimed) > ORPHAN_AFTER
 
 
 def _filters(tags: dict[str, str]) -> list[dict[str, Any]]:
@@ -186,18 +195,29 @@ class AWSProvider(Provider):
         with mapped(f"security group {name}"):
             found = self.ec2.describe_security_groups(Filters=[
                 {"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+            if found and _stale(found[0]) and not self._in_use(found[0]["GroupId"]):
+                self.ec2.delete_security_group(GroupId=found[0]["GroupId"])  # left by a create that was killed
+                found = []
             if found:
                 if _tag_dict(found[0].get("Tags")).get(tagging.TOKEN) != request.token:
                     raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.region} "
                                         f"(it holds security group {name})")
                 group_id: str = found[0]["GroupId"]
             else:
+                claim = {**request.tags, CLAIMED_TAG: str(int(time.time()))}
                 group_id = self.ec2.create_security_group(
                     GroupName=name, Description=f"cloudvm: {request.spec.name}", VpcId=vpc_id,
-                    TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(request.tags)}],
+                    TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(claim)}],
                 )["GroupId"]
         self._authorize(group_id, request.spec.network.ingress)
         return group_id
+
+    def _in_use(self, group_id: str) -> bool:
+        with mapped(f"instances of {group_id}"):
+            return bool(self.ec2.describe_instances(Filters=[
+                {"Name": "instance.group-id", "Values": [group_id]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ])["Reservations"])
 
     def _authorize(self, group_id: str, ingress: Sequence[Ingress]) -> None:
         """Add the rules; ones already there (from an earlier try) are fine."""
@@ -332,12 +352,8 @@ class AWSProvider(Provider):
 
     def _delete_groups(self, group_ids: list[str]) -> None:
         for group_id in group_ids:
-            with mapped(f"delete security group {group_id}"):
-                in_use = self.ec2.describe_instances(Filters=[
-                    {"Name": "instance.group-id", "Values": [group_id]},
-                    {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-                ])["Reservations"]
-                if not in_use:
+            if not self._in_use(group_id):
+                with mapped(f"delete security group {group_id}"):
                     self.ec2.delete_security_group(GroupId=group_id)
 
     def console_output(self, vm: VM) -> str:

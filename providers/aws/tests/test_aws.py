@@ -186,3 +186,27 @@ def test_the_cli_drives_aws_like_libvirt(moto_url: str, tmp_path: Any) -> None:
     assert [v["name"] for v in json.loads(cli("list", "--tag", "suite=cli-aws").stdout)] == ["cli-aws"]
     assert cli("delete", "cli-aws").returncode == 0
     assert leftovers(moto_url, "cli-aws") == []
+
+
+def test_a_group_left_by_a_killed_create_does_not_hold_the_name(cloud: cloudvm.Cloud, ec2: Any,
+                                                               moto_url: str) -> None:
+    from cloudvm_aws.provider import CLAIMED_TAG, ORPHAN_AFTER
+
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+
+    def leave_group(name: str, age: float) -> None:  # as a create killed after claiming the name
+        import time
+
+        ec2.create_security_group(GroupName=f"cloudvm-{name}", Description="x", VpcId=vpc, TagSpecifications=[
+            {"ResourceType": "security-group", "Tags": [
+                {"Key": tags.MANAGED, "Value": "true"}, {"Key": tags.TOKEN, "Value": "killed"},
+                {"Key": CLAIMED_TAG, "Value": str(int(time.time() - age))}]}])
+
+    leave_group("orphan-old", ORPHAN_AFTER + 60)
+    vm = cloud.create(spec("orphan-old"))
+    cloud.delete(vm)
+    assert leftovers(moto_url, "orphan-old") == []
+    leave_group("orphan-new", 5)  # may still be a create in progress elsewhere
+    with pytest.raises(errors.AlreadyExists):
+        cloud.create(spec("orphan-new"))
+    ec2.delete_security_group(GroupName="cloudvm-orphan-new")
