@@ -256,14 +256,12 @@ class AWSProvider(Provider):
         return ids[0] if ids else None
 
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
-        return [self._launch(r, r.image, self._block_devices(r)) for r in requests]
+        # A token already tagged on an instance is a retry after a lost response.
+        return [self._existing(r.token) or self._launch(r, r.image, self._block_devices(r)) for r in requests]
 
     def _launch(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]],
                 user: str | None = None) -> str:
         spec = request.spec
-        existing = self._existing(request.token)
-        if existing:
-            return existing  # a retry after a lost response
         subnet = self._subnet(spec)
         user = spec.ssh.user if spec.ssh else user
         tags = {**request.tags, "Name": spec.name, **({USER_TAG: user} if user else {})}

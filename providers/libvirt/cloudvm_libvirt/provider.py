@@ -212,14 +212,14 @@ class LibvirtProvider(Provider):
             with mapped(f"define {name}"):
                 raise
 
-    def _remove(self, dom: libvirt.virDomain, meta: Meta, *, keep: bool = True) -> None:
+    def _remove(self, dom: libvirt.virDomain, meta: Meta) -> None:
         """Power off, delete volumes (kept data disks excepted), then the definition:
         in that order, so an interrupted delete can simply be repeated."""
         with mapped(f"delete {meta.name}"):
             if dom.isActive():
                 dom.destroy()
             for vol in meta.volumes:
-                if not (keep and vol.keep):
+                if not vol.keep:
                     self.storage.delete(vol.name)
             dom.undefine()
         with contextlib.suppress(OSError):
