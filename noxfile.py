@@ -11,7 +11,15 @@ import nox
 nox.options.sessions = ["lint", "types", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-PACKAGES = ["-e", ".", "-e", "providers/libvirt", "-e", "providers/aws[test]"]
+# provider: what to install for its tests
+PROVIDERS = {"libvirt": "providers/libvirt", "aws": "providers/aws[test]", "gcp": "providers/gcp[test]"}
+
+
+def editable(*paths: str) -> list[str]:
+    return [arg for path in paths for arg in ("-e", path)]
+
+
+PACKAGES = editable(".", *PROVIDERS.values())
 LIBVIRT_ENV = {
     "CLOUDVM_LIBVIRT_NETWORK": os.environ.get("CLOUDVM_LIBVIRT_NETWORK", "cloudvm-test"),
     # /dev/kvm exists on the development and CI machines but does not work there.
@@ -28,7 +36,7 @@ def tests(session: nox.Session) -> None:
     """Unit tests, the conformance suite on real libvirt VMs, the examples."""
     host_setup(session)
     session.install(*PACKAGES, "pytest>=8.0", "pytest-timeout>=2.3")
-    session.run("pytest", "tests", "providers/libvirt/tests", "providers/aws/tests", *session.posargs, env=LIBVIRT_ENV)
+    session.run("pytest", "tests", *(f"providers/{p}/tests" for p in PROVIDERS), *session.posargs, env=LIBVIRT_ENV)
 
 
 @nox.session
@@ -49,7 +57,7 @@ def lint(session: nox.Session) -> None:
 def types(session: nox.Session) -> None:
     # libvirt-python compiles against libvirt-dev, which only host_setup installs;
     # mypy needs none of it (libvirt ships no type information).
-    session.install("-e", ".", "-e", "providers/aws[test]", "pycdlib>=1.14", "mypy>=1.10", "types-PyYAML>=6.0",
-                    "pytest>=8.0")
+    clouds = [path for name, path in PROVIDERS.items() if name != "libvirt"]
+    session.install(*editable(".", *clouds), "pycdlib>=1.14", "mypy>=1.10", "types-PyYAML>=6.0", "pytest>=8.0")
     session.install("--no-deps", "-e", "providers/libvirt")
     session.run("mypy")

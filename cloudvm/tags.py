@@ -52,9 +52,10 @@ def as_label(text: str, *, key: bool = False) -> str:
 def as_labels(tags: dict[str, str]) -> dict[str, str]:
     """Every tag spelled as a label; raises if two keys collide once spelled."""
     out: dict[str, str] = {}
+    origin: dict[str, str] = {}
     for k, v in tags.items():
         label = as_label(k, key=True)
         if label in out:
-            raise ValueError(f"tags {k!r} and another key both become label {label!r}")
-        out[label] = as_label(v)
+            raise ValueError(f"tags {origin[label]!r} and {k!r} both become label {label!r}")
+        out[label], origin[label] = as_label(v), k
     return out

@@ -1,0 +1,5 @@
+"""cloudvm provider for Google Compute Engine."""
+
+from cloudvm_gcp.provider import GCPProvider
+
+__all__ = ["GCPProvider"]

@@ -1,0 +1,46 @@
+"""Neutral names onto Compute Engine: image aliases as public image
+families, disk tiers as disk types, and the cheapest machine type for a shape,
+priced from the offline table apache-libcloud ships."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+# alias: (public image project, image family); the family's newest image wins.
+IMAGES: dict[str, tuple[str, str]] = {
+    "debian-12": ("debian-cloud", "debian-12"),
+    "debian-13": ("debian-cloud", "debian-13"),
+    "ubuntu-24.04": ("ubuntu-os-cloud", "ubuntu-2404-lts-amd64"),
+    "ubuntu-22.04": ("ubuntu-os-cloud", "ubuntu-2204-lts"),
+    "rocky-9": ("rocky-linux-cloud", "rocky-linux-9"),
+}
+BOOT_DISK_TYPE = "pd-balanced"
+DISK_TYPES = {"standard": "pd-balanced", "ssd": "pd-ssd"}
+
+
+@cache
+def prices() -> dict[str, Any]:
+    """Per machine family: hourly on-demand price of one vCPU and one GiB, per region."""
+    table: dict[str, Any] = json.loads((files("libcloud") / "data" / "pricing.json").read_text())
+    return dict(table["compute"]["gce_instances"])
+
+
+def price(machine_type: dict[str, Any], region: str) -> float:
+    """vCPUs and memory at their family's rates; unpriced families rank last."""
+    family = prices().get(machine_type["name"].split("-")[0], {})
+    try:
+        cpu = family["cpu"]["on_demand"][region]["price"]
+        ram = family["ram"]["on_demand"][region]["price"]
+    except KeyError:
+        return float("inf")
+    total = float(cpu * machine_type["guestCpus"] + ram * machine_type["memoryMb"] / 1024)
+    return total or float("inf")
+
+
+def cheapest(types: list[dict[str, Any]], region: str, cpus: int, memory_gib: float) -> dict[str, Any] | None:
+    """The cheapest type with at least ``cpus`` and ``memory_gib``, then the smallest."""
+    fitting = [t for t in types if t["guestCpus"] >= cpus and t["memoryMb"] >= memory_gib * 1024]
+    return min(fitting, key=lambda t: (price(t, region), t["guestCpus"], t["memoryMb"], t["name"]), default=None)

@@ -1,0 +1,22 @@
+"""``python -m cloudvm_gcp.fake [--port N]``: serve the fake until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+from cloudvm_gcp.testing import fake_compute_engine
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="An offline Compute Engine v1 API on loopback")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    with fake_compute_engine(port=args.port) as fake:
+        print(fake.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            fake.thread.join()
+
+
+if __name__ == "__main__":
+    main()

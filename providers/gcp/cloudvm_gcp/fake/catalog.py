@@ -1,0 +1,33 @@
+"""What the fake Compute Engine knows before anyone creates anything: zones,
+machine types, public images and the default network, shaped like Google's."""
+
+from __future__ import annotations
+
+ZONES = {
+    "us-central1": ["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"],
+    "us-east1": ["us-east1-b", "us-east1-c", "us-east1-d"],
+    "us-west1": ["us-west1-a", "us-west1-b", "us-west1-c"],
+    "europe-west1": ["europe-west1-b", "europe-west1-c", "europe-west1-d"],
+}
+# Each region's default subnetwork, as auto-mode VPC networks assign them.
+SUBNETS = {"us-central1": "10.128.0.0/20", "us-east1": "10.142.0.0/20", "us-west1": "10.138.0.0/20",
+           "europe-west1": "10.132.0.0/20"}
+# name: (vCPUs, memory MiB, shared core)
+MACHINE_TYPES = {
+    "e2-micro": (2, 1024, True), "e2-small": (2, 2048, True), "e2-medium": (2, 4096, True),
+    "e2-standard-2": (2, 8192, False), "e2-standard-4": (4, 16384, False), "e2-standard-8": (8, 32768, False),
+    "e2-highcpu-2": (2, 2048, False), "e2-highcpu-4": (4, 4096, False), "e2-highmem-2": (2, 16384, False),
+    "n1-standard-1": (1, 3840, False), "n1-standard-2": (2, 7680, False), "n1-standard-4": (4, 15360, False),
+    "n2-standard-2": (2, 8192, False), "n2-standard-4": (4, 16384, False), "n2-highcpu-2": (2, 2048, False),
+    "c2-standard-4": (4, 16384, False), "f1-micro": (1, 614, True), "g1-small": (1, 1740, True),
+}
+DISK_TYPES = ("pd-standard", "pd-balanced", "pd-ssd", "pd-extreme")
+# project: [(image name, family, size GiB, deprecated)]; the newest undeprecated image leads its family.
+IMAGES = {
+    "debian-cloud": [("debian-12-bookworm-v20261020", "debian-12", 10, True),
+                     ("debian-12-bookworm-v20261105", "debian-12", 10, False),
+                     ("debian-13-trixie-v20261105", "debian-13", 10, False)],
+    "ubuntu-os-cloud": [("ubuntu-2404-noble-amd64-v20261101", "ubuntu-2404-lts-amd64", 10, False),
+                        ("ubuntu-2204-jammy-v20261101", "ubuntu-2204-lts", 10, False)],
+    "rocky-linux-cloud": [("rocky-linux-9-v20261030", "rocky-linux-9", 20, False)],
+}

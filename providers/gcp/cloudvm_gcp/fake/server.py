@@ -1,0 +1,238 @@
+"""The HTTP face of the fake: routes built from the discovery document's own
+paths, request bodies checked like Google checks them, every response body
+checked against the API's schema (problems are kept in ``violations``), and
+faults injected on request."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import socket
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudvm_gcp.fake import discovery
+from cloudvm_gcp.fake.compute import ApiError, Compute, Timing, relative
+from cloudvm_gcp.fake.instances import ComputeApi
+
+PREFIX = "/compute/v1/"
+# What the fake serves, by discovery method id.
+METHODS = tuple(f"{resource}.{method}" for resource, methods in {
+    "zones": "get list",
+    "machineTypes": "get list",
+    "images": "get list getFromFamily",
+    "networks": "get list",
+    "subnetworks": "get list",
+    "firewalls": "insert get list delete",
+    "instances": "insert get list delete start stop reset setLabels setMetadata getSerialPortOutput",
+    "disks": "insert get list delete createSnapshot",
+    "snapshots": "get list delete setLabels",
+    "zoneOperations": "get wait",
+    "regionOperations": "get wait",
+    "globalOperations": "get wait",
+}.items() for method in methods.split())
+# Operation errors as Compute Engine reports them in ``error.errors[]``.
+OPERATION_ERRORS = {
+    "ZONE_RESOURCE_POOL_EXHAUSTED": "The zone '{zone}' does not have enough resources available to fulfill "
+                                    "the request. Try a different zone, or try again later.",
+    "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS": "The zone '{zone}' does not have enough resources available "
+                                                 "to fulfill the request. '(resource type:compute)'.",
+    "QUOTA_EXCEEDED": "Quota 'CPUS' exceeded.  Limit: 8.0 in region {region}.",
+    "RESOURCE_NOT_READY": "The resource is not ready",
+}
+
+
+@dataclass
+class Fault:
+    """What to do to the next ``times`` calls of ``method`` (a discovery id)."""
+
+    method: str
+    kind: str  # throttle, rate403, unavailable, error, operation, drop
+    times: int = 1
+    status: int = 0
+    reason: str = ""
+    code: str = ""
+    retry_after: float | None = None
+
+
+@dataclass
+class Route:
+    method_id: str
+    http_method: str
+    pattern: re.Pattern[str]
+    request: str | None
+    response: str | None
+
+
+@dataclass
+class Fake:
+    """The server's shared state: the API, its routes, faults, counters, violations."""
+
+    compute: Compute
+    api: ComputeApi
+    routes: list[Route]
+    faults: list[Fault] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+    fault_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, timing: Timing | None = None) -> Fake:
+        compute = Compute(timing or Timing())
+        return cls(compute, ComputeApi(compute), [_route(m) for m in METHODS])
+
+    def route(self, http_method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found and route.http_method == http_method:
+                return route, {k: urllib.parse.unquote(v) for k, v in found.groupdict().items()}
+        return None
+
+    def take_fault(self, method_id: str) -> Fault | None:
+        with self.fault_lock:
+            for fault in self.faults:
+                if fault.method == method_id and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
+
+
+def _route(method_id: str) -> Route:
+    info = discovery.method(method_id)
+    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", info["path"])
+    return Route(method_id, info["httpMethod"], re.compile(f"^{re.escape(PREFIX)}{pattern}$"),
+                 (info.get("request") or {}).get("$ref"), (info.get("response") or {}).get("$ref"))
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server: Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        fake = self.server.fake
+        url = urllib.parse.urlsplit(self.path)
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        found = fake.route(self.command, url.path)
+        if found is None:
+            return self._reply(404, {"error": {"code": 404, "message": f"Not Found: {url.path}",
+                                               "errors": [{"message": "Not Found", "domain": "global",
+                                                           "reason": "notFound"}]}})
+        route, params = found
+        fake.calls[route.method_id] += 1
+        fault = fake.take_fault(route.method_id)
+        try:
+            body = self._body(route, raw)
+            if fault and fault.kind != "drop":
+                self._before(fault, params)
+            status, answer = 200, self._call(route, params, query, body, fault)
+        except ApiError as exc:
+            status, answer = exc.status, exc.body()
+            self._reply(status, answer, exc.headers)
+            return
+        if fault and fault.kind == "drop":  # the work is done; the answer never arrives
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        if route.response:
+            fake.violations += [f"{route.method_id}: {p}" for p in discovery.validate(answer, route.response)]
+        self._reply(status, answer)
+
+    def _body(self, route: Route, raw: bytes) -> Any:
+        if not route.request:
+            return None
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            raise ApiError(400, "parseError", "Parse Error") from None
+        problems = discovery.validate(body, route.request)
+        if problems:
+            raise ApiError(400, "invalid", f"Invalid JSON payload received. {problems[0]}")
+        return body
+
+    def _before(self, fault: Fault, params: dict[str, str]) -> None:
+        """Faults that answer instead of the API; ``operation`` faults arm the next operation."""
+        zone = params.get("zone", "us-central1-a")
+        if fault.kind == "operation":
+            code = fault.code or "ZONE_RESOURCE_POOL_EXHAUSTED"
+            message = OPERATION_ERRORS.get(code, code).format(zone=zone, region=zone.rsplit("-", 1)[0])
+            self.server.fake.api.fail_next = {"code": code, "message": message}
+            return
+        headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+        if fault.kind == "throttle":
+            raise ApiError(429, "rateLimitExceeded", "Rate Limit Exceeded", headers)
+        if fault.kind == "rate403":
+            raise ApiError(403, "rateLimitExceeded", "Rate Limit Exceeded", headers)
+        if fault.kind == "unavailable":
+            raise ApiError(503, "backendError", "The service is currently unavailable.", headers)
+        raise ApiError(fault.status or 500, fault.reason or "backendError", fault.code or "Internal Error", headers)
+
+    def _call(self, route: Route, params: dict[str, str], query: dict[str, str], body: Any,
+              fault: Fault | None) -> dict[str, Any]:
+        fake = self.server.fake
+        handler = fake.api.handler(route.method_id)
+        assert handler is not None, route.method_id
+        if route.method_id.endswith("Operations.wait"):  # blocks; takes the lock itself
+            return handler(params, query, body)
+        with fake.compute.lock:
+            fake.compute.settle()
+            request_id = query.get("requestId")
+            if request_id:
+                earlier = fake.compute.replay(params["project"], request_id)
+                if earlier is not None:
+                    fake.api.fail_next = None
+                    return earlier
+            try:
+                answer = handler(params, query, body)
+            finally:
+                fake.api.fail_next = None
+            if request_id and answer.get("kind") == "compute#operation":
+                fake.compute.remember(params["project"], request_id, answer)
+            return answer
+
+    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: Fake, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.fake = fake
+
+
+def serve(fake: Fake, port: int = 0) -> tuple[Server, threading.Thread]:
+    server = Server(fake, port)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    time.sleep(0)
+    return server, thread
+
+
+__all__ = ["Fake", "Fault", "Server", "serve", "relative"]

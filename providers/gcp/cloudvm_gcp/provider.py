@@ -1,0 +1,486 @@
+"""The GCP provider: Compute Engine instances with persistent disks, ingress
+as firewall rules aimed at a per-VM network tag, the login user through the
+``ssh-keys`` metadata and cloud-init ``user-data``.
+
+Retries: the client's own are switched off (``retry=None``) so the core's
+policy is the only one. Exactly once: every insert carries a ``requestId``
+derived from the core's token, so a retry after a lost answer gets the first
+operation back instead of a second VM; a VM's instance name is its lock.
+VM ids are instance names (unique in a zone, and what every API path takes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from cloudvm import cloudinit
+from cloudvm import tags as tagging
+from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError
+from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
+from cloudvm.provider import Capability, LaunchRequest, Provider
+from cloudvm.spec import Size, VMSpec
+from cloudvm_gcp import _sdk, catalog, snapshots
+from cloudvm_gcp._errors import mapped
+from cloudvm_gcp.naming import child, firewall_prefix, request_id
+from cloudvm_gcp.operations import Operations
+
+TAGS_KEY = "cloudvm-tags"  # metadata: the exact tags (labels are a lossy spelling)
+USER_KEY = "cloudvm-user"
+IMAGE_KEY = "cloudvm-image"
+_STATES = {
+    "PROVISIONING": VMState.PENDING, "STAGING": VMState.PENDING, "RUNNING": VMState.RUNNING,
+    "STOPPING": VMState.STOPPING, "SUSPENDING": VMState.STOPPING, "TERMINATED": VMState.STOPPED,
+    "SUSPENDED": VMState.STOPPED, "REPAIRING": VMState.PENDING,
+}
+_FILTER_CHUNK = 40  # names per filtered list call
+
+
+def _labels(tags: dict[str, str]) -> dict[str, str]:
+    try:
+        return tagging.as_labels(tags)
+    except ValueError as exc:
+        raise InvalidSpec("tags", str(exc)) from None
+
+
+def _metadata(instance: dict[str, Any]) -> dict[str, str]:
+    return {i["key"]: i.get("value", "") for i in (instance.get("metadata") or {}).get("items") or []}
+
+
+def _last(link: str) -> str:
+    return link.rsplit("/", 1)[-1]
+
+
+class GCPProvider(Provider):
+    """``cloudvm.connect("gcp", project=..., zone="us-central1-a", credentials=None, api_endpoint=None)``.
+
+    Application Default Credentials unless ``credentials`` is given; the
+    project defaults to ``GOOGLE_CLOUD_PROJECT`` or the credentials' own.
+    ``api_endpoint`` (or gcloud's ``CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE``)
+    points the clients elsewhere; a plain ``http://`` endpoint is taken for a
+    fake: no credentials are sent and, as no guest runs, reachability is not offered.
+    """
+
+    name = "gcp"
+    capabilities = frozenset({
+        Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
+        Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
+    })
+
+    def __init__(self, project: str | None = None, zone: str | None = None, *, credentials: Any = None,
+                 api_endpoint: str | None = None, network: str | None = None,
+                 snapshot_location: str | None = None, operation_timeout: float = 600.0) -> None:
+        self.zone = zone or os.environ.get("CLOUDSDK_COMPUTE_ZONE") or "us-central1-a"
+        self.region = self.zone.rsplit("-", 1)[0]
+        self.api_endpoint = api_endpoint or _endpoint_from_env()
+        self.network = network
+        self.snapshot_location = snapshot_location
+        self.credentials = credentials
+        if self.api_endpoint and self.api_endpoint.startswith("http://"):
+            self.capabilities = self.capabilities - {Capability.REACHABILITY}
+            if credentials is None:
+                from google.auth.credentials import AnonymousCredentials
+
+                self.credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        self.project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
+        self._clients: dict[str, Any] = {}
+        self._types: dict[str, ResolvedSize] = {}
+        self.ops = Operations(self._client, self._project, operation_timeout)
+
+    @property
+    def location(self) -> str:
+        return self.zone
+
+    def _project(self) -> str:
+        if not self.project:
+            import google.auth
+
+            with mapped("find the Google Cloud project"):
+                credentials, found = google.auth.default()
+            if not found:
+                raise CloudVMError("no Google Cloud project: pass project= or set GOOGLE_CLOUD_PROJECT")
+            self.credentials = self.credentials or credentials
+            self.project = found
+        return self.project
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            options = {"api_endpoint": self.api_endpoint} if self.api_endpoint else None
+            self._clients[service] = _sdk.client_class(service)(credentials=self.credentials, client_options=options)
+        return self._clients[service]
+
+    def _call(self, service: str, method: str, what: str, **request: Any) -> dict[str, Any]:
+        with mapped(what):
+            reply = getattr(self._client(service), method)(request=request, retry=None, timeout=60.0)
+        return _sdk.as_dict(reply)
+
+    def _list(self, service: str, what: str, **request: Any) -> list[dict[str, Any]]:
+        with mapped(what):
+            pager = self._client(service).list(request=request, retry=None, timeout=60.0)
+            return [_sdk.as_dict(item) for item in pager]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.transport.close()
+        self._clients.clear()
+
+    def _scope(self) -> dict[str, str]:
+        return {"project": self._project(), "zone": self.zone}
+
+    # -- resolution -------------------------------------------------------------
+
+    def _remember(self, machine: dict[str, Any]) -> ResolvedSize:
+        size = ResolvedSize(machine["name"], machine["guestCpus"], machine["memoryMb"] / 1024)
+        self._types[size.type_name] = size
+        return size
+
+    def _machine_type(self, name: str) -> ResolvedSize:
+        if name not in self._types:
+            self._remember(self._call("machine_types", "get", f"machine type {name}", machine_type=name,
+                                      **self._scope()))
+        return self._types[name]
+
+    def resolve_size(self, size: Size) -> ResolvedSize:
+        if size.instance_type:
+            try:
+                return self._machine_type(size.instance_type)
+            except NotFound:
+                raise InvalidSpec("size.instance_type", f"{self.zone} has no machine type "
+                                                        f"{size.instance_type!r}") from None
+        assert size.cpus is not None and size.memory_gib is not None
+        types = self._list("machine_types", "list machine types", **self._scope())
+        best = catalog.cheapest(types, self.region, size.cpus, size.memory_gib)
+        if best is None:
+            raise InvalidSpec("size", f"no machine type in {self.zone} has {size.cpus} vCPUs and "
+                                      f"{size.memory_gib:g} GiB")
+        return self._remember(best)
+
+    def resolve_image(self, image: str) -> str:
+        path = urllib.parse.urlsplit(image).path.split("/compute/v1/")[-1].lstrip("/")
+        parts = path.split("/")
+        try:
+            if image in catalog.IMAGES:
+                project, family = catalog.IMAGES[image]
+                found = self._call("images", "get_from_family", f"image family {family}", project=project,
+                                   family=family)
+            elif len(parts) == 6 and parts[0] == "projects" and parts[3:5] == ["images", "family"]:
+                found = self._call("images", "get_from_family", f"image {image}", project=parts[1], family=parts[5])
+            elif len(parts) == 5 and parts[0] == "projects" and parts[3] == "images":
+                found = self._call("images", "get", f"image {image}", project=parts[1], image=parts[4])
+            else:
+                raise InvalidSpec("image", f"unknown image {image!r}: not an image URL "
+                                           f"(projects/P/global/images/...) nor a known alias "
+                                           f"({', '.join(sorted(catalog.IMAGES))})")
+        except NotFound:
+            raise InvalidSpec("image", f"no image {image!r}") from None
+        link: str = found["selfLink"]
+        return link
+
+    # -- launching -------------------------------------------------------------------
+
+    def _network(self, spec: VMSpec) -> dict[str, str]:
+        """The VM's network interface target: a network, or ``NETWORK/SUBNET``."""
+        wanted = spec.network.name or self.network or "default"
+        net, _, subnet = wanted.partition("/")
+        project = self._project()
+        try:
+            found = self._call("networks", "get", f"network {net}", project=project, network=net)
+            nic = {"network": found["selfLink"]}
+            if subnet:
+                sub = self._call("subnetworks", "get", f"subnetwork {subnet}", project=project, region=self.region,
+                                 subnetwork=subnet)
+                nic["subnetwork"] = sub["selfLink"]
+        except NotFound:
+            raise InvalidSpec("network.name", f"no network {wanted!r} in project {project} "
+                                              f"(give NETWORK or NETWORK/SUBNET)") from None
+        return nic
+
+    def _body(self, request: LaunchRequest, nic: dict[str, str], disks: list[dict[str, Any]],
+              user: str | None = None) -> dict[str, Any]:
+        spec = request.spec
+        user = spec.ssh.user if spec.ssh else user
+        items = {"user-data": cloudinit.user_data(spec), TAGS_KEY: json.dumps(request.tags, sort_keys=True),
+                 IMAGE_KEY: request.image, **({USER_KEY: user} if user else {})}
+        if spec.ssh:
+            items["ssh-keys"] = "\n".join(f"{spec.ssh.user}:{key}" for key in spec.ssh.public_keys)
+        access = [{"name": "External NAT", "type": "ONE_TO_ONE_NAT"}] if spec.network.public_ip else []
+        return {
+            "name": spec.name, "machineType": f"zones/{self.zone}/machineTypes/{request.size.type_name}",
+            "labels": _labels(request.tags), "disks": disks,
+            "networkInterfaces": [{**nic, **({"accessConfigs": access} if access else {})}],
+            "metadata": {"items": [{"key": k, "value": v} for k, v in items.items()]},
+            "tags": {"items": [firewall_prefix(request.token)]},
+        }
+
+    def _new_disks(self, request: LaunchRequest) -> list[dict[str, Any]]:
+        spec = request.spec
+        labels = _labels(request.tags)
+        boot = {"diskName": spec.name, "sourceImage": request.image, "labels": labels,
+                "diskType": f"zones/{self.zone}/diskTypes/{catalog.BOOT_DISK_TYPE}",
+                **({"diskSizeGb": str(spec.root_disk_gib)} if spec.root_disk_gib else {})}
+        disks = [{"boot": True, "autoDelete": True, "deviceName": "root", "initializeParams": boot}]
+        for i, disk in enumerate(spec.disks, 1):
+            disks.append({"autoDelete": not disk.keep, "deviceName": f"data-{i}", "initializeParams": {
+                "diskName": child(spec.name, f"-data-{i}"), "diskSizeGb": str(disk.size_gib), "labels": labels,
+                "diskType": f"zones/{self.zone}/diskTypes/{catalog.DISK_TYPES[disk.tier]}"}})
+        return disks
+
+    def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
+        bodies = [self._body(r, self._network(r.spec), self._new_disks(r)) for r in requests]
+        return self._insert(list(requests), bodies)
+
+    def _insert(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]]) -> list[str]:
+        """Firewalls, then every insert, then every operation: a failed VM takes its firewalls with it."""
+        for request, body in zip(requests, bodies, strict=True):
+            self._firewalls(request, body["networkInterfaces"][0]["network"])
+        started = []
+        try:
+            for request, body in zip(requests, bodies, strict=True):
+                started.append((request, self._insert_one(request, body)))
+            failures = [(r, self.ops.error(op, f"create {r.spec.name}")) for r, op in started if op]
+        except BaseException:
+            self._drop_firewalls([r.token for r in requests[len(started):]])
+            raise
+        failed = [(r, e) for r, e in failures if e is not None]
+        self._drop_firewalls([r.token for r, _ in failed])
+        if failed:
+            raise failed[0][1]
+        return [r.spec.name for r in requests]
+
+    def _insert_one(self, request: LaunchRequest, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Start the insert; None when the VM already exists from an earlier try of this create."""
+        try:
+            return self._call("instances", "insert_unary", f"create {request.spec.name}", **self._scope(),
+                              request_id=request_id(request.token),
+                              instance_resource=_sdk.message("Instance", body))
+        except AlreadyExists:
+            if self._token_of(request.spec.name) == request.token:
+                return None
+            raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.zone}") from None
+
+    def _token_of(self, name: str) -> str | None:
+        found = self.describe([name])
+        return found[0].tags.get(tagging.TOKEN) if found else None
+
+    def _firewalls(self, request: LaunchRequest, network: str) -> None:
+        """One rule per source range, aimed at the VM's own network tag; made once per create."""
+        by_cidr: dict[str, list[dict[str, Any]]] = {}
+        for rule in request.spec.network.ingress:
+            ports = f"{rule.port}-{rule.to_port}" if rule.to_port and rule.to_port != rule.port else str(rule.port)
+            by_cidr.setdefault(rule.cidr, []).append({"IPProtocol": rule.protocol, "ports": [ports]})
+        for i, (cidr, allowed) in enumerate(sorted(by_cidr.items())):
+            name = f"{firewall_prefix(request.token)}-{i}"
+            body = {"name": name, "network": network, "direction": "INGRESS", "sourceRanges": [cidr],
+                    "allowed": allowed, "targetTags": [firewall_prefix(request.token)],
+                    "description": f"cloudvm: ingress of {request.spec.name}"}
+            try:
+                op = self._call("firewalls", "insert_unary", f"firewall {name}", project=self._project(),
+                                request_id=request_id(request.token, name),
+                                firewall_resource=_sdk.message("Firewall", body))
+            except AlreadyExists:
+                continue  # the name holds this create's token: made by an earlier try
+            error = self.ops.error(op, f"firewall {name}")
+            if error:
+                raise error
+
+    def _drop_firewalls(self, tokens: Sequence[str]) -> None:
+        if not tokens:
+            return
+        prefixes = tuple(firewall_prefix(t) + "-" for t in tokens)
+        project = self._project()
+        for firewall in self._list("firewalls", "list firewalls", project=project, filter="name eq cloudvm-.*"):
+            if firewall["name"].startswith(prefixes):
+                with contextlib.suppress(NotFound):
+                    self._call("firewalls", "delete_unary", f"delete firewall {firewall['name']}", project=project,
+                               firewall=firewall["name"])
+
+    # -- describing -----------------------------------------------------------------
+
+    def _instances(self, ids: Sequence[str] | None, tags: dict[str, str]) -> Iterator[dict[str, Any]]:
+        if ids is None:
+            labels = _labels(tags)
+            query = " AND ".join(f'(labels.{k} = "{v}")' for k, v in sorted(labels.items()))
+            yield from self._list("instances", "list instances", **self._scope(), filter=query)
+            return
+        for start in range(0, len(ids), _FILTER_CHUNK):
+            query = " OR ".join(f'(name = "{name}")' for name in ids[start:start + _FILTER_CHUNK])
+            yield from self._list("instances", "list instances", **self._scope(), filter=query)
+
+    def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
+        wanted = {tagging.MANAGED: "true", **(tags or {})}
+        vms = [self._vm(i) for i in self._instances(ids, wanted)]
+        return [vm for vm in vms if tagging.matches(vm.tags, wanted)]
+
+    def _vm(self, inst: dict[str, Any]) -> VM:
+        meta = _metadata(inst)
+        nic = (inst.get("networkInterfaces") or [{}])[0]
+        tags = json.loads(meta[TAGS_KEY]) if TAGS_KEY in meta else dict(inst.get("labels") or {})
+        machine = _last(inst["machineType"])
+        return VM(
+            id=inst["name"], name=tags.get(tagging.NAME, inst["name"]), provider=self.name,
+            state=_STATES.get(inst["status"], VMState.ERROR), size=self._types.get(machine) or self._machine_type(
+                machine), image=meta.get(IMAGE_KEY), region=self.region, zone=_last(inst["zone"]),
+            private_ips=tuple(ip for ip in [nic.get("networkIP")] if ip),
+            public_ips=tuple(ac["natIP"] for ac in nic.get("accessConfigs") or [] if ac.get("natIP")),
+            disks=tuple(DiskInfo(_last(d["source"]), float(d.get("diskSizeGb") or 0), bool(d.get("boot")),
+                                 d.get("deviceName")) for d in inst.get("disks") or []),
+            tags=tags, created_at=datetime.fromisoformat(inst["creationTimestamp"]), ssh_user=meta.get(USER_KEY),
+            raw=inst,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _each(self, method: str, verb: str, ids: Sequence[str], *, missing_ok: bool = False) -> None:
+        for name in ids:
+            try:
+                self._call("instances", method, f"{verb} {name}", **self._scope(), instance=name)
+            except NotFound:
+                if not missing_ok:
+                    raise
+
+    def start(self, ids: Sequence[str]) -> None:
+        self._each("start_unary", "start", ids)
+
+    def stop(self, ids: Sequence[str], *, force: bool = False) -> None:
+        """Compute Engine's stop is already a clean shutdown that powers off after 90 s."""
+        self._each("stop_unary", "stop", ids)
+
+    def reboot(self, ids: Sequence[str]) -> None:
+        self._each("reset_unary", "reset", ids)
+
+    def terminate(self, ids: Sequence[str]) -> None:
+        self._each("delete_unary", "delete", ids, missing_ok=True)
+
+    def release(self, vms: Sequence[VM]) -> None:
+        """Drop the firewall rules aimed at the VMs' own network tags."""
+        self._drop_firewalls([vm.tags[tagging.TOKEN] for vm in vms if tagging.TOKEN in vm.tags])
+
+    def console_output(self, vm: VM) -> str:
+        reply = self._call("instances", "get_serial_port_output", f"console output of {vm.name}", **self._scope(),
+                           instance=vm.id, port=1)
+        text: str = reply.get("contents", "")
+        return text
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def _snapshot_items(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        query = " AND ".join(f'(labels.{k} = "{v}")' for k, v in sorted(labels.items()))
+        return self._list("snapshots", "list snapshots", project=self._project(), filter=query)
+
+    def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
+        """One snapshot per disk, each made once per token; the set is complete
+        when all of them exist (``cloudvm-members``)."""
+        token = tags[tagging.TOKEN]
+        made = self._snapshot_items({tagging.MANAGED: "true", tagging.NAME: tagging.as_label(name)})
+        if any((m.get("labels") or {}).get(snapshots.SET) != token for m in made):
+            raise AlreadyExists(f"a snapshot named {name!r} already exists in project {self._project()}")
+        done = {m["name"] for m in made}
+        labels = {**_labels(tags), snapshots.SET: token, snapshots.MEMBERS: str(len(vm.disks))}
+        kinds = {d["name"]: _last(d["type"]) for d in self._disks_of(vm)}
+        for index, disk in enumerate(vm.disks):
+            member = child(name, f"-{index}")
+            if member in done:
+                continue
+            info = {"vm": vm.name, "type": vm.size.type_name if vm.size else None, "image": vm.image,
+                    "user": vm.ssh_user, "index": index, "root": disk.root, "device": disk.device,
+                    "disk_type": kinds.get(disk.id), "tags": tags}
+            body = {"name": member, "labels": labels, "description": json.dumps(info, sort_keys=True),
+                    **({"storageLocations": [self.snapshot_location]} if self.snapshot_location else {})}
+            try:
+                self._call("disks", "create_snapshot_unary", f"snapshot {disk.id}", **self._scope(), disk=disk.id,
+                           request_id=request_id(token, member), snapshot_resource=_sdk.message("Snapshot", body))
+            except AlreadyExists:
+                raise AlreadyExists(f"a snapshot named {member!r} already exists in project "
+                                    f"{self._project()}") from None
+        return self.describe_snapshots([token])[0]
+
+    def _disks_of(self, vm: VM) -> list[dict[str, Any]]:
+        """The disk resources (for their types), by one filtered list."""
+        query = " OR ".join(f'(name = "{d.id}")' for d in vm.disks)
+        return self._list("disks", "list disks", **self._scope(), filter=query) if vm.disks else []
+
+    def describe_snapshots(self, ids: Sequence[str] | None = None,
+                           tags: dict[str, str] | None = None) -> list[Snapshot]:
+        labels = _labels({tagging.MANAGED: "true", **(tags or {})})
+        items = self._snapshot_items(labels)
+        if ids is not None:
+            items = [i for i in items if (i.get("labels") or {}).get(snapshots.SET) in set(ids)]
+        found = snapshots.group(items, self.name, self.snapshot_location or self.region)
+        return [s for s in found if tagging.matches(s.tags, tags)]
+
+    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
+        """A new instance whose disks are made from the set's snapshots in the same insert."""
+        members: list[dict[str, Any]] = list(snapshot.raw or [])
+        if not members or not snapshots.complete(members):
+            expected = (members[0].get("labels") or {}).get(snapshots.MEMBERS, "?") if members else "?"
+            raise ProviderError(f"snapshot {snapshot.name!r} is incomplete ({len(members)} of {expected} disks): "
+                                "it cannot be restored")
+        if snapshot.state is not SnapshotState.READY:
+            raise ProviderError(f"snapshot {snapshot.name!r} is {snapshot.state}, not ready: it cannot be restored")
+        labels = _labels(request.tags)
+        disks = []
+        for index, member in enumerate(members):
+            info = snapshots.manifest(member)
+            params = {"diskName": request.spec.name if info.get("root") else child(request.spec.name, f"-data-{index}"),
+                      "sourceSnapshot": member["selfLink"], "labels": labels,
+                      "diskType": f"zones/{self.zone}/diskTypes/{info.get('disk_type') or catalog.BOOT_DISK_TYPE}"}
+            disks.append({"boot": bool(info.get("root")), "autoDelete": True,
+                          "deviceName": info.get("device") or f"disk-{index}", "initializeParams": params})
+        user = snapshots.manifest(members[0]).get("user")
+        body = self._body(request, self._network(request.spec), disks, user=user)
+        return self._insert([request], [body])[0]
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        """Every member, waited for, so that a deleted set is gone when this returns."""
+        ops = []
+        for disk in snapshot.disks:
+            with contextlib.suppress(NotFound):
+                ops.append(self._call("snapshots", "delete_unary", f"delete snapshot {disk.id}",
+                                      project=self._project(), snapshot=disk.id))
+        for op in ops:
+            self.ops.check(op, f"delete snapshot {snapshot.name}")
+
+    def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
+        """Snapshots are global (any zone restores them); a copy stores the set in
+        ``region`` instead (``storageLocations``), so it outlives the loss of the
+        source's location. Each member goes through a temporary disk, removed after."""
+        copy_set = tagging.as_label(f"{snapshot.id}-{region}")
+        have = {m["name"] for m in self._snapshot_items({tagging.MANAGED: "true", snapshots.SET: copy_set})}
+        for member in snapshot.raw or []:
+            name = child(member["name"], f"-{region}")
+            if name not in have:
+                self._copy_member(member, name, copy_set, snapshot.id, region)
+        return self.describe_snapshots([copy_set])[0]
+
+    def _copy_member(self, member: dict[str, Any], name: str, copy_set: str, source_set: str, region: str) -> None:
+        temporary = child(name, "-copy")
+        labels = {**(member.get("labels") or {}), snapshots.SET: copy_set, snapshots.COPIED_FROM: source_set}
+        disk = {"name": temporary, "sourceSnapshot": member["selfLink"], "labels": labels}
+        with contextlib.suppress(AlreadyExists):
+            self.ops.check(self._call("disks", "insert_unary", f"disk {temporary}", **self._scope(),
+                                      request_id=request_id(temporary), disk_resource=_sdk.message("Disk", disk)),
+                           f"disk {temporary}")
+        try:
+            body = {"name": name, "labels": labels, "description": member.get("description", ""),
+                    "storageLocations": [region]}
+            self.ops.check(self._call("disks", "create_snapshot_unary", f"copy {member['name']} to {region}",
+                                      **self._scope(), disk=temporary, request_id=request_id(name),
+                                      snapshot_resource=_sdk.message("Snapshot", body)), f"copy {member['name']}")
+        finally:
+            self.ops.check(self._call("disks", "delete_unary", f"delete disk {temporary}", **self._scope(),
+                                      disk=temporary), f"delete disk {temporary}")
+
+
+def _endpoint_from_env() -> str | None:
+    """gcloud's override names a URL with the API path; the client wants the host."""
+    value = os.environ.get("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE")
+    if not value:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme else value
+
