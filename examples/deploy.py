@@ -3,8 +3,10 @@ output, delete the VM. The same script on every provider:
 
     CLOUDVM_PROVIDER=libvirt CLOUDVM_IMAGE=cloudvm-tiny python examples/deploy.py
     CLOUDVM_PROVIDER=aws CLOUDVM_IMAGE=ubuntu-24.04 python examples/deploy.py
+    CLOUDVM_PROVIDER=gcp GOOGLE_CLOUD_PROJECT=my-project python examples/deploy.py
 
-Against an API fake that runs no guest (moto: AWS_ENDPOINT_URL=...), the
+Against an API fake that runs no guest (moto: AWS_ENDPOINT_URL=...; the GCP
+fake: CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=...), the
 provider does not offer reachability and the SSH step is skipped.
 """
 

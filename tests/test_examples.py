@@ -38,3 +38,21 @@ def test_deploy_runs_unchanged_on_aws_against_moto() -> None:
         "aws runs no guest behind this endpoint: SSH step skipped",
         "deploy-moto deleted",
     ]
+
+
+def test_deploy_runs_unchanged_on_gcp_against_the_fake() -> None:
+    pytest.importorskip("cloudvm_gcp")
+    from cloudvm_gcp.testing import fake_compute_engine
+
+    with fake_compute_engine() as gce:
+        env = {**os.environ, "CLOUDVM_PROVIDER": "gcp", "GOOGLE_CLOUD_PROJECT": "demo",
+               "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{gce.url}/compute/v1/", "CLOUDVM_NAME": "deploy-gce"}
+        done = subprocess.run([sys.executable, str(EXAMPLES / "deploy.py")], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert gce.resources("demo") == []
+    assert done.stdout.splitlines() == [
+        f"deploy-gce is up at {done.stdout.split()[4]}",
+        "gcp runs no guest behind this endpoint: SSH step skipped",
+        "deploy-gce deleted",
+    ]

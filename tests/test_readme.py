@@ -43,3 +43,11 @@ def test_cli_tour(home: dict[str, str]) -> None:
                           timeout=600)
     assert done.returncode == 0, done.stderr
     assert "web-1" in done.stdout and "Linux" in done.stdout and "cloudvm-tiny: boot finished" in done.stdout
+
+
+def test_the_gcp_fake_in_three_lines() -> None:
+    pytest.importorskip("cloudvm_gcp")
+    done = subprocess.run([sys.executable, "-c", block("python", "Offline, against the Compute Engine fake")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("web running e2-medium ('10.128.0.")

@@ -112,11 +112,11 @@ class Api:
             raise not_found(f"projects/{p['project']}/global/images/family/{p['family']}")
         return max(members, key=lambda i: i["name"])
 
-    def _image(self, link: str) -> dict[str, Any]:
-        path = relative(link)
+    def _image(self, link: str, project: str) -> dict[str, Any]:
+        path = relative(link, project)
         parts = path.split("/")
-        if len(parts) == 5 and parts[3] == "family":
-            return self.images_getFromFamily({"project": parts[1], "family": parts[4]}, {}, None)
+        if len(parts) == 6 and parts[4] == "family":
+            return self.images_getFromFamily({"project": parts[1], "family": parts[5]}, {}, None)
         return self.c.get(path)
 
     def networks_get(self, p: Params, q: dict[str, str], body: Any) -> dict[str, Any]:
@@ -136,7 +136,7 @@ class Api:
     def firewalls_insert(self, p: Params, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         path = f"projects/{p['project']}/global/firewalls/{body.get('name')}"
         self.c.check_new(path, body.get("name"))
-        network = relative(body.get("network") or f"projects/{p['project']}/global/networks/default")
+        network = relative(body.get("network") or "global/networks/default", p["project"])
         self.c.get(network)
         if not body.get("allowed") and not body.get("denied"):
             raise ApiError(400, "invalid", "Invalid value for field 'resource.allowed': ''. "
@@ -191,11 +191,11 @@ class Api:
         self.c.check_labels(disk["labels"])
         size = 0
         if spec.get("sourceImage"):
-            image = self._image(spec["sourceImage"])
+            image = self._image(spec["sourceImage"], project)
             disk.update(sourceImage=image["selfLink"], sourceImageId=image["id"])
             size = int(image["diskSizeGb"])
         if spec.get("sourceSnapshot"):
-            snapshot = self.c.get(relative(spec["sourceSnapshot"]))
+            snapshot = self.c.get(relative(spec["sourceSnapshot"], project))
             if snapshot["status"] != "READY":
                 raise ApiError(400, "resourceNotReady", f"The resource '{relative(snapshot['selfLink'])}' "
                                                         "is not ready")

@@ -82,10 +82,10 @@ def parent(path: str) -> tuple[str, str]:
     return collection, name
 
 
-def relative(link: str) -> str:
-    """``projects/...`` from a full URL, a partial URL or a relative path."""
-    link = link.split("/compute/v1/", 1)[-1]
-    return link.lstrip("/")
+def relative(link: str, project: str = "") -> str:
+    """``projects/...`` from a full URL, a partial URL, or a path within ``project`` (``global/...``)."""
+    link = link.split("/compute/v1/", 1)[-1].lstrip("/")
+    return link if link.startswith("projects/") or not project else f"projects/{project}/{link}"
 
 
 @dataclass

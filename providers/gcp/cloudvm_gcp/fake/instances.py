@@ -94,9 +94,9 @@ class ComputeApi(Api):
     def _nic(self, project: str, zone: str, index: int, nic: dict[str, Any]) -> dict[str, Any]:
         region = _region(zone)
         if nic.get("subnetwork"):
-            subnet = self.c.get(relative(nic["subnetwork"]))
+            subnet = self.c.get(relative(nic["subnetwork"], project))
         else:
-            network = self.c.get(relative(nic.get("network") or f"projects/{project}/global/networks/default"))
+            network = self.c.get(relative(nic.get("network") or "global/networks/default", project))
             path = f"projects/{project}/regions/{region}/subnetworks/{network['name']}"
             subnet = self.c.find(path) or {}
             if not subnet:
