@@ -191,3 +191,21 @@ def test_the_fake_runs_on_its_own_for_other_tools() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_label_and_metadata_updates_need_the_current_fingerprint(gce: FakeComputeEngine) -> None:
+    http(gce, "POST", f"{ZONE_PATH}/instances", instance("fingerprinted"))
+    path = f"{ZONE_PATH}/instances/fingerprinted"
+    try:
+        current = http(gce, "GET", path)[1]
+        status, body = http(gce, "POST", f"{path}/setLabels", {"labels": {"a": "b"}, "labelFingerprint": "stale="})
+        assert status == 412 and body["error"]["errors"][0]["reason"] == "conditionNotMet"
+        assert http(gce, "POST", f"{path}/setLabels", {"labels": {"a": "b"},
+                                                       "labelFingerprint": current["labelFingerprint"]})[0] == 200
+        assert http(gce, "POST", f"{path}/setMetadata", {"items": [{"key": "k", "value": "v"}],
+                                                         "fingerprint": current["metadata"]["fingerprint"]})[0] == 200
+        after = http(gce, "GET", path)[1]
+        assert after["labels"] == {"a": "b"} and after["metadata"]["items"] == [{"key": "k", "value": "v"}]
+        assert after["labelFingerprint"] != current["labelFingerprint"]
+    finally:
+        http(gce, "DELETE", path)
