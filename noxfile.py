@@ -12,7 +12,8 @@ nox.options.sessions = ["lint", "types", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 # provider: what to install for its tests
-PROVIDERS = {"libvirt": "providers/libvirt", "aws": "providers/aws[test]", "gcp": "providers/gcp[test]"}
+PROVIDERS = {"libvirt": "providers/libvirt", "aws": "providers/aws[test]", "gcp": "providers/gcp[test]",
+             "azure": "providers/azure[test]"}
 
 
 def editable(*paths: str) -> list[str]:

@@ -1,0 +1,5 @@
+"""cloudvm provider for Azure."""
+
+from cloudvm_azure.provider import AzureProvider
+
+__all__ = ["AzureProvider"]

@@ -1,0 +1,36 @@
+"""Neutral names onto Azure: image aliases as marketplace URNs, disk tiers as
+managed disk SKUs, and the cheapest VM size for a shape, priced from the
+offline table apache-libcloud ships."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+IMAGES = {
+    "ubuntu-24.04": "Canonical:ubuntu-24_04-lts:server:latest",
+    "ubuntu-22.04": "Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest",
+    "debian-12": "Debian:debian-12:12:latest",
+    "debian-13": "Debian:debian-13:13:latest",
+}
+OS_DISK_SKU = "StandardSSD_LRS"
+DISK_SKUS = {"standard": "StandardSSD_LRS", "ssd": "Premium_LRS"}
+
+
+@cache
+def prices() -> dict[str, dict[str, float]]:
+    """Hourly Linux price per size (``standardb2s``) and location."""
+    table: dict[str, Any] = json.loads((files("libcloud") / "data" / "pricing.json").read_text())
+    return dict(table["compute"]["azure_linux"])
+
+
+def price(size: dict[str, Any], location: str) -> float:
+    return prices().get(size["name"].lower().replace("_", ""), {}).get(location) or float("inf")
+
+
+def cheapest(sizes: list[dict[str, Any]], location: str, cpus: int, memory_gib: float) -> dict[str, Any] | None:
+    fitting = [s for s in sizes if s["numberOfCores"] >= cpus and s["memoryInMB"] >= memory_gib * 1024]
+    return min(fitting, key=lambda s: (price(s, location), s["numberOfCores"], s["memoryInMB"], s["name"]),
+               default=None)

@@ -1,0 +1,534 @@
+"""The Azure provider: a VM is a chain of resources (network security group,
+public IP, network interface, VM with managed disks), all named after the VM,
+tagged with its name and token, and made a stage at a time for a whole batch
+(every VM's chain advances together; the SDK's pollers wait).
+
+Retries: the clients' own are switched off (``retry_total=0``) so the core's
+policy is the only one. Exactly once: names are the idempotency key (every
+PUT is idempotent) and the VM's PUT carries ``If-None-Match: *``, so of two
+creates of one name only one makes the VM. Deletes take the NIC, public IP and
+disks along (their ``deleteOption``); ``release`` removes the security group,
+anything an interrupted delete left, and the network when its last VM went.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from cloudvm import cloudinit
+from cloudvm import tags as tagging
+from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError
+from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
+from cloudvm.provider import Capability, LaunchRequest, Provider
+from cloudvm.spec import Ingress, Size, VMSpec
+from cloudvm_azure import catalog, snapshots
+from cloudvm_azure._errors import mapped, note_rate_limits
+
+IMAGE_TAG = "cloudvm-image"
+USER_TAG = "cloudvm-user"
+OWN_TAGS = frozenset({IMAGE_TAG, USER_TAG})
+VNET = "cloudvm-vnet"
+_POWER = {"running": VMState.RUNNING, "starting": VMState.PENDING, "stopping": VMState.STOPPING,
+          "deallocating": VMState.STOPPING, "stopped": VMState.STOPPED, "deallocated": VMState.STOPPED}
+
+
+def _names(vm: str) -> dict[str, str]:
+    return {"nsg": f"{vm}-nsg", "ip": f"{vm}-ip", "nic": f"{vm}-nic", "os": f"{vm}-osdisk"}
+
+
+def _status(statuses: list[dict[str, Any]], prefix: str) -> str:
+    return next((s["code"].split("/", 1)[1] for s in statuses if s.get("code", "").startswith(prefix)), "")
+
+
+class AzureProvider(Provider):
+    """``cloudvm.connect("azure", subscription_id=..., resource_group=..., location="eastus",
+    credential=None, base_url=None)``.
+
+    ``DefaultAzureCredential`` unless a credential is given; the resource group
+    is created (tagged) when missing. ``base_url`` points the clients elsewhere
+    (``connection_verify=`` names a CA bundle for it); on a loopback endpoint
+    no guest runs, so reachability is not offered.
+    """
+
+    name = "azure"
+    capabilities = frozenset({
+        Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
+        Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY,
+    })
+
+    def __init__(self, subscription_id: str | None = None, resource_group: str | None = None,
+                 location: str = "eastus", *, credential: Any = None, base_url: str | None = None,
+                 connection_verify: str | bool | None = None, network: str | None = None,
+                 polling_interval: float | None = None, operation_timeout: float = 900.0) -> None:
+        self.subscription_id = subscription_id or os.environ.get("AZURE_SUBSCRIPTION_ID") or ""
+        if not self.subscription_id:
+            raise CloudVMError("no Azure subscription: pass subscription_id= or set AZURE_SUBSCRIPTION_ID")
+        self.resource_group = resource_group or os.environ.get("CLOUDVM_AZURE_RESOURCE_GROUP") or "cloudvm"
+        self.region = location
+        self.base_url = base_url
+        self.network = network
+        self.credential = credential
+        self.options: dict[str, Any] = {"retry_total": 0, "raw_response_hook": note_rate_limits}
+        if connection_verify is not None:
+            self.options["connection_verify"] = connection_verify
+        loopback = bool(base_url) and urllib.parse.urlsplit(base_url or "").hostname in ("127.0.0.1", "localhost")
+        if loopback:
+            self.capabilities = self.capabilities - {Capability.REACHABILITY}
+        self.polling_interval = polling_interval if polling_interval is not None else 0.1 if loopback else 5.0
+        self.timeout = operation_timeout
+        self._clients: dict[str, Any] = {}
+        self._sizes: dict[str, ResolvedSize] = {}
+        self._group_ready = False
+
+    @property
+    def location(self) -> str:
+        return self.region
+
+    # -- clients ---------------------------------------------------------------------
+
+    def _client(self, kind: str) -> Any:
+        if kind not in self._clients:
+            if self.credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                self.credential = DefaultAzureCredential()
+            if kind == "compute":
+                from azure.mgmt.compute import ComputeManagementClient as Client
+            elif kind == "network":
+                from azure.mgmt.network import NetworkManagementClient as Client  # type: ignore[assignment]
+            else:
+                from azure.mgmt.resource.resources import ResourceManagementClient as Client  # type: ignore[assignment]
+            extra: dict[str, Any] = {"base_url": self.base_url} if self.base_url else {}
+            self._clients[kind] = Client(self.credential, self.subscription_id, **extra, **self.options)
+        return self._clients[kind]
+
+    @property
+    def compute(self) -> Any:
+        return self._client("compute")
+
+    @property
+    def net(self) -> Any:
+        return self._client("network")
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def _wait(self, pollers: list[tuple[str, Any]]) -> list[Any]:
+        """Results of the SDK's pollers, each bounded by the operation timeout."""
+        out = []
+        for what, poller in pollers:
+            with mapped(what):
+                out.append(poller.result(timeout=self.timeout))
+                if not poller.done():
+                    raise CloudVMError(f"{what}: not done after {self.timeout:.0f}s")
+        return out
+
+    def _begin(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
+        with mapped(what):
+            return what, call(self.resource_group, *args, polling_interval=self.polling_interval, **kwargs)
+
+    def _get(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A resource as a dict, or None when it does not exist."""
+        try:
+            with mapped(what):
+                return _json(call(self.resource_group, *args, **kwargs))
+        except NotFound:
+            return None
+
+    def _rid(self, namespace: str, kind: str, name: str) -> str:
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}/providers/"
+                f"{namespace}/{kind}/{name}")
+
+    # -- resolution ----------------------------------------------------------------------
+
+    def resolve_size(self, size: Size) -> ResolvedSize:
+        if not self._sizes:
+            with mapped("list VM sizes"):
+                for item in self.compute.virtual_machine_sizes.list(self.region):
+                    found = _json(item)
+                    self._sizes[found["name"]] = ResolvedSize(found["name"], found["numberOfCores"],
+                                                              found["memoryInMB"] / 1024)
+        if size.instance_type:
+            if size.instance_type not in self._sizes:
+                raise InvalidSpec("size.instance_type", f"{self.region} has no VM size {size.instance_type!r}")
+            return self._sizes[size.instance_type]
+        assert size.cpus is not None and size.memory_gib is not None
+        rows = [{"name": s.type_name, "numberOfCores": s.cpus, "memoryInMB": s.memory_gib * 1024}
+                for s in self._sizes.values()]
+        best = catalog.cheapest(rows, self.region, size.cpus, size.memory_gib)
+        if best is None:
+            raise InvalidSpec("size", f"no VM size in {self.region} has {size.cpus} vCPUs and "
+                                      f"{size.memory_gib:g} GiB")
+        return self._sizes[best["name"]]
+
+    def resolve_image(self, image: str) -> str:
+        if image.startswith("/subscriptions/"):
+            return image
+        urn = catalog.IMAGES.get(image, image)
+        parts = urn.split(":")
+        if len(parts) != 4:
+            raise InvalidSpec("image", f"unknown image {image!r}: not a URN (publisher:offer:sku:version), an "
+                                       f"image resource id, nor a known alias ({', '.join(sorted(catalog.IMAGES))})")
+        try:
+            with mapped(f"find image {urn}"):
+                versions = self.compute.virtual_machine_images.list(self.region, parts[0], parts[1], parts[2])
+        except NotFound:
+            versions = []
+        if not versions or (parts[3] != "latest" and parts[3] not in {v.name for v in versions}):
+            raise InvalidSpec("image", f"no image {urn} in {self.region}")
+        return urn
+
+    # -- launching -----------------------------------------------------------------------
+
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        resources = self._client("resource").resource_groups
+        with mapped(f"resource group {self.resource_group}"):
+            if not resources.check_existence(self.resource_group):
+                resources.create_or_update(self.resource_group, {"location": self.region,
+                                                                 "tags": {tagging.MANAGED: "true"}})
+        self._group_ready = True
+
+    def _subnet(self, spec: VMSpec) -> str:
+        """The subnet id: a named VNET[/SUBNET], or cloudvm's own network, made on first use."""
+        wanted = spec.network.name or self.network
+        vnet, _, subnet = (wanted or VNET).partition("/")
+        subnet = subnet or "default"
+        found = self._get(f"virtual network {vnet}", self.net.virtual_networks.get, vnet)
+        if found is None and wanted:
+            raise InvalidSpec("network.name", f"no virtual network {vnet!r} in resource group {self.resource_group}")
+        if found is None:
+            self._wait([self._begin(f"virtual network {vnet}", self.net.virtual_networks.begin_create_or_update,
+                                    vnet, {"location": self.region, "tags": {tagging.MANAGED: "true"}, "properties": {
+                                        "addressSpace": {"addressPrefixes": ["10.42.0.0/16"]},
+                                        "subnets": [{"name": "default",
+                                                     "properties": {"addressPrefix": "10.42.0.0/20"}}],
+                                    }})])
+        elif not any(s["name"] == subnet for s in found["properties"].get("subnets") or []):
+            raise InvalidSpec("network.name", f"virtual network {vnet!r} has no subnet {subnet!r}")
+        return f"{self._rid('Microsoft.Network', 'virtualNetworks', vnet)}/subnets/{subnet}"
+
+    def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
+        return self._create(list(requests), [self._vm_body(r) for r in requests])
+
+    def _create(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]], user: str | None = None
+                ) -> list[str]:
+        """Every VM's chain a stage at a time; a VM whose chain fails takes its pieces with it."""
+        self._ensure_group()
+        for request in requests:
+            existing = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
+            if existing and (existing.get("tags") or {}).get(tagging.TOKEN) != request.token:
+                raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.resource_group}")
+        subnet = {r.spec.name: self._subnet(r.spec) for r in requests}
+        done: list[str] = []
+        try:
+            self._wait([p for r in requests for p in self._network_stage(r)])
+            self._wait([self._nic(r, subnet[r.spec.name]) for r in requests])
+            self._wait([self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)])
+            done = [r.spec.name for r in requests]
+        except AlreadyExists:
+            raise  # the name's pieces belong to the VM that holds it
+        except BaseException:
+            self._scrub([r for r in requests if r.spec.name not in done])
+            raise
+        return done
+
+    def _tags(self, request: LaunchRequest, user: str | None = None) -> dict[str, str]:
+        user = request.spec.ssh.user if request.spec.ssh else user
+        return {**request.tags, IMAGE_TAG: request.image, **({USER_TAG: user} if user else {})}
+
+    def _network_stage(self, request: LaunchRequest) -> list[tuple[str, Any]]:
+        names = _names(request.spec.name)
+        tags = self._tags(request)
+        rules = [self._rule(i, rule) for i, rule in enumerate(request.spec.network.ingress)]
+        pollers = [self._begin(f"security group {names['nsg']}", self.net.network_security_groups
+                               .begin_create_or_update, names["nsg"], {"location": self.region, "tags": tags,
+                                                                       "properties": {"securityRules": rules}})]
+        if request.spec.network.public_ip:
+            pollers.append(self._begin(f"public IP {names['ip']}", self.net.public_ip_addresses.begin_create_or_update,
+                                       names["ip"], {"location": self.region, "tags": tags,
+                                                     "sku": {"name": "Standard"},
+                                                     "properties": {"publicIPAllocationMethod": "Static"}}))
+        return pollers
+
+    @staticmethod
+    def _rule(index: int, rule: Ingress) -> dict[str, Any]:
+        ports = f"{rule.port}-{rule.to_port}" if rule.to_port and rule.to_port != rule.port else str(rule.port)
+        return {"name": f"ingress-{index}", "properties": {
+            "priority": 1000 + index, "direction": "Inbound", "access": "Allow", "protocol": rule.protocol.title(),
+            "sourceAddressPrefix": rule.cidr, "sourcePortRange": "*", "destinationAddressPrefix": "*",
+            "destinationPortRange": ports}}
+
+    def _nic(self, request: LaunchRequest, subnet: str) -> tuple[str, Any]:
+        names = _names(request.spec.name)
+        config: dict[str, Any] = {"subnet": {"id": subnet}}
+        if request.spec.network.public_ip:
+            config["publicIPAddress"] = {"id": self._rid("Microsoft.Network", "publicIPAddresses", names["ip"]),
+                                         "properties": {"deleteOption": "Delete"}}
+        return self._begin(f"network interface {names['nic']}", self.net.network_interfaces.begin_create_or_update,
+                           names["nic"], {"location": self.region, "tags": self._tags(request), "properties": {
+                               "ipConfigurations": [{"name": "primary", "properties": config}],
+                               "networkSecurityGroup": {"id": self._rid("Microsoft.Network", "networkSecurityGroups",
+                                                                        names["nsg"])}}})
+
+    def _vm_body(self, request: LaunchRequest) -> dict[str, Any]:
+        spec = request.spec
+        publisher, offer, sku, version = request.image.split(":")
+        data = [{"lun": i, "name": f"{spec.name}-data-{i}", "createOption": "Empty", "diskSizeGB": d.size_gib,
+                 "managedDisk": {"storageAccountType": catalog.DISK_SKUS[d.tier]},
+                 "deleteOption": "Detach" if d.keep else "Delete"} for i, d in enumerate(spec.disks)]
+        user = spec.ssh.user if spec.ssh else "cloudvm"
+        keys = [{"path": f"/home/{user}/.ssh/authorized_keys", "keyData": k} for k in (spec.ssh.public_keys
+                                                                                       if spec.ssh else [])]
+        profile = {"computerName": spec.name, "adminUsername": user, "customData": _b64(cloudinit.user_data(spec)),
+                   "linuxConfiguration": {"disablePasswordAuthentication": True, "ssh": {"publicKeys": keys}}}
+        return {"storageProfile": {
+            "imageReference": {"publisher": publisher, "offer": offer, "sku": sku, "version": version},
+            "osDisk": {"name": _names(spec.name)["os"], "createOption": "FromImage", "deleteOption": "Delete",
+                       "managedDisk": {"storageAccountType": catalog.OS_DISK_SKU},
+                       **({"diskSizeGB": spec.root_disk_gib} if spec.root_disk_gib else {})},
+            "dataDisks": data}, "osProfile": profile}
+
+    def _vm(self, request: LaunchRequest, body: dict[str, Any], user: str | None = None) -> tuple[str, Any]:
+        names = _names(request.spec.name)
+        nic = self._rid("Microsoft.Network", "networkInterfaces", names["nic"])
+        full = {"location": self.region, "tags": self._tags(request, user), "properties": {
+            "hardwareProfile": {"vmSize": request.size.type_name},
+            "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"primary": True,
+                                                                                "deleteOption": "Delete"}}]},
+            **body}}
+        try:
+            return self._begin(f"VM {request.spec.name}", self.compute.virtual_machines.begin_create_or_update,
+                               request.spec.name, full, headers={"If-None-Match": "*"})
+        except AlreadyExists:
+            found = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
+            if found is None or (found.get("tags") or {}).get(tagging.TOKEN) != request.token:
+                raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in "
+                                    f"{self.resource_group}") from None
+            return self._begin(f"VM {request.spec.name}", self.compute.virtual_machines.begin_create_or_update,
+                               request.spec.name, full)  # ours, from a try whose answer was lost
+
+    def _scrub(self, requests: Sequence[LaunchRequest]) -> None:
+        """Remove every piece a failed create made (best effort: the original error matters more)."""
+        for request in requests:
+            try:
+                vm = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
+                if vm and (vm.get("tags") or {}).get(tagging.TOKEN) == request.token:
+                    self._wait([self._begin(f"delete VM {request.spec.name}", self.compute.virtual_machines
+                                            .begin_delete, request.spec.name)])
+                self._remove_pieces([request.spec.name], request.token)
+            except CloudVMError:
+                pass
+
+    # -- describing ---------------------------------------------------------------------
+
+    def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
+        wanted = {tagging.MANAGED: "true", **(tags or {})}
+        try:
+            with mapped("list VMs"):
+                vms = [_json(v) for v in self.compute.virtual_machines.list(self.resource_group, expand="instanceView")]
+                nics = {n.id.lower(): _json(n) for n in self.net.network_interfaces.list(self.resource_group)}
+                ips = {i.id.lower(): _json(i) for i in self.net.public_ip_addresses.list(self.resource_group)}
+        except NotFound:
+            return []
+        chosen = [v for v in vms if (ids is None or v["name"] in ids) and tagging.matches(v.get("tags") or {}, wanted)]
+        return [self._vm_record(v, nics, ips) for v in chosen]
+
+    def _vm_record(self, vm: dict[str, Any], nics: dict[str, Any], ips: dict[str, Any]) -> VM:
+        props = vm.get("properties") or {}
+        statuses = (props.get("instanceView") or {}).get("statuses") or []
+        provisioning, power = _status(statuses, "ProvisioningState/"), _status(statuses, "PowerState/")
+        state = VMState.ERROR if provisioning == "failed" else VMState.STOPPING if provisioning == "deleting" else \
+            _POWER.get(power, VMState.PENDING)
+        private, public = [], []
+        for ref in (props.get("networkProfile") or {}).get("networkInterfaces") or []:
+            nic = (nics.get(ref["id"].lower()) or {}).get("properties") or {}
+            for config in nic.get("ipConfigurations") or []:
+                cprops = config.get("properties") or {}
+                private += [cprops["privateIPAddress"]] if cprops.get("privateIPAddress") else []
+                ip = (ips.get(((cprops.get("publicIPAddress") or {}).get("id") or "").lower()) or {}).get(
+                    "properties") or {}
+                public += [ip["ipAddress"]] if ip.get("ipAddress") else []
+        storage = props.get("storageProfile") or {}
+        disks = [(storage.get("osDisk") or {}, True), *((d, False) for d in storage.get("dataDisks") or [])]
+        tags = vm.get("tags") or {}
+        size = props.get("hardwareProfile", {}).get("vmSize", "")
+        return VM(
+            id=vm["name"], name=tags.get(tagging.NAME, vm["name"]), provider=self.name, state=state,
+            size=self._sizes.get(size) or self._size(size), image=tags.get(IMAGE_TAG), region=vm["location"],
+            zone=None, private_ips=tuple(private), public_ips=tuple(public),
+            disks=tuple(DiskInfo(d.get("name", ""), float(d.get("diskSizeGB") or 0), root,
+                                 "os" if root else f"lun{d.get('lun')}") for d, root in disks),
+            tags={k: v for k, v in tags.items() if k not in OWN_TAGS}, ssh_user=tags.get(USER_TAG),
+            created_at=_when(props.get("timeCreated")), raw=vm)
+
+    def _size(self, name: str) -> ResolvedSize | None:
+        if not self._sizes:
+            self.resolve_size(Size(instance_type=name))
+        return self._sizes.get(name)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _each(self, verb: str, method: Callable[..., Any], ids: Sequence[str], missing_ok: bool = False) -> None:
+        for name in ids:
+            try:
+                with mapped(f"{verb} {name}"):
+                    method(self.resource_group, name, polling=False)
+            except NotFound:
+                if not missing_ok:
+                    raise
+
+    def start(self, ids: Sequence[str]) -> None:
+        self._each("start", self.compute.virtual_machines.begin_start, ids)
+
+    def stop(self, ids: Sequence[str], *, force: bool = False) -> None:
+        """Deallocate: the VM stops and stops costing (a powered-off Azure VM is still billed)."""
+        self._each("deallocate", self.compute.virtual_machines.begin_deallocate, ids)
+
+    def reboot(self, ids: Sequence[str]) -> None:
+        self._each("restart", self.compute.virtual_machines.begin_restart, ids)
+
+    def terminate(self, ids: Sequence[str]) -> None:
+        self._each("delete", self.compute.virtual_machines.begin_delete, ids, missing_ok=True)
+
+    def release(self, vms: Sequence[VM]) -> None:
+        """The security groups, whatever an interrupted delete left, and the network once unused."""
+        self._remove_pieces([vm.id for vm in vms], None)
+        with mapped("list network interfaces"):
+            in_use = any(f"/{VNET}/" in str(_json(n)) for n in self.net.network_interfaces.list(self.resource_group))
+        vnet = self._get(f"virtual network {VNET}", self.net.virtual_networks.get, VNET)
+        if vnet and not in_use and (vnet.get("tags") or {}).get(tagging.MANAGED) == "true":
+            self._wait([self._begin(f"delete {VNET}", self.net.virtual_networks.begin_delete, VNET)])
+
+    def _remove_pieces(self, names: Sequence[str], token: str | None) -> None:
+        """NIC, then public IP and security group, then disks, of each VM name (only cloudvm's own)."""
+        for name in names:
+            parts = _names(name)
+            stages = [[("network interface", self.net.network_interfaces, parts["nic"])],
+                      [("public IP", self.net.public_ip_addresses, parts["ip"]),
+                       ("security group", self.net.network_security_groups, parts["nsg"])],
+                      [("disk", self.compute.disks, parts["os"])]]
+            for stage in stages:
+                self._wait([self._begin(f"delete {what} {item}", ops.begin_delete, item)
+                            for what, ops, item in stage if self._ours(ops, item, token)])
+
+    def _ours(self, ops: Any, item: str, token: str | None) -> bool:
+        found = self._get(item, ops.get, item)
+        tags = (found or {}).get("tags") or {}
+        return bool(found) and tags.get(tagging.MANAGED) == "true" and (token is None or tags.get(
+            tagging.TOKEN) == token) and not (found or {}).get("managedBy")
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
+        """One incremental managed snapshot per disk, all tagged as one set."""
+        token = tags[tagging.TOKEN]
+        taken = [s for s in self._snapshot_items() if (s.get("tags") or {}).get(tagging.NAME) == name]
+        if any((s.get("tags") or {}).get(snapshots.SET) != token for s in taken):
+            raise AlreadyExists(f"a snapshot named {name!r} already exists in {self.resource_group}")
+        storage = (vm.raw or {})["properties"]["storageProfile"]
+        disks = [(storage["osDisk"], True), *((d, False) for d in storage.get("dataDisks") or [])]
+        for index, (disk, root) in enumerate(disks):
+            own = {snapshots.SET: token, snapshots.MEMBERS: str(len(disks)), snapshots.INDEX: str(index),
+                   snapshots.ROOT: str(root).lower(), snapshots.SOURCE: vm.name,
+                   snapshots.LUN: str(disk.get("lun", "")),
+                   snapshots.TYPE: vm.size.type_name if vm.size else "", IMAGE_TAG: vm.image or "",
+                   snapshots.SKU: (disk.get("managedDisk") or {}).get("storageAccountType", catalog.OS_DISK_SKU),
+                   **({USER_TAG: vm.ssh_user} if vm.ssh_user else {})}
+            with mapped(f"snapshot {disk['name']}"):
+                self.compute.snapshots.begin_create_or_update(self.resource_group, f"{name}-{index}", {
+                    "location": vm.region or self.region, "tags": {**tags, **own}, "properties": {
+                        "incremental": True, "creationData": {"createOption": "Copy",
+                                                              "sourceResourceId": disk["managedDisk"]["id"]}}},
+                    polling=False)
+        return self.describe_snapshots([token])[0]
+
+    def _snapshot_items(self) -> list[dict[str, Any]]:
+        try:
+            with mapped("list snapshots"):
+                items = [_json(s) for s in self.compute.snapshots.list_by_resource_group(self.resource_group)]
+        except NotFound:
+            return []
+        return [s for s in items if (s.get("tags") or {}).get(tagging.MANAGED) == "true"]
+
+    def describe_snapshots(self, ids: Sequence[str] | None = None,
+                           tags: dict[str, str] | None = None) -> list[Snapshot]:
+        items = [s for s in self._snapshot_items() if ids is None or (s.get("tags") or {}).get(snapshots.SET) in ids]
+        found = snapshots.group(items, self.name, self.region)
+        return [s for s in found if tagging.matches(s.tags, tags)]
+
+    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
+        """Managed disks from the set, then a new VM attaching them."""
+        members: list[dict[str, Any]] = list(snapshot.raw or [])
+        if not snapshots.complete(members):
+            raise ProviderError(f"snapshot {snapshot.name!r} is incomplete: it cannot be restored")
+        if snapshot.region != self.region:
+            raise ProviderError(f"snapshot {snapshot.name!r} is stored in {snapshot.region}; copy it to "
+                                f"{self.region} first (copy_snapshot)")
+        self._ensure_group()
+        spec = request.spec
+        made = []
+        for member in members:
+            own = member.get("tags") or {}
+            root = own.get(snapshots.ROOT) == "true"
+            name = _names(spec.name)["os"] if root else f"{spec.name}-data-{own.get(snapshots.LUN)}"
+            made.append((name, root, own))
+        self._wait([self._begin(f"disk {name}", self.compute.disks.begin_create_or_update, name, {
+            "location": self.region, "tags": request.tags, "sku": {"name": own.get(snapshots.SKU)
+                                                                     or catalog.OS_DISK_SKU},
+            "properties": {**({"osType": "Linux"} if root else {}),
+                           "creationData": {"createOption": "Copy", "sourceResourceId": member["id"]}}})
+            for (name, root, own), member in zip(made, members, strict=True)])
+        attach = [{"name": name, "createOption": "Attach", "deleteOption": "Delete",
+                   "managedDisk": {"id": self._rid("Microsoft.Compute", "disks", name)},
+                   **({"osType": "Linux"} if root else {"lun": int(own.get(snapshots.LUN) or 0)})}
+                  for name, root, own in made]
+        body = {"storageProfile": {"osDisk": next(a for a in attach if "osType" in a),
+                                   "dataDisks": [a for a in attach if "lun" in a]}}
+        try:
+            return self._create([request], [body], (members[0].get("tags") or {}).get(USER_TAG))[0]
+        except BaseException:
+            self._scrub([request])
+            raise
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        self._wait([self._begin(f"delete snapshot {d.id}", self.compute.snapshots.begin_delete, d.id)
+                    for d in snapshot.disks])
+
+    def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
+        """CopyStart: each member copied into ``region`` in the background; READY when every copy is complete."""
+        copy_set = f"{snapshot.id}-{region}"
+        for member in snapshot.raw or []:
+            tags = {**(member.get("tags") or {}), snapshots.SET: copy_set, snapshots.COPIED_FROM: snapshot.id}
+            self._wait([self._begin(f"copy {member['name']} to {region}", self.compute.snapshots
+                                    .begin_create_or_update, f"{member['name']}-{region}", {
+                                        "location": region, "tags": tags, "properties": {
+                                            "incremental": True, "creationData": {
+                                                "createOption": "CopyStart", "sourceResourceId": member["id"]}}})])
+        return self.describe_snapshots([copy_set])[0]
+
+
+def _json(model: Any) -> dict[str, Any]:
+    """A model as the REST API's JSON (the compute and network SDKs' models differ)."""
+    serialize = getattr(model, "serialize", None)
+    found: dict[str, Any] = serialize(keep_readonly=True) if callable(serialize) else model.as_dict()
+    return found
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+def _when(text: Any) -> datetime | None:
+    if isinstance(text, datetime):
+        return text
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
