@@ -13,11 +13,14 @@ anything an interrupted delete left, and the network when its last VM went.
 
 from __future__ import annotations
 
+import importlib
 import os
 import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+
+from azure.core import MatchConditions
 
 from cloudvm import cloudinit
 from cloudvm import tags as tagging
@@ -48,7 +51,7 @@ class AzureProvider(Provider):
     """``cloudvm.connect("azure", subscription_id=..., resource_group=..., location="eastus",
     credential=None, base_url=None)``.
 
-    ``DefaultAzureCredential`` unless a credential is given; the resource group
+    ``DefaultAzureCredential`` unless a credential (or ``"module:Class"`` naming one) is given; the resource group
     is created (tagged) when missing. ``base_url`` points the clients elsewhere
     (``connection_verify=`` names a CA bundle for it); on a loopback endpoint
     no guest runs, so reachability is not offered.
@@ -96,6 +99,9 @@ class AzureProvider(Provider):
                 from azure.identity import DefaultAzureCredential
 
                 self.credential = DefaultAzureCredential()
+            elif isinstance(self.credential, str):  # "module:Class", as the CLI can only pass text
+                module, _, attr = self.credential.partition(":")
+                self.credential = getattr(importlib.import_module(module), attr)()
             if kind == "compute":
                 from azure.mgmt.compute import ComputeManagementClient as Client
             elif kind == "network":
@@ -306,7 +312,7 @@ class AzureProvider(Provider):
             **body}}
         try:
             return self._begin(f"VM {request.spec.name}", self.compute.virtual_machines.begin_create_or_update,
-                               request.spec.name, full, headers={"If-None-Match": "*"})
+                               request.spec.name, full, match_condition=MatchConditions.IfMissing)
         except AlreadyExists:
             found = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
             if found is None or (found.get("tags") or {}).get(tagging.TOKEN) != request.token:

@@ -1,0 +1,200 @@
+"""What a user of the Azure provider relies on, checked through the official
+management clients against the fake: sizes, images, the resource chain of a
+VM and its removal, networks, snapshots and their copies, error mapping."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cloudvm_azure import catalog
+from cloudvm_azure.fake.arm import VM_SIZES
+from cloudvm_azure.testing import FakeResourceManager
+
+import cloudvm
+from cloudvm import errors, tags
+from cloudvm.retry import RetryPolicy
+
+MakeVM = Callable[..., cloudvm.VMSpec]
+
+
+def raw(arm: FakeResourceManager, kind: str, name: str) -> dict[str, Any]:
+    """A resource exactly as the fake holds it."""
+    return next(r for r in arm.resources() if r["type"].endswith(f"/{kind}") and r["name"] == name)
+
+
+def test_a_shape_becomes_the_cheapest_fitting_size(cloud: cloudvm.Cloud) -> None:
+    chosen = cloud.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
+    fitting = {n: catalog.price({"name": n}, "eastus") for n, (c, m, _) in VM_SIZES.items() if c >= 2 and m >= 3072}
+    assert fitting[chosen.type_name] == min(fitting.values()) < float("inf")
+    assert cloud.provider.resolve_size(cloudvm.Size(instance_type="Standard_D4s_v3")) == cloudvm.ResolvedSize(
+        "Standard_D4s_v3", 4, 16.0)
+    with pytest.raises(errors.InvalidSpec, match=r"size\.instance_type.*Standard_Z9"):
+        cloud.provider.resolve_size(cloudvm.Size(instance_type="Standard_Z9"))
+
+
+def test_aliases_become_marketplace_urns(cloud: cloudvm.Cloud) -> None:
+    for alias, urn in catalog.IMAGES.items():
+        assert cloud.provider.resolve_image(alias) == urn
+    assert cloud.provider.resolve_image("Debian:debian-12:12:0.20261105.1800") == "Debian:debian-12:12:0.20261105.1800"
+    with pytest.raises(errors.InvalidSpec, match=r"no image Debian:debian-12:12:9\.9"):
+        cloud.provider.resolve_image("Debian:debian-12:12:9.9")
+    with pytest.raises(errors.InvalidSpec, match=r"unknown image 'centos-7'.*ubuntu-24\.04"):
+        cloud.provider.resolve_image("centos-7")
+
+
+def test_a_vm_is_a_tagged_chain_that_goes_away_whole(cloud: cloudvm.Cloud, arm: FakeResourceManager,
+                                                     make_vm: MakeVM) -> None:
+    network = cloudvm.Network(public_ip=True, ingress=[cloudvm.Ingress(port=22, cidr="10.0.0.0/8"),
+                                                       cloudvm.Ingress(port=8000, to_port=8080)])
+    vm = cloud.create(make_vm("chain", tags={"team": "qa"}, network=network, user_data="#!/bin/sh\necho hi\n",
+                              disks=[cloudvm.Disk(size_gib=2, tier="ssd")]))
+    try:
+        assert vm.public_ips and vm.private_ips and vm.ssh_user == "ops" and vm.tags["team"] == "qa"
+        for kind, name in [("networkSecurityGroups", "chain-nsg"), ("publicIPAddresses", "chain-ip"),
+                           ("networkInterfaces", "chain-nic"), ("disks", "chain-osdisk"), ("disks", "chain-data-0")]:
+            found = raw(arm, kind, name)
+            assert found["tags"][tags.MANAGED] == "true" and found["tags"][tags.NAME] == "chain", kind
+        rules = raw(arm, "networkSecurityGroups", "chain-nsg")["properties"]["securityRules"]
+        assert [(r["properties"]["sourceAddressPrefix"], r["properties"]["destinationPortRange"]) for r in rules] == [
+            ("10.0.0.0/8", "22"), ("0.0.0.0/0", "8000-8080")]
+        assert raw(arm, "disks", "chain-data-0")["sku"]["name"] == "Premium_LRS"
+        linux = vm.raw["properties"]["osProfile"]["linuxConfiguration"]
+        assert linux["disablePasswordAuthentication"] is True
+        assert linux["ssh"]["publicKeys"][0]["keyData"].startswith("ssh-ed25519 ")
+        assert "customData" not in vm.raw["properties"]["osProfile"]  # Azure never gives it back
+    finally:
+        cloud.delete(vm)
+    assert arm.leftovers("chain") == []
+
+
+def test_custom_data_carries_the_sdk_user_and_the_users_script(cloud: cloudvm.Cloud, arm: FakeResourceManager,
+                                                                make_vm: MakeVM) -> None:
+    seen: list[dict[str, Any]] = []
+    provider: Any = cloud.provider
+    original = provider._vm_body
+    provider._vm_body = lambda request: seen.append(original(request)) or seen[-1]
+    vm = cloud.create(make_vm("custom", user_data="#!/bin/sh\necho hi\n"))
+    cloud.delete(vm)
+    text = base64.b64decode(seen[0]["osProfile"]["customData"]).decode()
+    assert "#!/bin/sh\necho hi" in text and "name: ops" in text
+
+
+def test_kept_disks_outlive_the_vm(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
+    vm = cloud.create(make_vm("keeper", disks=[cloudvm.Disk(size_gib=1, keep=True), cloudvm.Disk(size_gib=1)]))
+    cloud.delete(vm)
+    assert arm.leftovers("keeper") == ["disks keeper-data-0"]
+    assert raw(arm, "disks", "keeper-data-0")["properties"]["diskState"] == "Unattached"
+    with arm.fake.arm.lock:
+        arm.fake.arm.remove(raw(arm, "disks", "keeper-data-0")["id"])
+
+
+def test_the_network_goes_with_the_last_vm(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
+    first, second = cloud.create_many([make_vm("net-a"), make_vm("net-b")])
+    cloud.delete(first)
+    assert [r for r in arm.resources() if r["name"] == "cloudvm-vnet"]
+    cloud.delete(second)
+    assert not [r for r in arm.resources() if r["name"] == "cloudvm-vnet"]
+
+
+def test_a_named_network(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
+    net: Any = cloud.provider
+    net._wait([net._begin("lab", net.net.virtual_networks.begin_create_or_update, "lab", {
+        "location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["172.20.0.0/16"]},
+                                             "subnets": [{"name": "apps", "properties": {
+                                                 "addressPrefix": "172.20.1.0/24"}}]}})])
+    vm = cloud.create(make_vm("in-lab", network=cloudvm.Network(name="lab/apps")))
+    try:
+        assert vm.private_ips[0].startswith("172.20.1.")
+    finally:
+        cloud.delete(vm)
+    with pytest.raises(errors.InvalidSpec, match=r"network\.name.*'nowhere'"):
+        cloud.create(make_vm("no-net", network=cloudvm.Network(name="nowhere")))
+    assert arm.leftovers("no-net") == [] and [r for r in arm.resources() if r["name"] == "lab"]
+
+
+def test_waiting_on_many_vms_does_not_cost_a_request_per_vm(cloud: cloudvm.Cloud, arm: FakeResourceManager,
+                                                            make_vm: MakeVM) -> None:
+    before = arm.count("GET virtualMachines")
+    vms = cloud.create_many([make_vm(f"fleet-{i}") for i in range(6)])
+    per_poll = arm.count("GET virtualMachines") - before
+    cloud.delete(vms)
+    assert per_poll <= 6 + (arm.timing.boot / 0.1) + 6  # one existence check each, then one list per poll
+
+
+def test_snapshot_copy_to_another_region_and_restore_there(cloud: cloudvm.Cloud, arm: FakeResourceManager,
+                                                           make_vm: MakeVM) -> None:
+    vm = cloud.create(make_vm("dr", disks=[cloudvm.Disk(size_gib=3, tier="ssd")]))
+    snap = cloud.snapshot(vm, name="dr-snap", tags={"policy": "daily"})
+    assert [(d.root, d.size_gib) for d in snap.disks] == [(True, 30.0), (False, 3.0)]
+    assert all(raw(arm, "snapshots", d.id)["properties"]["incremental"] for d in snap.disks)
+    copy = cloud.copy_snapshot(snap, region="westus2")
+    assert copy.region == "westus2" and copy.name == "dr-snap"
+    west = cloudvm.connect("azure", **arm.connect_options(location="westus2"), timeout=60, poll_interval=0.1)
+    with west:
+        copy = west.waiter.snapshots_ready([copy.id], 30)[0]  # CopyStart finishes in the background
+        assert west.get_snapshot("dr-snap").id == copy.id  # the copy in this region comes first
+        with pytest.raises(errors.ProviderError, match="stored in eastus"):
+            west.restore(snap, name="dr-wrong")
+        restored = west.restore(copy, name="dr-west")
+        assert restored.region == "westus2" and [(d.root, d.size_gib) for d in restored.disks] == [
+            (True, 30.0), (False, 3.0)]
+        assert raw(arm, "disks", "dr-west-data-0")["sku"]["name"] == "Premium_LRS" and restored.ssh_user == "ops"
+        west.delete(restored)
+        west.delete_snapshot(copy)
+    cloud.delete(vm)
+    cloud.delete_snapshot(snap)
+    assert cloud.list_snapshots() == []
+    assert arm.leftovers("dr") == [] and arm.leftovers("dr-west") == [] and arm.leftovers("dr-snap") == []
+
+
+@pytest.mark.parametrize(("fault", "details", "cls", "code"), [
+    ("allocation", {}, errors.CapacityUnavailable, "AllocationFailed"),
+    ("throttle", {}, errors.Throttled, "TooManyRequests"),
+    ("error", {"status": 503, "code": "ServiceUnavailable"}, errors.TransientError, "ServiceUnavailable"),
+    ("error", {"status": 409, "code": "QuotaExceeded"}, errors.QuotaExceeded, "QuotaExceeded"),
+    ("error", {"status": 409, "code": "SkuNotAvailable"}, errors.CapacityUnavailable, "SkuNotAvailable"),
+    ("error", {"status": 403, "code": "AuthorizationFailed"}, errors.PermissionDenied, "AuthorizationFailed"),
+    ("error", {"status": 401, "code": "InvalidAuthenticationToken"}, errors.AuthenticationError,
+     "InvalidAuthenticationToken"),
+])
+def test_arm_errors_become_cloudvm_errors(arm: FakeResourceManager, make_vm: MakeVM, fault: str,
+                                          details: dict[str, Any], cls: type, code: str) -> None:
+    name = f"err-{code.lower()}"[:40]
+    arm.inject("PUT", "virtualMachines", fault, **details)
+    with cloudvm.connect("azure", **arm.connect_options(), retry=RetryPolicy(attempts=1), timeout=30,
+                         poll_interval=0.1) as cloud, pytest.raises(cls) as err:
+        cloud.create(make_vm(name, network=cloudvm.Network(public_ip=True, ingress=[cloudvm.Ingress(port=22)])))
+    assert type(err.value) is cls and err.value.code == code
+    assert arm.leftovers(name) == []
+
+
+def test_plan_creates_nothing(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
+    puts = arm.count("PUT virtualMachines")
+    request = cloud.plan([make_vm("dry")])[0]
+    assert request.size.cpus >= 2 and request.image == catalog.IMAGES["ubuntu-24.04"]
+    assert arm.count("PUT virtualMachines") == puts and arm.leftovers("dry") == []
+
+
+def test_the_cli_drives_azure_like_the_others(arm: FakeResourceManager, tmp_path: Path, make_vm: MakeVM) -> None:
+    (tmp_path / "key.pub").write_text(make_vm("x").ssh.public_keys[0])  # type: ignore[union-attr]
+    options = {**arm.connect_options(), "credential": "cloudvm_azure.testing:FakeCredential"}
+    base = [sys.executable, "-m", "cloudvm", "-p", "azure", "-o", "json",
+            *[arg for k, v in options.items() for arg in ("-O", f"{k}={v}")]]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], capture_output=True, text=True, timeout=120)
+
+    made = cli("create", "cli-az", "--image", "debian-12", "--cpus", "1", "--memory", "1",
+               "--key", str(tmp_path / "key.pub"), "--ingress", "22", "--public-ip", "--tag", "suite=cli-az")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)[0]["state"] == "running"
+    assert [v["name"] for v in json.loads(cli("list", "--tag", "suite=cli-az").stdout)] == ["cli-az"]
+    assert cli("delete", "cli-az").returncode == 0
+    assert arm.leftovers("cli-az") == []
