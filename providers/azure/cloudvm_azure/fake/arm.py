@@ -21,7 +21,7 @@ VM_SIZES = {
     "Standard_B1ls": (1, 512, 2), "Standard_B1s": (1, 1024, 2), "Standard_B1ms": (1, 2048, 2),
     "Standard_B2s": (2, 4096, 4), "Standard_B2ms": (2, 8192, 4), "Standard_B4ms": (4, 16384, 8),
     "Standard_D2s_v3": (2, 8192, 4), "Standard_D4s_v3": (4, 16384, 8), "Standard_D2as_v4": (2, 8192, 4),
-    "Standard_F2s_v2": (2, 4096, 4), "Standard_E2s_v3": (2, 16384, 4), "Standard_A1_v2": (1, 2048, 2),
+    "Standard_F2s_v2": (2, 4096, 4), "Standard_D2_v2": (2, 7168, 8), "Standard_E2s_v3": (2, 16384, 4), "Standard_A1_v2": (1, 2048, 2),
 }
 # (publisher, offer, sku) of the marketplace images the fake knows; version -> OS disk GiB
 IMAGES = {
@@ -29,8 +29,9 @@ IMAGES = {
     ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"): {"22.04.202611010": 30},
     ("Debian", "debian-12", "12"): {"0.20261105.1800": 30},
     ("Debian", "debian-13", "13"): {"0.20261105.1800": 30},
+    ("MicrosoftWindowsServer", "WindowsServer", "2016-Datacenter"): {"14393.5786.230310": 127},
 }
-LOCATIONS = ("eastus", "eastus2", "westus2", "westeurope", "northeurope")
+LOCATIONS = ("eastus", "eastus2", "westus", "westus2", "westeurope", "northeurope")
 
 
 class ArmError(Exception):

@@ -129,7 +129,7 @@ def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, A
 def _snapshot(arm: Arm, snap: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
     props = snap["properties"]
     data = props.get("creationData") or {}
-    source = _ref(arm, {"id": data.get("sourceResourceId")}, "creationData.sourceResourceId")
+    source = _ref(arm, {"id": data.get("sourceResourceId") or data.get("sourceUri")}, "creationData.sourceResourceId")
     if source is None or data.get("createOption") not in ("Copy", "CopyStart"):
         raise ArmError(400, "InvalidParameter", "A snapshot needs creationData.createOption Copy or CopyStart and "
                                                 "a sourceResourceId.")
@@ -179,7 +179,8 @@ def _vm(arm: Arm, vm: dict[str, Any], body: dict[str, Any], old: dict[str, Any] 
         assert nic is not None
         nic["properties"]["virtualMachine"] = {"id": vm["id"]}
         nic["properties"]["macAddress"] = "00-0D-3A-" + Arm.unique()[:6].upper()
-    os_disk.setdefault("osType", "Linux")
+    os_disk.setdefault("osType", "Windows" if (image or {}).get("publisher", "").startswith("MicrosoftWindows")
+                       else "Linux")
     profile = props.get("osProfile") or {}
     profile.pop("customData", None)  # never given back, as Azure does
     profile.pop("adminPassword", None)
@@ -290,5 +291,12 @@ def instance_view(arm: Arm, vm: dict[str, Any]) -> dict[str, Any]:
                  "displayStatus": f"Provisioning {state}"}]
     if state not in ("creating", "failed"):
         statuses.append({"code": f"PowerState/{power}", "level": "Info", "displayStatus": f"VM {power}"})
+    storage = vm["properties"].get("storageProfile") or {}
+    disks = [{"name": d.get("name", ""), "statuses": [{"code": "ProvisioningState/succeeded", "level": "Info",
+                                                       "displayStatus": "Provisioning succeeded"}]}
+             for d in [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]]
+    agent = {"vmAgentVersion": "2.11.1.12", "statuses": [{"code": "ProvisioningState/succeeded", "level": "Info",
+                                                          "displayStatus": "Ready"}]}
     return {"computerName": (vm["properties"].get("osProfile") or {}).get("computerName", vm["name"]),
-            "osName": "ubuntu", "osVersion": "24.04", "hyperVGeneration": "V2", "statuses": statuses}
+            "osName": "ubuntu", "osVersion": "24.04", "hyperVGeneration": "V2", "statuses": statuses,
+            "disks": disks, "vmAgent": agent}
