@@ -56,3 +56,25 @@ def test_deploy_runs_unchanged_on_gcp_against_the_fake() -> None:
         "gcp runs no guest behind this endpoint: SSH step skipped",
         "deploy-gce deleted",
     ]
+
+
+def test_deploy_runs_on_azure_against_the_fake_with_only_connect_changed(tmp_path: Path) -> None:
+    pytest.importorskip("cloudvm_azure")
+    from cloudvm_azure.testing import fake_resource_manager
+
+    script = (EXAMPLES / "deploy.py").read_text()
+    original = 'cloudvm.connect(os.environ.get("CLOUDVM_PROVIDER", "libvirt"))'
+    assert original in script
+    with fake_resource_manager() as arm:
+        options = {**arm.connect_options(), "credential": "cloudvm_azure.testing:FakeCredential"}
+        changed = tmp_path / "deploy.py"
+        changed.write_text(script.replace(original, f'cloudvm.connect("azure", **{options!r})'))
+        env = {**os.environ, "CLOUDVM_NAME": "deploy-az"}
+        done = subprocess.run([sys.executable, str(changed)], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert arm.leftovers("deploy-az") == []
+    assert done.stdout.splitlines() == [
+        f"deploy-az is up at {done.stdout.split()[4]}",
+        "azure runs no guest behind this endpoint: SSH step skipped",
+        "deploy-az deleted",
+    ]

@@ -51,3 +51,11 @@ def test_the_gcp_fake_in_three_lines() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("web running e2-medium ('10.128.0.")
+
+
+def test_the_azure_fake_in_a_few_lines() -> None:
+    pytest.importorskip("cloudvm_azure")
+    done = subprocess.run([sys.executable, "-c", block("python", "Offline, against the Resource Manager fake")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("web running Standard_B2s ('10.42.0.")

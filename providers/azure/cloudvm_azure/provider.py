@@ -81,7 +81,7 @@ class AzureProvider(Provider):
         loopback = bool(base_url) and urllib.parse.urlsplit(base_url or "").hostname in ("127.0.0.1", "localhost")
         if loopback:
             self.capabilities = self.capabilities - {Capability.REACHABILITY}
-        self.polling_interval = polling_interval if polling_interval is not None else 0.1 if loopback else 5.0
+        self.polling_interval = polling_interval if polling_interval is not None else 0.05 if loopback else 5.0
         self.timeout = operation_timeout
         self._clients: dict[str, Any] = {}
         self._sizes: dict[str, ResolvedSize] = {}

@@ -57,10 +57,10 @@ def etag() -> str:
 class Timing:
     """How long things take, in seconds (Azure: tens of seconds to minutes)."""
 
-    provision: float = 0.3
-    boot: float = 0.5
-    stop: float = 0.3
-    delete: float = 0.3
+    provision: float = 0.15
+    boot: float = 0.3
+    stop: float = 0.15
+    delete: float = 0.15
     copy: float = 0.5
     retry_after: int = 0  # the Retry-After the fake's long-running operations suggest
 
