@@ -64,14 +64,16 @@ def _body(raw: Any) -> Any:
 
 
 def served(entry: dict[str, Any]) -> bool:
+    """A request for a method the fake serves (not sign-in, operation polls, PATCH or extensions)."""
     path = entry["uri"].split("?")[0]
-    if entry["method"] == "PATCH" or "management.azure.com" not in path or "/operations/" in path.lower() or "/diskoperations/" in path.lower():
+    lower = path.lower()
+    if entry["method"] == "PATCH" or "management.azure.com" not in path or "operations/" in lower:
         return False
     tail = path.split("/providers/")[-1].split("/")
-    if len(tail) < 3 or tail[1] not in SERVED and tail[-2] not in SERVED:
+    if len(tail) < 3 or (tail[1] not in SERVED and tail[-2] not in SERVED):
         return False
     extra = tail[3:] if tail[1] != "virtualNetworks" else [t for t in tail[3:] if t != "subnets"][1:]
-    return not extra or extra == [] or extra[0] in ACTIONS
+    return not extra or extra[0] in ACTIONS
 
 
 class Client:

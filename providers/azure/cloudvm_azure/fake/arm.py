@@ -21,7 +21,8 @@ VM_SIZES = {
     "Standard_B1ls": (1, 512, 2), "Standard_B1s": (1, 1024, 2), "Standard_B1ms": (1, 2048, 2),
     "Standard_B2s": (2, 4096, 4), "Standard_B2ms": (2, 8192, 4), "Standard_B4ms": (4, 16384, 8),
     "Standard_D2s_v3": (2, 8192, 4), "Standard_D4s_v3": (4, 16384, 8), "Standard_D2as_v4": (2, 8192, 4),
-    "Standard_F2s_v2": (2, 4096, 4), "Standard_D2_v2": (2, 7168, 8), "Standard_E2s_v3": (2, 16384, 4), "Standard_A1_v2": (1, 2048, 2),
+    "Standard_F2s_v2": (2, 4096, 4), "Standard_D2_v2": (2, 7168, 8), "Standard_E2s_v3": (2, 16384, 4),
+    "Standard_A1_v2": (1, 2048, 2),
 }
 # (publisher, offer, sku) of the marketplace images the fake knows; version -> OS disk GiB
 IMAGES = {
