@@ -66,7 +66,8 @@ class AzureProvider(Provider):
     def __init__(self, subscription_id: str | None = None, resource_group: str | None = None,
                  location: str = "eastus", *, credential: Any = None, base_url: str | None = None,
                  connection_verify: str | bool | None = None, network: str | None = None,
-                 polling_interval: float | None = None, operation_timeout: float = 900.0) -> None:
+                 polling_interval: float | None = None, operation_timeout: float = 900.0,
+                 concurrency: int = 16) -> None:
         self.subscription_id = subscription_id or os.environ.get("AZURE_SUBSCRIPTION_ID") or ""
         if not self.subscription_id:
             raise CloudVMError("no Azure subscription: pass subscription_id= or set AZURE_SUBSCRIPTION_ID")
@@ -83,6 +84,7 @@ class AzureProvider(Provider):
             self.capabilities = self.capabilities - {Capability.REACHABILITY}
         self.polling_interval = polling_interval if polling_interval is not None else 0.05 if loopback else 5.0
         self.timeout = operation_timeout
+        self.concurrency = max(1, concurrency)
         self._clients: dict[str, Any] = {}
         self._sizes: dict[str, ResolvedSize] = {}
         self._group_ready = False
@@ -226,7 +228,8 @@ class AzureProvider(Provider):
 
     def _create(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]], user: str | None = None
                 ) -> list[str]:
-        """Every VM's chain a stage at a time; a VM whose chain fails takes its pieces with it."""
+        """Every VM's chain a stage at a time, ``concurrency`` VMs at once; a VM whose chain fails
+        takes its pieces with it (the core removes the batch's finished VMs)."""
         self._ensure_group()
         for request in requests:
             existing = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
@@ -234,16 +237,18 @@ class AzureProvider(Provider):
                 raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.resource_group}")
         subnet = {r.spec.name: self._subnet(r.spec) for r in requests}
         done: list[str] = []
-        try:
-            self._wait([p for r in requests for p in self._network_stage(r)])
-            self._wait([self._nic(r, subnet[r.spec.name]) for r in requests])
-            self._wait([self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)])
-            done = [r.spec.name for r in requests]
-        except AlreadyExists:
-            raise  # the name's pieces belong to the VM that holds it
-        except BaseException:
-            self._scrub([r for r in requests if r.spec.name not in done])
-            raise
+        for start in range(0, len(requests), self.concurrency):
+            chunk = list(zip(requests, bodies, strict=True))[start:start + self.concurrency]
+            try:
+                self._wait([p for r, _ in chunk for p in self._network_stage(r)])
+                self._wait([self._nic(r, subnet[r.spec.name]) for r, _ in chunk])
+                self._wait([self._vm(r, body, user) for r, body in chunk])
+            except AlreadyExists:
+                raise  # the name's pieces belong to the VM that holds it
+            except BaseException:
+                self._scrub([r for r, _ in chunk])
+                raise
+            done += [r.spec.name for r, _ in chunk]
         return done
 
     def _tags(self, request: LaunchRequest, user: str | None = None) -> dict[str, str]:
@@ -286,7 +291,8 @@ class AzureProvider(Provider):
 
     def _vm_body(self, request: LaunchRequest) -> dict[str, Any]:
         spec = request.spec
-        publisher, offer, sku, version = request.image.split(":")
+        reference: dict[str, str] = {"id": request.image} if request.image.startswith("/subscriptions/") else dict(
+            zip(("publisher", "offer", "sku", "version"), request.image.split(":"), strict=True))
         data = [{"lun": i, "name": f"{spec.name}-data-{i}", "createOption": "Empty", "diskSizeGB": d.size_gib,
                  "managedDisk": {"storageAccountType": catalog.DISK_SKUS[d.tier]},
                  "deleteOption": "Detach" if d.keep else "Delete"} for i, d in enumerate(spec.disks)]
@@ -296,7 +302,7 @@ class AzureProvider(Provider):
         profile = {"computerName": spec.name, "adminUsername": user, "customData": _b64(cloudinit.user_data(spec)),
                    "linuxConfiguration": {"disablePasswordAuthentication": True, "ssh": {"publicKeys": keys}}}
         return {"storageProfile": {
-            "imageReference": {"publisher": publisher, "offer": offer, "sku": sku, "version": version},
+            "imageReference": reference,
             "osDisk": {"name": _names(spec.name)["os"], "createOption": "FromImage", "deleteOption": "Delete",
                        "managedDisk": {"storageAccountType": catalog.OS_DISK_SKU},
                        **({"diskSizeGB": spec.root_disk_gib} if spec.root_disk_gib else {})},

@@ -198,3 +198,31 @@ def test_the_cli_drives_azure_like_the_others(arm: FakeResourceManager, tmp_path
     assert [v["name"] for v in json.loads(cli("list", "--tag", "suite=cli-az").stdout)] == ["cli-az"]
     assert cli("delete", "cli-az").returncode == 0
     assert arm.leftovers("cli-az") == []
+
+
+def test_a_custom_image_by_resource_id(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
+    base = cloud.create(make_vm("golden"))
+    snap = cloud.snapshot(base, name="golden-snap")
+    provider: Any = cloud.provider
+    provider._wait([provider._begin("image", provider.compute.images.begin_create_or_update, "golden-image", {
+        "location": "eastus", "properties": {"storageProfile": {"osDisk": {
+            "osType": "Linux", "osState": "Generalized", "snapshot": {"id": snap.raw[0]["id"]}}}}})])
+    image_id = provider._rid("Microsoft.Compute", "images", "golden-image")
+    vm = cloud.create(make_vm("from-golden", image=image_id))
+    try:
+        assert vm.image == image_id and vm.raw["properties"]["storageProfile"]["imageReference"]["id"] == image_id
+    finally:
+        cloud.delete([vm, base])
+        cloud.delete_snapshot(snap)
+        provider._wait([provider._begin("image", provider.compute.images.begin_delete, "golden-image")])
+    assert arm.leftovers("from-golden") == [] and arm.leftovers("golden") == []
+
+
+def test_low_rate_limit_headroom_is_logged(cloud: cloudvm.Cloud, arm: FakeResourceManager,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    arm.fake.reads = 12
+    with caplog.at_level("DEBUG", logger="cloudvm.azure"):
+        cloud.list()
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warned and "x-ms-ratelimit-remaining-subscription-reads" in warned[0].getMessage()
+    arm.fake.reads = 11999

@@ -43,7 +43,7 @@ def put(arm: Arm, rid: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     resource = _base(rid, kind, body, old)
     builders = {"virtualNetworks": _vnet, "subnets": _subnet, "publicIPAddresses": _public_ip,
                 "networkSecurityGroups": _nsg, "networkInterfaces": _nic, "disks": _disk, "snapshots": _snapshot,
-                "virtualMachines": _vm}
+                "virtualMachines": _vm, "images": _image}
     builders[kind.rsplit("/", 1)[1]](arm, resource, body, old)
     arm.put(resource)
     arm.provisioned(resource)
@@ -126,6 +126,13 @@ def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, A
         disk["managedBy"] = old["managedBy"]
 
 
+def _image(arm: Arm, image: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
+    os_disk = (image["properties"].get("storageProfile") or {}).get("osDisk") or {}
+    for key in ("snapshot", "managedDisk"):
+        _ref(arm, os_disk.get(key), f"storageProfile.osDisk.{key}")
+    _ref(arm, image["properties"].get("sourceVirtualMachine"), "sourceVirtualMachine")
+
+
 def _snapshot(arm: Arm, snap: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
     props = snap["properties"]
     data = props.get("creationData") or {}
@@ -157,7 +164,11 @@ def _vm(arm: Arm, vm: dict[str, Any], body: dict[str, Any], old: dict[str, Any] 
     os_disk = storage.get("osDisk") or {}
     image = storage.get("imageReference")
     base = vm["id"].split("/providers/")[0]
-    if os_disk.get("createOption") == "FromImage":
+    if os_disk.get("createOption") == "FromImage" and (image or {}).get("id"):
+        custom = _ref(arm, image, "storageProfile.imageReference")
+        assert custom is not None
+        os_disk["diskSizeGB"] = max(os_disk.get("diskSizeGB") or 0, 30)
+    elif os_disk.get("createOption") == "FromImage":
         image = image or {}
         versions = IMAGES.get((str(image.get("publisher")), str(image.get("offer")), str(image.get("sku"))))
         if not versions:

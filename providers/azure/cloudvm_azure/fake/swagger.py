@@ -18,6 +18,7 @@ DEFINITIONS = {
     "virtualMachines": (COMPUTE, "VirtualMachine", "VirtualMachineListResult"),
     "disks": (DISKS, "Disk", "DiskList"),
     "snapshots": (SNAPSHOTS, "Snapshot", "SnapshotList"),
+    "images": ("Microsoft.Compute/ComputeRP/stable/2024-03-01/image.json", "Image", "ImageListResult"),
     "networkInterfaces": (NETWORK + "networkInterface.json", "NetworkInterface", "NetworkInterfaceListResult"),
     "publicIPAddresses": (NETWORK + "publicIpAddress.json", "PublicIPAddress", "PublicIPAddressListResult"),
     "networkSecurityGroups": (NETWORK + "networkSecurityGroup.json", "NetworkSecurityGroup",
