@@ -413,8 +413,11 @@ class AzureProvider(Provider):
     def release(self, vms: Sequence[VM]) -> None:
         """The security groups, whatever an interrupted delete left, and the network once unused."""
         self._remove_pieces([vm.id for vm in vms], None)
+        prefix = self._rid("Microsoft.Network", "virtualNetworks", VNET).lower() + "/"
         with mapped("list network interfaces"):
-            in_use = any(f"/{VNET}/" in str(_json(n)) for n in self.net.network_interfaces.list(self.resource_group))
+            nics = [_json(n) for n in self.net.network_interfaces.list(self.resource_group)]
+        in_use = any(((c.get("properties") or {}).get("subnet") or {}).get("id", "").lower().startswith(prefix)
+                     for nic in nics for c in (nic.get("properties") or {}).get("ipConfigurations") or [])
         vnet = self._get(f"virtual network {VNET}", self.net.virtual_networks.get, VNET)
         if vnet and not in_use and (vnet.get("tags") or {}).get(tagging.MANAGED) == "true":
             self._wait([self._begin(f"delete {VNET}", self.net.virtual_networks.begin_delete, VNET)])
