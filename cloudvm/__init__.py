@@ -20,7 +20,16 @@ from cloudvm.spec import Disk, Ingress, Network, Size, SSHAccess, VMSpec
 __all__ = [
     "VM", "Capability", "Cloud", "CloudVMError", "Disk", "DiskInfo", "Ingress", "Network", "ResolvedSize",
     "RetryPolicy", "SSHAccess", "Size", "Snapshot", "SnapshotState", "VMSpec", "VMState", "connect", "errors",
+    "Environment",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Environment":  # imported on first use: it reads YAML, which plain SDK use does not need
+        from cloudvm.environment import Environment
+
+        return Environment
+    raise AttributeError(f"module 'cloudvm' has no attribute {name!r}")
 
 
 def connect(provider: str, *, retry: RetryPolicy | None = None, timeout: float = 600.0, poll_interval: float = 1.0,

@@ -63,8 +63,11 @@ class Cloud:
 
     # -- creating ---------------------------------------------------------
 
-    def plan(self, specs: Sequence[VMSpec]) -> builtins.list[LaunchRequest]:
-        """Validate and resolve without creating anything (a dry run)."""
+    def plan(self, specs: Sequence[VMSpec], *, owner: dict[str, str] | None = None) -> builtins.list[LaunchRequest]:
+        """Validate and resolve without creating anything (a dry run). ``owner``: tags cloudvm
+        itself adds (``cloudvm-`` keys, e.g. the environment a VM belongs to)."""
+        if any(not k.startswith(tagging.PREFIX) for k in owner or {}):
+            raise InvalidSpec("owner", f"owner tags are cloudvm's own: keys start with {tagging.PREFIX!r}")
         names = [s.name for s in specs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -73,9 +76,9 @@ class Cloud:
             reason = self.provider.unsupported_reason(spec)
             if reason:
                 raise Unsupported(f"{spec.name}: {reason}")
-        return [self._request(spec) for spec in specs]
+        return [self._request(spec, owner or {}) for spec in specs]
 
-    def _request(self, spec: VMSpec) -> LaunchRequest:
+    def _request(self, spec: VMSpec, owner: dict[str, str]) -> LaunchRequest:
         if spec.size not in self._sizes:
             self._sizes[spec.size] = self._call("resolve_size", lambda: self.provider.resolve_size(spec.size))
         if spec.image not in self._images:
@@ -86,7 +89,7 @@ class Cloud:
             size=self._sizes[spec.size],
             image=self._images[spec.image],
             token=token,
-            tags={**spec.tags, **tagging.system_tags(spec.name, token)},
+            tags={**spec.tags, **owner, **tagging.system_tags(spec.name, token)},
         )
 
     def create(self, spec: VMSpec, *, wait: Wait = "running", timeout: float | None = None,
@@ -95,13 +98,13 @@ class Cloud:
         return self.create_many([spec], wait=wait, timeout=timeout, keep_on_failure=keep_on_failure)[0]
 
     def create_many(self, specs: Sequence[VMSpec], *, wait: Wait = "running", timeout: float | None = None,
-                    keep_on_failure: bool = False) -> builtins.list[VM]:
+                    keep_on_failure: bool = False, owner: dict[str, str] | None = None) -> builtins.list[VM]:
         """Create a batch in one provider call and wait for all of it at once.
 
         All or nothing: if any VM fails, every VM of the batch is removed
         (unless ``keep_on_failure``) and the error is raised.
         """
-        requests = self.plan(specs)
+        requests = self.plan(specs, owner=owner)
         return self._launch(requests, lambda: self.provider.launch(requests), wait, timeout, keep_on_failure)
 
     def _launch(self, requests: builtins.list[LaunchRequest], launch: Callable[[], builtins.list[str]], wait: Wait,

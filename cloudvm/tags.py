@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+PREFIX = "cloudvm-"
 MANAGED = "cloudvm-managed"
 NAME = "cloudvm-name"
 TOKEN = "cloudvm-token"

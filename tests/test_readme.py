@@ -59,3 +59,10 @@ def test_the_azure_fake_in_a_few_lines() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("web running Standard_B2s ('10.42.0.")
+
+
+def test_the_environment_section_shows_the_example_file() -> None:
+    import yaml
+
+    example = Path(__file__).parent.parent / "examples" / "env.yaml"
+    assert yaml.safe_load(block("yaml", "Dev/test environments")) == yaml.safe_load(example.read_text())

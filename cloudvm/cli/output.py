@@ -65,3 +65,7 @@ def vms(items: Sequence[VM], fmt: str) -> None:
 
 def snapshots(items: Sequence[Snapshot], fmt: str) -> None:
     _show(items, fmt, ("name", "state", "source VM", "created", "disks", "id"), _snapshot_row)
+
+
+def actions(items: Sequence[Any], fmt: str) -> None:
+    _show(items, fmt, ("action", "vm", "why"), lambda a: [a.kind, a.vm, a.reason])

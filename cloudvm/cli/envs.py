@@ -1,0 +1,62 @@
+"""Environment commands: plan, up, status, outputs, down (the file says which provider)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloudvm.cli import output
+from cloudvm.cli.app import app, settings
+from cloudvm.environment import Environment
+
+File = Annotated[Path, typer.Argument(help="environment file (YAML or JSON)")]
+Prune = Annotated[bool, typer.Option(help="delete the environment's VMs the file no longer declares")]
+Replace = Annotated[bool, typer.Option(help="replace VMs whose declaration changed")]
+
+
+@app.command()
+def plan(file: File, replace: Replace = False, prune: Prune = False) -> None:
+    """Show what `up` would do."""
+    env = Environment.load(file)
+    with env.cloud:
+        output.actions(env.plan(replace=replace, prune=prune), settings.output)
+
+
+@app.command()
+def up(file: File, replace: Replace = False, prune: Prune = False,
+       wait: Annotated[str, typer.Option(help="running, reachable or none")] = "running") -> None:
+    """Create, start or replace VMs until the provider holds what the file declares."""
+    if wait not in ("running", "reachable", "none"):
+        raise typer.BadParameter("must be running, reachable or none", param_hint="--wait")
+    env = Environment.load(file)
+    with env.cloud, output.err.status(f"bringing up {env.name}"):
+        vms = env.up(replace=replace, prune=prune, wait=None if wait == "none" else wait)  # type: ignore[arg-type]
+    output.vms(vms, settings.output)
+
+
+@app.command()
+def status(file: File) -> None:
+    """The environment's VMs as the provider holds them now."""
+    env = Environment.load(file)
+    with env.cloud:
+        output.vms(env.status(), settings.output)
+
+
+@app.command()
+def outputs(file: File) -> None:
+    """Each VM's address (and state, user) as JSON, for the next step of a pipeline."""
+    env = Environment.load(file)
+    with env.cloud:
+        output.out.print_json(json.dumps(env.outputs()))
+
+
+@app.command()
+def down(file: File) -> None:
+    """Delete every VM of the environment (safe to run again)."""
+    env = Environment.load(file)
+    with env.cloud, output.err.status(f"tearing down {env.name}"):
+        gone = env.down()
+    output.out.print(f"{env.name}: {len(gone)} VM{'s' if len(gone) != 1 else ''} deleted")

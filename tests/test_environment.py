@@ -1,0 +1,209 @@
+"""Environments: files checked before anything is made, then plan/up/down
+against a provider backend (the Compute Engine fake: fast, real HTTP), two
+runs at once, and runs killed part-way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import cloudvm
+from cloudvm.environment import DIGEST, ENV, EXPIRES, Environment
+from cloudvm.errors import InvalidSpec
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
+
+
+def write(tmp_path: Path, doc: dict[str, Any], name: str = "env.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def document(provider: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": "pr-7", "provider": provider, "ttl": "8h",
+        "defaults": {"image": "debian-12", "size": {"cpus": 1, "memory_gib": 1},
+                     "ssh": {"user": "ops", "public_keys": [KEY]}, "tags": {"team": "qa"}},
+        "vms": [{"name": "web", "count": 2}, {"name": "db", "disks": [{"size_gib": 20, "tier": "ssd"}],
+                                              "user_data": {"text": "#!/bin/sh\necho db\n"}}],
+    }
+    doc.update(changes)
+    return doc
+
+
+@pytest.mark.parametrize(("change", "field", "marker"), [
+    (lambda d: d["vms"][1].update(colour="red"), "vms[1].colour", "colour: red"),
+    (lambda d: d["vms"][0].update(count=-2), "vms[0].count", "count: -2"),
+    (lambda d: d["vms"][1].update(user_data={"file": "missing.sh"}), "vms[1].user_data.file", "missing.sh"),
+    (lambda d: d["defaults"]["ssh"].update(public_keys=["~/nowhere/id.pub"]), "defaults.ssh.public_keys[0]",
+     "~/nowhere/id.pub"),
+    (lambda d: d.update(ttl="forever"), "ttl", "ttl: forever"),
+    (lambda d: d["vms"][0].update(name="Web"), "vms[0].name", "name: Web"),
+])
+def test_bad_files_name_the_field_and_line(tmp_path: Path, change: Any, field: str, marker: str) -> None:
+    doc = document({"name": "nowhere"})
+    change(doc)
+    path = write(tmp_path, doc)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if marker in text)
+    with pytest.raises(InvalidSpec) as err:
+        Environment.load(path)
+    assert err.value.field == field and f"line {line})" in err.value.problem, err.value
+
+
+def test_a_file_expands_into_named_specs(tmp_path: Path) -> None:
+    (tmp_path / "init.sh").write_text("#!/bin/sh\necho from-file\n")
+    (tmp_path / "key.pub").write_text(KEY + "\n")
+    doc = document({"name": "nowhere"})
+    doc["defaults"]["ssh"]["public_keys"] = ["key.pub"]
+    doc["vms"][1]["user_data"] = {"file": "init.sh"}
+    env = Environment.load(write(tmp_path, doc))
+    assert sorted(env.loaded.specs) == ["db", "web-1", "web-2"]
+    db = env.loaded.specs["db"]
+    assert db.name == "pr-7-db" and db.disks[0].tier == "ssd" and db.user_data == "#!/bin/sh\necho from-file\n"
+    assert db.ssh is not None and db.ssh.public_keys == (KEY,) and db.tags == {"team": "qa"}
+    assert env.loaded.model.ttl_seconds == 8 * 3600
+    assert cloudvm.Environment is Environment
+
+
+@pytest.fixture(scope="module")
+def gce() -> Iterator[Any]:
+    testing = pytest.importorskip("cloudvm_gcp.testing")
+    with testing.fake_compute_engine() as fake:
+        yield fake
+
+
+def provider(gce: Any) -> dict[str, Any]:
+    return {"name": "gcp", "project": "envs", "zone": "us-central1-a", "api_endpoint": gce.url}
+
+
+def names(env: Environment) -> list[str]:
+    return sorted(vm.name for vm in env.status())
+
+
+def test_plan_up_drift_prune_down(tmp_path: Path, gce: Any) -> None:
+    path = write(tmp_path, document(provider(gce)))
+    env = Environment.load(path)
+    assert [(a.kind, a.vm) for a in env.plan()] == [("create", "web-1"), ("create", "web-2"), ("create", "db")]
+    vms = env.up()
+    assert sorted(vm.name for vm in vms) == ["pr-7-db", "pr-7-web-1", "pr-7-web-2"]
+    assert all(vm.state is cloudvm.VMState.RUNNING and vm.tags[ENV] == "pr-7" for vm in vms)
+    assert all(int(vm.tags[EXPIRES]) > time.time() + 7 * 3600 for vm in vms) and vms[0].tags["team"] == "qa"
+    assert {a.kind for a in env.plan()} == {"keep"}
+    first = {vm.name: vm.id for vm in vms}
+    assert {vm.name: vm.id for vm in env.up()} == first  # nothing to do: nothing made again
+    outputs = env.outputs()
+    assert sorted(outputs) == ["db", "web-1", "web-2"] and outputs["db"]["address"].startswith("10.128.")
+
+    doc = document(provider(gce))
+    doc["vms"][0]["size"] = {"cpus": 2, "memory_gib": 4}
+    doc["vms"][1]["name"] = "cache"
+    changed = Environment.load(write(tmp_path, doc))
+    plan = {a.vm: a.kind for a in changed.plan()}
+    assert plan == {"web-1": "drift", "web-2": "drift", "cache": "create", "db": "extra"}
+    changed.up()
+    assert names(changed) == ["pr-7-cache", "pr-7-db", "pr-7-web-1", "pr-7-web-2"]  # drift kept, db kept
+    changed.up(replace=True, prune=True)
+    vms = changed.status()
+    assert [vm.name for vm in vms] == ["pr-7-cache", "pr-7-web-1", "pr-7-web-2"]
+    assert {vm.size.type_name for vm in vms if "web" in vm.name} == {"e2-medium"}  # type: ignore[union-attr]
+    assert all(vm.tags[DIGEST] for vm in vms)
+    assert len(changed.down()) == 3 and changed.down() == []  # idempotent
+    assert [r for r in gce.resources("envs") if r["kind"] != "compute#firewall"] == []
+
+
+def _cli(*args: str, **kw: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "cloudvm", "-o", "json", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_two_runs_at_once_end_with_exactly_the_declared_vms(tmp_path: Path, gce: Any) -> None:
+    path = write(tmp_path, document(provider(gce), name="twin"))
+    runs = [_cli("up", str(path)) for _ in range(2)]
+    results = [r.communicate(timeout=120) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], [e for _, e in results]
+    env = Environment.load(path)
+    assert names(env) == ["twin-db", "twin-web-1", "twin-web-2"]
+    assert sorted(v["name"] for v in json.loads(results[0][0])) == names(env)
+    env.down()
+    assert gce.resources("envs") == []
+
+
+@pytest.mark.parametrize("after", [0.8, 1.6, 2.4, 3.2])
+def test_a_killed_up_is_finished_by_the_next(tmp_path: Path, gce: Any, after: float) -> None:
+    name = f"kill-{int(after * 10)}"
+    path = write(tmp_path, document(provider(gce), name=name))
+    run = _cli("up", str(path), start_new_session=True)
+    time.sleep(after)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(10)
+    env = Environment.load(path)
+    made_before = names(env)
+    vms = env.up()
+    assert sorted(vm.name for vm in vms) == [f"{name}-db", f"{name}-web-1", f"{name}-web-2"], made_before
+    assert all(vm.state is cloudvm.VMState.RUNNING for vm in vms)
+    disks = [r["name"] for r in gce.resources("envs") if r["kind"] == "compute#disk"]
+    assert sorted(disks) == sorted([f"{name}-db", f"{name}-db-data-1", f"{name}-web-1", f"{name}-web-2"])
+    env.down()
+    assert gce.resources("envs") == []
+
+
+def test_the_cli_plans_brings_up_and_tears_down(tmp_path: Path, gce: Any) -> None:
+    path = write(tmp_path, document(provider(gce), name="cli"))
+    planned = _cli("plan", str(path)).communicate(timeout=60)[0]
+    assert [(a["kind"], a["vm"]) for a in json.loads(planned)] == [
+        ("create", "web-1"), ("create", "web-2"), ("create", "db")]
+    up = _cli("up", str(path))
+    assert up.wait(120) == 0
+    outputs = json.loads(_cli("outputs", str(path)).communicate(timeout=60)[0])
+    assert sorted(outputs) == ["db", "web-1", "web-2"] and all(o["state"] == "running" for o in outputs.values())
+    down = _cli("down", str(path))
+    assert down.wait(120) == 0 and "3 VMs deleted" in (down.stdout.read() if down.stdout else "")
+    assert gce.resources("envs") == []
+
+
+def test_the_example_environment_on_libvirt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two web VMs and a db with its own script, on real VMs: up, log in to each, down, nothing left."""
+    pytest.importorskip("cloudvm_libvirt")
+    from cloudvm import ssh
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key, _ = ssh.generate_keypair(home / ".ssh")
+    example = Path(__file__).parent.parent / "examples"
+    monkeypatch.setenv("HOME", str(home))
+    env_vars = {**os.environ, "HOME": str(home)}
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:  # as the README's section runs them
+        return subprocess.run([sys.executable, "-m", "cloudvm", args[0], str(example / "env.yaml"), *args[1:]],
+                              env=env_vars, capture_output=True, text=True, timeout=600)
+
+    assert "create" in cli("plan").stdout
+    up = cli("up", "--wait", "reachable")
+    try:
+        assert up.returncode == 0, up.stderr
+        outputs = json.loads(cli("outputs").stdout)
+        assert sorted(outputs) == ["db", "web-1", "web-2"] and all(o["address"] for o in outputs.values())
+        assert "demo-web-2" in cli("status").stdout
+        env = Environment.load(example / "env.yaml")
+        vms = {env._short(vm): vm for vm in env.status()}
+        assert sorted(vms) == ["db", "web-1", "web-2"]
+        for short, vm in vms.items():
+            done = ssh.run(vm, "hostname; cat /tmp/db-ready 2>/dev/null; true", key_file=str(key))
+            assert done.returncode == 0 and done.stdout.split()[0] == f"demo-{short}", done.stderr
+            assert ("db ready" in done.stdout) == (short == "db")
+    finally:
+        down = cli("down")
+    assert down.returncode == 0, down.stderr
+    from cloudvm_libvirt.testing import leftovers
+
+    assert [item for short in ("db", "web-1", "web-2") for item in leftovers(f"demo-{short}")] == []
