@@ -129,6 +129,11 @@ class Provider(abc.ABC):
     def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
         raise Unsupported(f"provider {self.name!r} does not support copying snapshots")
 
+    def orphans(self) -> list[str]:
+        """cloudvm-made resources no VM uses any more (kept disks, helpers a killed create
+        left), described for a person; listing only — deleting them is a decision."""
+        return []
+
     def console_output(self, vm: VM) -> str:
         raise Unsupported(f"provider {self.name!r} does not capture console output")
 

@@ -207,3 +207,31 @@ def test_the_example_environment_on_libvirt(tmp_path: Path, monkeypatch: pytest.
     from cloudvm_libvirt.testing import leftovers
 
     assert [item for short in ("db", "web-1", "web-2") for item in leftovers(f"demo-{short}")] == []
+
+
+def test_gc_deletes_expired_environments_and_lists_orphans(tmp_path: Path, gce: Any) -> None:
+    from cloudvm.gc import sweep
+
+    short = Environment.load(write(tmp_path, document(provider(gce), name="brief", ttl="1h"), "brief.yaml"))
+    long = Environment.load(write(tmp_path, document(provider(gce), name="lasting", ttl="1w"), "lasting.yaml"))
+    short.up(wait=None)
+    long.up(wait=None)
+    later = time.time() + 2 * 3600
+    with cloudvm.connect("gcp", project="envs", zone="us-central1-a", api_endpoint=gce.url, timeout=60,
+                         poll_interval=0.1) as cloud:
+        cloud.create(cloudvm.VMSpec(name="keeper", size=cloudvm.Size(cpus=1, memory_gib=1), image="debian-12",
+                                    disks=[cloudvm.Disk(size_gib=1, keep=True)]))
+        cloud.delete("keeper")
+        seen = sweep(cloud, dry_run=True, now=later)
+        assert sorted(seen.expired) == ["brief"] and len(seen.expired["brief"]) == 3
+        assert names(short) == ["brief-db", "brief-web-1", "brief-web-2"]  # a dry run deletes nothing
+        assert [o.split(" (")[0] for o in seen.orphans] == ["disk keeper-data-1 in us-central1-a"]
+        done = sweep(cloud, now=later)
+        assert sorted(done.expired) == ["brief"] and names(short) == [] and len(names(long)) == 3
+        listed = _cli("-p", "gcp", "-O", "project=envs", "-O", f"api_endpoint={gce.url}", "gc", "--dry-run")
+        report = json.loads(listed.communicate(timeout=60)[0])
+        assert report["expired"] == {} and len(report["orphans"]) == 1  # "lasting" has not expired yet
+    long.down()
+    with gce.fake.compute.lock:
+        gce.fake.compute.remove("projects/envs/zones/us-central1-a/disks/keeper-data-1")
+    assert gce.resources("envs") == []

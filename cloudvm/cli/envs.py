@@ -60,3 +60,23 @@ def down(file: File) -> None:
     with env.cloud, output.err.status(f"tearing down {env.name}"):
         gone = env.down()
     output.out.print(f"{env.name}: {len(gone)} VM{'s' if len(gone) != 1 else ''} deleted")
+
+
+@app.command()
+def gc(dry_run: Annotated[bool, typer.Option(help="only show what would be deleted")] = False) -> None:
+    """Delete environments past their ttl on the provider (-p/-O), and list orphaned resources."""
+    from cloudvm.gc import sweep
+
+    with settings.connect() as cloud:
+        found = sweep(cloud, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    if settings.output == "json":
+        output.out.print_json(json.dumps({"expired": {e: [vm.name for vm in vms] for e, vms in found.expired.items()},
+                                          "orphans": found.orphans, "dry_run": dry_run}))
+        return
+    for env, vms in sorted(found.expired.items()):
+        output.out.print(f"{verb} environment {env}: {', '.join(vm.name for vm in vms)}")
+    for orphan in found.orphans:
+        output.out.print(f"orphan: {orphan}")
+    if not found.expired and not found.orphans:
+        output.out.print("nothing expired, no orphans")

@@ -360,6 +360,18 @@ class GCPProvider(Provider):
         """Drop the firewall rules aimed at the VMs' own network tags."""
         self._drop_firewalls([vm.tags[tagging.TOKEN] for vm in vms if tagging.TOKEN in vm.tags])
 
+    def orphans(self) -> list[str]:
+        """Firewall rules aimed at a tag no instance carries, and cloudvm's disks nothing uses."""
+        project = self._project()
+        tags = {t for i in self._list("instances", "list instances", **self._scope())
+                for t in (i.get("tags") or {}).get("items") or []}
+        found = [f"firewall {f['name']} ({f.get('description', '')})"
+                 for f in self._list("firewalls", "list firewalls", project=project, filter="name eq cloudvm-.*")
+                 if not set(f.get("targetTags") or []) & tags]
+        disks = self._list("disks", "list disks", **self._scope(), filter=f'(labels.{tagging.MANAGED} = "true")')
+        return found + [f"disk {d['name']} in {self.zone} ({d.get('sizeGb')} GiB, unattached)"
+                        for d in disks if not d.get("users")]
+
     def console_output(self, vm: VM) -> str:
         reply = self._call("instances", "get_serial_port_output", f"console output of {vm.name}", **self._scope(),
                            instance=vm.id, port=1)
