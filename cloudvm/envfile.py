@@ -60,6 +60,7 @@ class Group(Defaults):
 class EnvironmentFile(SpecModel):
     name: str = Field(pattern=_SHORT_NAME)
     provider: dict[str, Any] | None = None
+    placement: tuple[str, ...] | None = Field(default=None, min_length=1)
     ttl: str | None = None
     defaults: Defaults = Defaults()
     vms: tuple[Group, ...] = Field(min_length=1)
@@ -69,6 +70,14 @@ class EnvironmentFile(SpecModel):
     def _provider(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and not isinstance(value.get("name"), str):
             raise ValueError("needs a name (libvirt, aws, gcp, azure) and that provider's connect() options")
+        return value
+
+    @field_validator("placement")
+    @classmethod
+    def _placement(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for i, item in enumerate(value or ()):
+            if not re.match(r"^[a-z][a-z0-9_]*:\S+$", item):
+                raise ValueError(f"[{i}] {item!r} is not provider:location (aws:us-east-1, gcp:europe-west1-b)")
         return value
 
     @field_validator("ttl")
@@ -83,8 +92,8 @@ class EnvironmentFile(SpecModel):
         names = [g.name for g in self.vms]
         if len(set(names)) != len(names):
             raise ValueError(f"VM names repeat: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
-        if self.provider is None:
-            raise ValueError("provider is required")
+        if self.provider is None and not self.placement:
+            raise ValueError("give a provider, or a placement list to try in order")
         return self
 
     @property

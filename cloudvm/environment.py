@@ -1,8 +1,13 @@
 """Dev/test environments: the VMs an environment file declares, reconciled
-with what the provider holds. There is no state file: every VM carries the
+with what the providers hold. There is no state file: every VM carries the
 environment's name, its expiry and a digest of its spec in tags, so ``plan``,
 ``up``, ``status`` and ``down`` work from any machine with the credentials,
-and a run that was killed is finished by the next one."""
+and a run that was killed is finished by the next one.
+
+With a ``placement`` list, a VM that a placement refuses for capacity or
+quota is tried at the next one; where each VM landed, and why earlier
+placements were skipped, is reported.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,14 @@ import builtins
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cloudvm.cloud import Cloud, Wait
 from cloudvm.envfile import Loaded
-from cloudvm.errors import AlreadyExists
+from cloudvm.errors import AlreadyExists, CapacityUnavailable, QuotaExceeded
 from cloudvm.model import VM, VMState
 from cloudvm.spec import VMSpec
 
@@ -25,6 +31,8 @@ ENV = "cloudvm-env"
 EXPIRES = "cloudvm-expires"  # Unix time; a label-safe spelling on every provider
 DIGEST = "cloudvm-spec"
 ROUNDS = 4  # reconcile rounds before giving up on a VM another run keeps taking
+# The connect() option a placement's location sets, per provider.
+LOCATION_OPTION = {"aws": "region", "gcp": "zone", "azure": "location", "libvirt": "uri"}
 
 
 def digest(spec: VMSpec) -> str:
@@ -35,69 +43,108 @@ def digest(spec: VMSpec) -> str:
 @dataclass(frozen=True)
 class Action:
     """One step of a plan: ``create``, ``keep``, ``start``, ``replace``, ``drift`` (changed, kept
-    unless replacing), ``delete`` (not in the file, with prune) or ``extra`` (not in the file, kept)."""
+    unless replacing), ``delete`` (not in the file, with prune) or ``extra`` (not in the file, kept).
+    ``where`` is the placement the VM is in, or the first one to try."""
 
     kind: str
     vm: str
     reason: str = ""
+    where: str = ""
     spec: VMSpec | None = None
     current: VM | None = None
+
+
+@dataclass
+class Landing:
+    """Where ``up`` put a VM, and why the placements before it were skipped."""
+
+    where: str
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 class Environment:
     """``Environment.load("env.yaml")``, then ``plan()``, ``up()``, ``status()``, ``outputs()``, ``down()``."""
 
-    def __init__(self, loaded: Loaded, cloud: Cloud | None = None) -> None:
+    def __init__(self, loaded: Loaded, clouds: dict[str, Cloud] | None = None) -> None:
         self.loaded = loaded
         self.name = loaded.model.name
-        self._cloud = cloud
+        self.placements = self._placements()
+        self._clouds: dict[str, Cloud] = dict(clouds or {})
+        self.landed: dict[str, Landing] = {}
 
     @classmethod
-    def load(cls, path: str | Path, cloud: Cloud | None = None) -> Environment:
-        return cls(Loaded(Path(path)), cloud)
+    def load(cls, path: str | Path) -> Environment:
+        return cls(Loaded(Path(path)))
 
-    @property
-    def cloud(self) -> Cloud:
-        if self._cloud is None:
+    def __enter__(self) -> Environment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _placements(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Placement label -> (provider, connect options), in the order to try them."""
+        base = dict(self.loaded.model.provider or {})
+        name = base.pop("name", None)
+        if not self.loaded.model.placement:
+            return {str(name): (str(name), base)}
+        out = {}
+        for label in self.loaded.model.placement:
+            provider, _, location = label.partition(":")
+            options = dict(base) if provider == name else {}
+            options[LOCATION_OPTION.get(provider, "location")] = location
+            out[label] = (provider, options)
+        return out
+
+    def cloud(self, where: str | None = None) -> Cloud:
+        """The connection to one placement (the first by default)."""
+        label = where or next(iter(self.placements))
+        if label not in self._clouds:
             from cloudvm import connect
 
-            options = dict(self.loaded.model.provider or {})
-            self._cloud = connect(options.pop("name"), **options)
-        return self._cloud
+            provider, options = self.placements[label]
+            self._clouds[label] = connect(provider, **options)
+        return self._clouds[label]
 
     def close(self) -> None:
-        if self._cloud is not None:
-            self._cloud.close()
+        for cloud in self._clouds.values():
+            cloud.close()
 
     def _short(self, vm: VM) -> str:
         return vm.name.removeprefix(f"{self.name}-")
 
-    def _current(self) -> dict[str, VM]:
-        return {vm.name: vm for vm in self.cloud.list()}
+    def _current(self) -> dict[str, tuple[str, VM]]:
+        """Every managed VM at every placement, by name, with where it is."""
+        found: dict[str, tuple[str, VM]] = {}
+        for label in self.placements:
+            for vm in self.cloud(label).list():
+                found.setdefault(vm.name, (label, vm))
+        return found
 
     def plan(self, *, replace: bool = False, prune: bool = False) -> builtins.list[Action]:
         """What ``up`` would do, without doing it."""
         current = self._current()
+        first = next(iter(self.placements))
         actions = []
         for short, spec in self.loaded.specs.items():
-            vm = current.get(spec.name)
+            where, vm = current.get(spec.name, (first, None))
             if vm is None:
-                actions.append(Action("create", short, "declared, not there", spec))
+                actions.append(Action("create", short, "declared, not there", where, spec))
             elif vm.tags.get(ENV) != self.name:
-                raise AlreadyExists(f"{spec.name} exists but does not belong to environment {self.name!r}")
+                raise AlreadyExists(f"{spec.name} exists at {where} but does not belong to environment {self.name!r}")
             elif vm.state is VMState.ERROR:
-                actions.append(Action("replace", short, "failed", spec, vm))
+                actions.append(Action("replace", short, "failed", where, spec, vm))
             elif vm.tags.get(DIGEST) != digest(spec):
-                actions.append(Action("replace" if replace else "drift", short, "changed in the file", spec, vm))
+                actions.append(Action("replace" if replace else "drift", short, "changed in the file", where, spec, vm))
             elif vm.state in (VMState.STOPPED, VMState.STOPPING):
-                actions.append(Action("start", short, f"{vm.state}", spec, vm))
+                actions.append(Action("start", short, f"{vm.state}", where, spec, vm))
             else:
-                actions.append(Action("keep", short, f"{vm.state}", spec, vm))
+                actions.append(Action("keep", short, f"{vm.state}", where, spec, vm))
         declared = {spec.name for spec in self.loaded.specs.values()}
-        for vm in current.values():
-            if vm.tags.get(ENV) == self.name and vm.name not in declared:
+        for name, (where, vm) in current.items():
+            if vm.tags.get(ENV) == self.name and name not in declared:
                 kind = "delete" if prune else "extra"
-                actions.append(Action(kind, self._short(vm), "not in the file", current=vm))
+                actions.append(Action(kind, self._short(vm), "not in the file", where, current=vm))
         return actions
 
     def _owner(self, spec: VMSpec) -> dict[str, str]:
@@ -107,44 +154,70 @@ class Environment:
             owner[EXPIRES] = str(int(time.time()) + ttl)
         return owner
 
+    def _each_place(self, actions: builtins.list[Action], act: Callable[[Cloud, builtins.list[VM]], Any]) -> None:
+        by_place: dict[str, builtins.list[VM]] = {}
+        for action in actions:
+            if action.current is not None:
+                by_place.setdefault(action.where, []).append(action.current)
+        for where, vms in by_place.items():
+            act(self.cloud(where), vms)
+
     def up(self, *, replace: bool = False, prune: bool = False, wait: Wait = "running") -> builtins.list[VM]:
         """Converge on the file: create what is missing, start what is stopped, replace what
         failed (or changed, with ``replace``), delete what is not declared (with ``prune``)."""
         for _ in range(ROUNDS):
             actions = self.plan(replace=replace, prune=prune)
-            going = [a.current for a in actions if a.kind in ("replace", "delete") and a.current]
-            if going:
-                self.cloud.delete(going)
-            made = [a.spec for a in actions if a.kind in ("create", "replace") and a.spec]
-            stopped = [a.current for a in actions if a.kind == "start" and a.current]
-            if stopped:
-                self.cloud.start(stopped, wait=False)
+            self._each_place([a for a in actions if a.kind in ("replace", "delete")], lambda c, v: c.delete(v))
+            self._each_place([a for a in actions if a.kind == "start"], lambda c, v: c.start(v, wait=False))
             try:
-                for spec in made:  # one call per VM: each carries its own digest
-                    log.info("%s: creating %s", self.name, spec.name)
-                    self.cloud.create_many([spec], wait=None, keep_on_failure=True, owner=self._owner(spec))
+                for action in actions:
+                    if action.kind in ("create", "replace") and action.spec:
+                        self._create(action.vm, action.spec)
             except AlreadyExists:
                 continue  # another run made it meanwhile: look again
             break
         else:
             raise AlreadyExists(f"environment {self.name!r} kept changing under this run")
-        vms = self.status()
-        if wait is not None and vms:
-            vms = self.cloud.wait(vms, wait)
-        return vms
+        if wait is not None:
+            for where in self.placements:
+                mine = self.cloud(where).list(tags={ENV: self.name})
+                if mine:
+                    self.cloud(where).wait(mine, wait)
+        return self.status()
+
+    def _create(self, short: str, spec: VMSpec) -> None:
+        """At the first placement that has room; the others' refusals are kept in ``landed``."""
+        skipped: dict[str, str] = {}
+        for where in self.placements:
+            log.info("%s: creating %s at %s", self.name, spec.name, where)
+            try:
+                self.cloud(where).create_many([spec], wait=None, keep_on_failure=True, owner=self._owner(spec))
+            except (CapacityUnavailable, QuotaExceeded) as exc:
+                skipped[where] = f"{type(exc).__name__}: {exc}"
+                log.warning("%s: %s skipped %s: %s", self.name, spec.name, where, skipped[where])
+                continue
+            self.landed[short] = Landing(where, skipped)
+            return
+        raise CapacityUnavailable(f"{spec.name}: no placement had room: " +
+                                  "; ".join(f"{w}: {why}" for w, why in skipped.items()))
 
     def status(self) -> builtins.list[VM]:
-        return self.cloud.list(tags={ENV: self.name})
+        return sorted((vm for where in self.placements for vm in self.cloud(where).list(tags={ENV: self.name})),
+                      key=lambda vm: vm.name)
 
     def outputs(self) -> dict[str, dict[str, Any]]:
-        """Each VM's short name -> its address and state, for the next step of a pipeline."""
+        """Each VM's short name -> its address, state, user and placement, for the next pipeline step."""
         return {self._short(vm): {"address": vm.address, "private_ips": list(vm.private_ips),
-                                  "public_ips": list(vm.public_ips), "state": str(vm.state), "user": vm.ssh_user}
-                for vm in self.status()}
+                                  "public_ips": list(vm.public_ips), "state": str(vm.state), "user": vm.ssh_user,
+                                  "placement": where}
+                for where in self.placements for vm in self.cloud(where).list(tags={ENV: self.name})}
 
     def down(self) -> builtins.list[str]:
-        """Delete every VM of the environment; safe to run again after an interrupted one."""
-        vms = self.status()
-        if vms:
-            self.cloud.delete(vms)
-        return [vm.name for vm in vms]
+        """Delete every VM of the environment, everywhere; safe to run again after an interrupted one."""
+        gone = []
+        for where in self.placements:
+            vms = self.cloud(where).list(tags={ENV: self.name})
+            if vms:
+                self.cloud(where).delete(vms)
+            gone += [vm.name for vm in vms]
+        return gone

@@ -235,3 +235,28 @@ def test_gc_deletes_expired_environments_and_lists_orphans(tmp_path: Path, gce: 
     with gce.fake.compute.lock:
         gce.fake.compute.remove("projects/envs/zones/us-central1-a/disks/keeper-data-1")
     assert gce.resources("envs") == []
+
+
+def test_a_full_placement_fails_over_to_the_next(tmp_path: Path, gce: Any) -> None:
+    doc = document({"name": "gcp", "project": "envs", "api_endpoint": gce.url}, name="spread",
+                   placement=["gcp:us-central1-a", "gcp:us-east1-b"])
+    path = write(tmp_path, doc)
+    with Environment.load(path) as env:
+        assert {a.where for a in env.plan()} == {"gcp:us-central1-a"}
+        gce.inject("instances.insert", "operation", code="ZONE_RESOURCE_POOL_EXHAUSTED")
+        vms = env.up()
+        assert "CapacityUnavailable" in env.landed["web-1"].skipped["gcp:us-central1-a"]
+        assert {s: landing.where for s, landing in env.landed.items()} == {
+            "web-1": "gcp:us-east1-b", "web-2": "gcp:us-central1-a", "db": "gcp:us-central1-a"}
+        assert {vm.name: vm.zone for vm in vms} == {"spread-db": "us-central1-a", "spread-web-1": "us-east1-b",
+                                                    "spread-web-2": "us-central1-a"}
+        assert env.outputs()["web-1"]["placement"] == "gcp:us-east1-b"
+        assert {a.kind for a in env.plan()} == {"keep"}  # found again wherever it landed
+        assert sorted(env.down()) == ["spread-db", "spread-web-1", "spread-web-2"]
+    assert gce.resources("envs") == []
+
+
+def test_a_placement_must_name_provider_and_location(tmp_path: Path) -> None:
+    doc = document({"name": "gcp"}, placement=["us-east-1"])
+    with pytest.raises(InvalidSpec, match=r"placement: \[0\] 'us-east-1' is not provider:location"):
+        Environment.load(write(tmp_path, doc))

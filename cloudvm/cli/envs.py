@@ -20,8 +20,7 @@ Replace = Annotated[bool, typer.Option(help="replace VMs whose declaration chang
 @app.command()
 def plan(file: File, replace: Replace = False, prune: Prune = False) -> None:
     """Show what `up` would do."""
-    env = Environment.load(file)
-    with env.cloud:
+    with Environment.load(file) as env:
         output.actions(env.plan(replace=replace, prune=prune), settings.output)
 
 
@@ -31,33 +30,34 @@ def up(file: File, replace: Replace = False, prune: Prune = False,
     """Create, start or replace VMs until the provider holds what the file declares."""
     if wait not in ("running", "reachable", "none"):
         raise typer.BadParameter("must be running, reachable or none", param_hint="--wait")
-    env = Environment.load(file)
-    with env.cloud, output.err.status(f"bringing up {env.name}"):
+    with Environment.load(file) as env, output.err.status(f"bringing up {env.name}"):
         vms = env.up(replace=replace, prune=prune, wait=None if wait == "none" else wait)  # type: ignore[arg-type]
+    for short, landing in sorted(env.landed.items()):
+        for where, why in landing.skipped.items():
+            output.err.print(f"{short}: skipped {where}: {why}", highlight=False, markup=False)
+        if len(env.placements) > 1:
+            output.err.print(f"{short}: created at {landing.where}", highlight=False, markup=False)
     output.vms(vms, settings.output)
 
 
 @app.command()
 def status(file: File) -> None:
     """The environment's VMs as the provider holds them now."""
-    env = Environment.load(file)
-    with env.cloud:
+    with Environment.load(file) as env:
         output.vms(env.status(), settings.output)
 
 
 @app.command()
 def outputs(file: File) -> None:
     """Each VM's address (and state, user) as JSON, for the next step of a pipeline."""
-    env = Environment.load(file)
-    with env.cloud:
+    with Environment.load(file) as env:
         output.out.print_json(json.dumps(env.outputs()))
 
 
 @app.command()
 def down(file: File) -> None:
     """Delete every VM of the environment (safe to run again)."""
-    env = Environment.load(file)
-    with env.cloud, output.err.status(f"tearing down {env.name}"):
+    with Environment.load(file) as env, output.err.status(f"tearing down {env.name}"):
         gone = env.down()
     output.out.print(f"{env.name}: {len(gone)} VM{'s' if len(gone) != 1 else ''} deleted")
 

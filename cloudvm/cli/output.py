@@ -68,4 +68,4 @@ def snapshots(items: Sequence[Snapshot], fmt: str) -> None:
 
 
 def actions(items: Sequence[Any], fmt: str) -> None:
-    _show(items, fmt, ("action", "vm", "why"), lambda a: [a.kind, a.vm, a.reason])
+    _show(items, fmt, ("action", "vm", "where", "why"), lambda a: [a.kind, a.vm, a.where, a.reason])
