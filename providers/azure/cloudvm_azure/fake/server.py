@@ -5,18 +5,16 @@ resource body checked against Azure's specs (problems kept in
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import socket
 import ssl
 import threading
-import urllib.parse
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloudvm.testing.http import JSONHandler, LoopbackServer
 from cloudvm_azure.fake import resources, swagger
 from cloudvm_azure.fake.arm import IMAGES, LOCATIONS, VM_SIZES, Arm, ArmError, Timing
 
@@ -64,40 +62,16 @@ class Fake:
         return None
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(JSONHandler):
     server: Server
-    protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
+    def serve(self) -> None:
         fake = self.server.fake
-        url = urllib.parse.urlsplit(self.path)
-        self.query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        self.body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-        found = _RESOURCE.match(url.path)
+        path, self.query, raw = self.split()
+        self.body = json.loads(raw or b"{}")
+        found = _RESOURCE.match(path)
         kind = (found.group("child") or found.group("type")) if found else ""
-        fake.calls[f"{self.command} {kind or url.path.rsplit('/', 2)[-2]}"] += 1
+        fake.calls[f"{self.command} {kind or path.rsplit('/', 2)[-2]}"] += 1
         fault = fake.take(self.command, kind) if kind else None
         try:
             if fault and fault.fault in ("throttle", "error"):
@@ -107,13 +81,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                {"Retry-After": str(fault.retry_after)})
             with fake.arm.lock:
                 fake.arm.settle()
-                status, answer, headers = self._route(url.path, fault)
+                status, answer, headers = self._route(path, fault)
         except ArmError as exc:
             status, answer, headers = exc.status, exc.body(), exc.headers
         if fault and fault.fault == "drop":  # the work is done; the answer never arrives
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
-            return
+            return self.drop()
         self._check(kind, found, status, answer)
         self._reply(status, answer, headers)
 
@@ -286,39 +258,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.fake.violations += [f"{self.command} {kind}: {p}" for p in problems]
 
     def _reply(self, status: int, body: Any, headers: dict[str, str]) -> None:
+        """With ARM's request ids and remaining-request counters."""
         fake = self.server.fake
-        data = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-ms-request-id", str(uuid.uuid4()))
-        self.send_header("x-ms-correlation-request-id", str(uuid.uuid4()))
-        if self.command in ("PUT", "DELETE", "POST", "PATCH"):
+        writing = self.command in ("PUT", "DELETE", "POST", "PATCH")
+        if writing:
             fake.writes = max(fake.writes - 1, 0)
-            self.send_header("x-ms-ratelimit-remaining-subscription-writes", str(fake.writes))
         else:
             fake.reads = max(fake.reads - 1, 0)
-            self.send_header("x-ms-ratelimit-remaining-subscription-reads", str(fake.reads))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        kind, left = ("writes", fake.writes) if writing else ("reads", fake.reads)
+        self.reply(status, body, {"x-ms-request-id": str(uuid.uuid4()),
+                                  "x-ms-correlation-request-id": str(uuid.uuid4()),
+                                  f"x-ms-ratelimit-remaining-subscription-{kind}": str(left), **headers})
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
+class Server(LoopbackServer):
     def __init__(self, fake: Fake, context: ssl.SSLContext, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), Handler)
+        super().__init__(Handler, port, context)
         self.fake = fake
-        self.socket = context.wrap_socket(self.socket, server_side=True)
 
 
 def serve(context: ssl.SSLContext, timing: Timing | None = None, port: int = 0
           ) -> tuple[Fake, Server, threading.Thread]:
     fake = Fake(Arm(timing or Timing()))
     server = Server(fake, context, port)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return fake, server, thread
+    return fake, server, server.start()

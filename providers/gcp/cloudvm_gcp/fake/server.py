@@ -5,17 +5,15 @@ faults injected on request."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import socket
 import threading
-import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloudvm.testing.http import JSONHandler, LoopbackServer
 from cloudvm_gcp.fake import discovery
 from cloudvm_gcp.fake.compute import ApiError, Compute, Timing, relative
 from cloudvm_gcp.fake.instances import ComputeApi
@@ -109,31 +107,15 @@ def _route(method_id: str) -> Route:
                  (info.get("request") or {}).get("$ref"), (info.get("response") or {}).get("$ref"))
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(JSONHandler):
     server: Server
-    protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
+    def serve(self) -> None:
         fake = self.server.fake
-        url = urllib.parse.urlsplit(self.path)
-        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        found = fake.route(self.command, url.path)
+        path, query, raw = self.split()
+        found = fake.route(self.command, path)
         if found is None:
-            return self._reply(404, {"error": {"code": 404, "message": f"Not Found: {url.path}",
+            return self.reply(404, {"error": {"code": 404, "message": f"Not Found: {path}",
                                                "errors": [{"message": "Not Found", "domain": "global",
                                                            "reason": "notFound"}]}})
         route, params = found
@@ -146,15 +128,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, answer = 200, self._call(route, params, query, body, fault)
         except ApiError as exc:
             status, answer = exc.status, exc.body()
-            self._reply(status, answer, exc.headers)
+            self.reply(status, answer, exc.headers)
             return
         if fault and fault.kind == "drop":  # the work is done; the answer never arrives
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
-            return
+            return self.drop()
         if route.response:
             fake.violations += [f"{route.method_id}: {p}" for p in discovery.validate(answer, route.response)]
-        self._reply(status, answer)
+        self.reply(status, answer)
 
     def _body(self, route: Route, raw: bytes) -> Any:
         if not route.request:
@@ -208,31 +188,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 fake.compute.remember(params["project"], request_id, answer)
             return answer
 
-    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
+class Server(LoopbackServer):
     def __init__(self, fake: Fake, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), Handler)
+        super().__init__(Handler, port)
         self.fake = fake
 
 
 def serve(fake: Fake, port: int = 0) -> tuple[Server, threading.Thread]:
     server = Server(fake, port)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    time.sleep(0)
-    return server, thread
+    return server, server.start()
 
 
 __all__ = ["Fake", "Fault", "Server", "serve", "relative"]

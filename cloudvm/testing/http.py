@@ -1,0 +1,80 @@
+"""What the offline API fakes share: a threaded loopback HTTP(S) server, a
+handler whose every method goes to one ``serve``, JSON answers, and a
+connection dropped after the work was done (the fault clients must survive)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import ssl
+import threading
+import urllib.parse
+from typing import Any
+
+
+class JSONHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.serve()
+
+    def do_PUT(self) -> None:
+        self.serve()
+
+    def do_POST(self) -> None:
+        self.serve()
+
+    def do_DELETE(self) -> None:
+        self.serve()
+
+    def do_HEAD(self) -> None:
+        self.serve()
+
+    def do_PATCH(self) -> None:
+        self.serve()
+
+    def serve(self) -> None:
+        raise NotImplementedError
+
+    def split(self) -> tuple[str, dict[str, str], bytes]:
+        """The request's path, query (last value of each key) and body."""
+        url = urllib.parse.urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        return url.path, {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}, (
+            self.rfile.read(length) if length else b"")
+
+    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def drop(self) -> None:
+        """Close the connection without an answer."""
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+
+
+class LoopbackServer(http.server.ThreadingHTTPServer):
+    """127.0.0.1 on ``port`` (a free one by default), HTTPS when given an SSL context."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[JSONHandler], port: int = 0, context: ssl.SSLContext | None = None) -> None:
+        super().__init__(("127.0.0.1", port), handler)
+        if context is not None:
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        return thread
