@@ -45,20 +45,16 @@ def test_cli_tour(home: dict[str, str]) -> None:
     assert "web-1" in done.stdout and "Linux" in done.stdout and "cloudvm-tiny: boot finished" in done.stdout
 
 
-def test_the_gcp_fake_in_three_lines() -> None:
-    pytest.importorskip("cloudvm_gcp")
-    done = subprocess.run([sys.executable, "-c", block("python", "Offline, against the Compute Engine fake")],
-                          capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize(("package", "heading", "expected"), [
+    ("cloudvm_gcp", "Offline, against the Compute Engine fake", "web running e2-medium ('10.128.0."),
+    ("cloudvm_azure", "Offline, against the Resource Manager fake", "web running Standard_B2s ('10.42.0."),
+])
+def test_the_cloud_fakes_in_a_few_lines(package: str, heading: str, expected: str) -> None:
+    pytest.importorskip(package)
+    done = subprocess.run([sys.executable, "-c", block("python", heading)], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("web running e2-medium ('10.128.0.")
-
-
-def test_the_azure_fake_in_a_few_lines() -> None:
-    pytest.importorskip("cloudvm_azure")
-    done = subprocess.run([sys.executable, "-c", block("python", "Offline, against the Resource Manager fake")],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("web running Standard_B2s ('10.42.0.")
+    assert done.stdout.startswith(expected)
 
 
 def test_the_environment_section_shows_the_example_file() -> None:

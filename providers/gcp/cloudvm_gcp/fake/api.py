@@ -155,11 +155,19 @@ class Api:
         return self._list(f"projects/{p['project']}/global/firewalls", q)
 
     def firewalls_delete(self, p: Params, q: dict[str, str], body: Any) -> dict[str, Any]:
-        path = f"projects/{p['project']}/global/firewalls/{p['firewall']}"
-        firewall = self.c.get(path)
+        return self._delete(f"projects/{p['project']}/global", f"firewalls/{p['firewall']}", gradual=False)
+
+    def _delete(self, scope: str, name: str, *, gradual: bool = True) -> dict[str, Any]:
+        """A delete operation; a resource with a status shows DELETING until the operation is done
+        (``gradual``), others (firewalls) go at once."""
+        path = f"{scope}/{name}"
+        resource = self.c.get(path)
         failure = self._failure()
-        op = self.c.operation(f"projects/{p['project']}/global", "delete", path, firewall["id"], failure)
-        if not failure:
+        op = self.c.operation(scope, "delete", path, resource["id"], failure)
+        if not failure and gradual:
+            resource["status"] = "DELETING"
+            self.c.later(self.c.timing.operation * 0.9, path, None)
+        elif not failure:
             self.c.remove(path)
         return op
 
@@ -232,12 +240,7 @@ class Api:
         if disk.get("users"):
             raise ApiError(400, "resourceInUseByAnotherResource", f"The disk resource '{path}' is already being "
                                                                   f"used by '{relative(disk['users'][0])}'")
-        failure = self._failure()
-        op = self.c.operation(f"projects/{p['project']}/zones/{p['zone']}", "delete", path, disk["id"], failure)
-        if not failure:
-            disk["status"] = "DELETING"
-            self.c.later(self.c.timing.operation * 0.9, path, None)  # gone when the operation is done
-        return op
+        return self._delete(f"projects/{p['project']}/zones/{p['zone']}", f"disks/{p['disk']}")
 
     def disks_createSnapshot(self, p: Params, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         disk_path = f"projects/{p['project']}/zones/{p['zone']}/disks/{p['disk']}"
@@ -272,14 +275,7 @@ class Api:
         return self._list(f"projects/{p['project']}/global/snapshots", q)
 
     def snapshots_delete(self, p: Params, q: dict[str, str], body: Any) -> dict[str, Any]:
-        path = f"projects/{p['project']}/global/snapshots/{p['snapshot']}"
-        snapshot = self.c.get(path)
-        failure = self._failure()
-        op = self.c.operation(f"projects/{p['project']}/global", "delete", path, snapshot["id"], failure)
-        if not failure:
-            snapshot["status"] = "DELETING"
-            self.c.later(self.c.timing.operation * 0.9, path, None)  # gone when the operation is done
-        return op
+        return self._delete(f"projects/{p['project']}/global", f"snapshots/{p['snapshot']}")
 
     def snapshots_setLabels(self, p: Params, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         path = f"projects/{p['project']}/global/snapshots/{p['resource']}"
