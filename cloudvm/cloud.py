@@ -22,6 +22,9 @@ from cloudvm.wait import Target, Waiter
 log = logging.getLogger("cloudvm")
 VMRef = VM | str
 Wait = Target | None
+# cloudvm's own tags for a VM: one mapping for the batch, or one per spec.
+Owner = dict[str, str] | Callable[[VMSpec], dict[str, str]]
+Listener = Callable[[VM], None]
 
 
 class Cloud:
@@ -63,10 +66,11 @@ class Cloud:
 
     # -- creating ---------------------------------------------------------
 
-    def plan(self, specs: Sequence[VMSpec], *, owner: dict[str, str] | None = None) -> builtins.list[LaunchRequest]:
+    def plan(self, specs: Sequence[VMSpec], *, owner: Owner | None = None) -> builtins.list[LaunchRequest]:
         """Validate and resolve without creating anything (a dry run). ``owner``: tags cloudvm
         itself adds (``cloudvm-`` keys, e.g. the environment a VM belongs to)."""
-        if any(not k.startswith(tagging.PREFIX) for k in owner or {}):
+        owned = {spec.name: (owner(spec) if callable(owner) else owner) or {} for spec in specs}
+        if any(not k.startswith(tagging.PREFIX) for tags in owned.values() for k in tags):
             raise InvalidSpec("owner", f"owner tags are cloudvm's own: keys start with {tagging.PREFIX!r}")
         names = [s.name for s in specs]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -76,7 +80,7 @@ class Cloud:
             reason = self.provider.unsupported_reason(spec)
             if reason:
                 raise Unsupported(f"{spec.name}: {reason}")
-        return [self._request(spec, owner or {}) for spec in specs]
+        return [self._request(spec, owned[spec.name]) for spec in specs]
 
     def _request(self, spec: VMSpec, owner: dict[str, str]) -> LaunchRequest:
         if spec.size not in self._sizes:
@@ -98,7 +102,7 @@ class Cloud:
         return self.create_many([spec], wait=wait, timeout=timeout, keep_on_failure=keep_on_failure)[0]
 
     def create_many(self, specs: Sequence[VMSpec], *, wait: Wait = "running", timeout: float | None = None,
-                    keep_on_failure: bool = False, owner: dict[str, str] | None = None) -> builtins.list[VM]:
+                    keep_on_failure: bool = False, owner: Owner | None = None) -> builtins.list[VM]:
         """Create a batch in one provider call and wait for all of it at once.
 
         All or nothing: if any VM fails, every VM of the batch is removed
@@ -166,10 +170,15 @@ class Cloud:
     # -- lifecycle --------------------------------------------------------
 
     def wait(self, refs: VMRef | Sequence[VMRef], until: Target = "running",
-             timeout: float | None = None) -> builtins.list[VM]:
-        """Block until every VM reaches ``until`` (running, reachable, stopped, terminated)."""
+             timeout: float | None = None, on_ready: Listener | None = None) -> builtins.list[VM]:
+        """Block until every VM reaches ``until`` (running, reachable, stopped, terminated);
+        ``on_ready(vm)`` hears of each as it gets there."""
         ids = [vm.id for vm in self._each(refs)]
-        return self.waiter.until(ids, until, timeout or self.timeout)
+        def hear(_id: str, vm: VM | None) -> None:
+            if on_ready and vm:
+                on_ready(vm)
+
+        return self.waiter.until(ids, until, timeout or self.timeout, hear)
 
     def _each(self, refs: VMRef | Sequence[VMRef]) -> builtins.list[VM]:
         return self._resolve([refs] if isinstance(refs, (VM, str)) else list(refs))
@@ -203,22 +212,23 @@ class Cloud:
     def reboot(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> builtins.list[VM]:
         return self._act(refs, "reboot", self.provider.reboot, "running", wait)
 
-    def delete(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> None:
+    def delete(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True, on_gone: Listener | None = None) -> None:
         """Delete VMs and everything cloudvm created for them (helpers that outlive an
         instance, such as security groups, only when ``wait``)."""
         vms = self._each(refs)
         log.info("delete %s", ", ".join(vm.name for vm in vms))
         if wait:
-            self._remove(vms, self.timeout)
+            self._remove(vms, self.timeout, on_gone)
         elif vms:
             self._call("terminate", lambda: self.provider.terminate([vm.id for vm in vms]))
 
-    def _remove(self, vms: Sequence[VM], timeout: float) -> None:
+    def _remove(self, vms: Sequence[VM], timeout: float, on_gone: Listener | None = None) -> None:
         ids = [vm.id for vm in vms]
         if not ids:
             return
         self._call("terminate", lambda: self.provider.terminate(ids))
-        self.waiter.until(ids, "terminated", timeout)
+        by_id = {vm.id: vm for vm in vms}
+        self.waiter.until(ids, "terminated", timeout, on_gone and (lambda vm_id, _: on_gone(by_id[vm_id])))
         self._call("release", lambda: self.provider.release(vms))
 
     def console_output(self, ref: VMRef) -> str:

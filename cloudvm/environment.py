@@ -40,6 +40,14 @@ def digest(spec: VMSpec) -> str:
     return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
 
 
+Progress = Callable[[str, str], None]  # (VM's short name, what is happening to it)
+
+
+def _silent(vm: str, what: str) -> None:
+    """The default listener: progress goes to the log only."""
+    log.debug("%s: %s", vm, what)
+
+
 @dataclass(frozen=True)
 class Action:
     """One step of a plan: ``create``, ``keep``, ``start``, ``replace``, ``drift`` (changed, kept
@@ -148,33 +156,43 @@ class Environment:
         return actions
 
     def _owner(self, spec: VMSpec) -> dict[str, str]:
+        """The tags that make a VM this environment's: its name, expiry and declaration digest."""
         owner = {ENV: self.name, DIGEST: digest(spec)}
         ttl = self.loaded.model.ttl_seconds
         if ttl:
             owner[EXPIRES] = str(int(time.time()) + ttl)
         return owner
 
-    def _each_place(self, actions: builtins.list[Action], act: Callable[[Cloud, builtins.list[VM]], Any]) -> None:
+    def _each_place(self, actions: builtins.list[Action], tell: Progress, done: str,
+                    act: Callable[[Cloud, builtins.list[VM]], Any]) -> None:
+        """One batched call per placement for the VMs these actions touch."""
         by_place: dict[str, builtins.list[VM]] = {}
         for action in actions:
             if action.current is not None:
                 by_place.setdefault(action.where, []).append(action.current)
         for where, vms in by_place.items():
             act(self.cloud(where), vms)
+            for vm in vms:
+                tell(self._short(vm), done)
 
-    def up(self, *, replace: bool = False, prune: bool = False, wait: Wait = "running") -> builtins.list[VM]:
+    def up(self, *, replace: bool = False, prune: bool = False, wait: Wait = "running",
+           progress: Progress | None = None) -> builtins.list[VM]:
         """Converge on the file: create what is missing, start what is stopped, replace what
-        failed (or changed, with ``replace``), delete what is not declared (with ``prune``)."""
+        failed (or changed, with ``replace``), delete what is not declared (with ``prune``).
+        ``progress(vm, what)`` hears each VM's steps as they happen."""
+        tell = progress or _silent
         for _ in range(ROUNDS):
             actions = self.plan(replace=replace, prune=prune)
-            self._each_place([a for a in actions if a.kind in ("replace", "delete")], lambda c, v: c.delete(v))
-            self._each_place([a for a in actions if a.kind == "start"], lambda c, v: c.start(v, wait=False))
+            for action in actions:
+                tell(action.vm, f"{action.kind}: {action.reason}" if action.kind in ("drift", "extra") else action.kind)
+            self._each_place([a for a in actions if a.kind in ("replace", "delete")], tell, "deleted",
+                             lambda c, v: c.delete(v))
+            self._each_place([a for a in actions if a.kind == "start"], tell, "starting",
+                             lambda c, v: c.start(v, wait=False))
             try:
-                for action in actions:
-                    if action.kind in ("create", "replace") and action.spec:
-                        self._create(action.vm, action.spec)
+                self._create_all({a.vm: a.spec for a in actions if a.kind in ("create", "replace") and a.spec}, tell)
             except AlreadyExists:
-                continue  # another run made it meanwhile: look again
+                continue  # another run made one of them meanwhile: look again
             break
         else:
             raise AlreadyExists(f"environment {self.name!r} kept changing under this run")
@@ -182,21 +200,45 @@ class Environment:
             for where in self.placements:
                 mine = self.cloud(where).list(tags={ENV: self.name})
                 if mine:
-                    self.cloud(where).wait(mine, wait)
+                    self.cloud(where).wait(mine, wait, on_ready=lambda vm: tell(self._short(vm), str(wait)))
         return self.status()
 
-    def _create(self, short: str, spec: VMSpec) -> None:
+    def _create_all(self, todo: dict[str, VMSpec], tell: Progress) -> None:
+        """The whole batch in one call at the first placement; when that placement refuses
+        some of it for capacity or quota, those VMs go one by one down the placement list."""
+        if not todo:
+            return
+        first = next(iter(self.placements))
+        for short in todo:
+            tell(short, f"creating at {first}")
+        try:
+            self.cloud(first).create_many(builtins.list(todo.values()), wait=None, keep_on_failure=True,
+                                          owner=self._owner)
+            made = {spec.name for spec in todo.values()}
+        except (CapacityUnavailable, QuotaExceeded) as exc:
+            log.warning("%s: %s refused part of the batch: %s", self.name, first, exc)
+            made = {vm.name for vm in self.cloud(first).list(tags={ENV: self.name})}
+        for short, spec in todo.items():
+            if spec.name in made:
+                self.landed[short] = Landing(first)
+                tell(short, f"created at {first}")
+            else:
+                self._create(short, spec, tell)
+
+    def _create(self, short: str, spec: VMSpec, tell: Progress) -> None:
         """At the first placement that has room; the others' refusals are kept in ``landed``."""
         skipped: dict[str, str] = {}
         for where in self.placements:
-            log.info("%s: creating %s at %s", self.name, spec.name, where)
+            tell(short, f"creating at {where}")
             try:
-                self.cloud(where).create_many([spec], wait=None, keep_on_failure=True, owner=self._owner(spec))
+                self.cloud(where).create_many([spec], wait=None, keep_on_failure=True, owner=self._owner)
             except (CapacityUnavailable, QuotaExceeded) as exc:
                 skipped[where] = f"{type(exc).__name__}: {exc}"
+                tell(short, f"skipped {where}: {skipped[where]}")
                 log.warning("%s: %s skipped %s: %s", self.name, spec.name, where, skipped[where])
                 continue
             self.landed[short] = Landing(where, skipped)
+            tell(short, f"created at {where}" + (f" (skipped {', '.join(skipped)})" if skipped else ""))
             return
         raise CapacityUnavailable(f"{spec.name}: no placement had room: " +
                                   "; ".join(f"{w}: {why}" for w, why in skipped.items()))
@@ -212,12 +254,15 @@ class Environment:
                                   "placement": where}
                 for where in self.placements for vm in self.cloud(where).list(tags={ENV: self.name})}
 
-    def down(self) -> builtins.list[str]:
+    def down(self, *, progress: Progress | None = None) -> builtins.list[str]:
         """Delete every VM of the environment, everywhere; safe to run again after an interrupted one."""
+        tell = progress or _silent
         gone = []
         for where in self.placements:
             vms = self.cloud(where).list(tags={ENV: self.name})
+            for vm in vms:
+                tell(self._short(vm), f"deleting at {where}")
             if vms:
-                self.cloud(where).delete(vms)
+                self.cloud(where).delete(vms, on_gone=lambda vm: tell(self._short(vm), "deleted"))
             gone += [vm.name for vm in vms]
         return gone

@@ -71,12 +71,13 @@ class Waiter:
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
-    def until(self, ids: Sequence[str], target: Target, timeout: float) -> list[VM]:
+    def until(self, ids: Sequence[str], target: Target, timeout: float,
+              on_done: Callable[[str, VM | None], None] | None = None) -> list[VM]:
         """The VMs once all reached ``target``, in the order of ``ids``."""
         return self.poll(
             ids, lambda pending: self.provider.describe(pending), target,
             reached=lambda vm: _reached(vm, target, self.probe), failed=lambda vm: _failed(vm, target),
-            timeout=timeout,
+            timeout=timeout, on_done=on_done,
         )
 
     def snapshots_ready(self, ids: Sequence[str], timeout: float) -> list[Snapshot]:
@@ -87,8 +88,10 @@ class Waiter:
         )
 
     def poll(self, ids: Sequence[str], describe: Callable[[list[str]], Sequence[R]], target: str,
-             reached: Callable[[R | None], bool], failed: Callable[[R | None], bool], timeout: float) -> list[R]:
-        """Describe everything still pending in one call per round until each is ``reached``."""
+             reached: Callable[[R | None], bool], failed: Callable[[R | None], bool], timeout: float,
+             on_done: Callable[[str, R | None], None] | None = None) -> list[R]:
+        """Describe everything still pending in one call per round until each is ``reached``
+        (``on_done(id, item)`` hears of each as it is; ``item`` is None once it is gone)."""
         deadline = self.clock() + timeout
         pending = list(dict.fromkeys(ids))
         done: dict[str, R | None] = {}
@@ -104,6 +107,8 @@ class Waiter:
                 if reached(item):
                     done[item_id] = item
                     pending.remove(item_id)
+                    if on_done:
+                        on_done(item_id, item)
             if not pending:
                 break
             if self.clock() >= deadline:

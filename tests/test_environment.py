@@ -1,6 +1,7 @@
-"""Environments: files checked before anything is made, then plan/up/down
-against a provider backend (the Compute Engine fake: fast, real HTTP), two
-runs at once, and runs killed part-way."""
+"""Environments: files checked before anything is made, then plan/up/down,
+two runs at once, runs killed part-way and gc, on every cloud test backend
+(moto and the two fakes: real SDKs over real HTTP); failover on the Compute
+Engine fake; the example file on libvirt with real VMs."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import yaml
 import cloudvm
 from cloudvm.environment import DIGEST, ENV, EXPIRES, Environment
 from cloudvm.errors import InvalidSpec
+from tests.backends import CLOUDS, Backend, start
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 
@@ -76,6 +78,12 @@ def test_a_file_expands_into_named_specs(tmp_path: Path) -> None:
     assert cloudvm.Environment is Environment
 
 
+@pytest.fixture(scope="module", params=CLOUDS)
+def cloud(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    with start(request.param) as backend:
+        yield backend
+
+
 @pytest.fixture(scope="module")
 def gce() -> Iterator[Any]:
     testing = pytest.importorskip("cloudvm_gcp.testing")
@@ -91,8 +99,8 @@ def names(env: Environment) -> list[str]:
     return sorted(vm.name for vm in env.status())
 
 
-def test_plan_up_drift_prune_down(tmp_path: Path, gce: Any) -> None:
-    path = write(tmp_path, document(provider(gce)))
+def test_plan_up_drift_prune_down(tmp_path: Path, cloud: Backend) -> None:
+    path = write(tmp_path, document(cloud.provider))
     env = Environment.load(path)
     assert [(a.kind, a.vm) for a in env.plan()] == [("create", "web-1"), ("create", "web-2"), ("create", "db")]
     vms = env.up()
@@ -103,9 +111,10 @@ def test_plan_up_drift_prune_down(tmp_path: Path, gce: Any) -> None:
     first = {vm.name: vm.id for vm in vms}
     assert {vm.name: vm.id for vm in env.up()} == first  # nothing to do: nothing made again
     outputs = env.outputs()
-    assert sorted(outputs) == ["db", "web-1", "web-2"] and outputs["db"]["address"].startswith("10.128.")
+    assert sorted(outputs) == ["db", "web-1", "web-2"] and all(o["address"] for o in outputs.values())
+    assert outputs["db"]["address"] == next(vm.address for vm in vms if vm.name == "pr-7-db")
 
-    doc = document(provider(gce))
+    doc = document(cloud.provider)
     doc["vms"][0]["size"] = {"cpus": 2, "memory_gib": 4}
     doc["vms"][1]["name"] = "cache"
     changed = Environment.load(write(tmp_path, doc))
@@ -113,36 +122,41 @@ def test_plan_up_drift_prune_down(tmp_path: Path, gce: Any) -> None:
     assert plan == {"web-1": "drift", "web-2": "drift", "cache": "create", "db": "extra"}
     changed.up()
     assert names(changed) == ["pr-7-cache", "pr-7-db", "pr-7-web-1", "pr-7-web-2"]  # drift kept, db kept
+    assert {vm.name: vm.id for vm in changed.status() if "web" in vm.name} == {
+        k: v for k, v in first.items() if "web" in k}
     changed.up(replace=True, prune=True)
     vms = changed.status()
     assert [vm.name for vm in vms] == ["pr-7-cache", "pr-7-web-1", "pr-7-web-2"]
-    assert {vm.size.type_name for vm in vms if "web" in vm.name} == {"e2-medium"}  # type: ignore[union-attr]
+    assert {(vm.size.cpus, vm.size.memory_gib) for vm in vms if "web" in vm.name} == {(2, 4)}  # type: ignore[union-attr]
     assert all(vm.tags[DIGEST] for vm in vms)
     assert len(changed.down()) == 3 and changed.down() == []  # idempotent
-    assert [r for r in gce.resources("envs") if r["kind"] != "compute#firewall"] == []
+    assert cloud.leftovers("pr-7-") == []
 
 
 def _cli(*args: str, **kw: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "cloudvm", "-o", "json", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            stderr=subprocess.PIPE, text=True, **kw)  # os.environ carries the backend's credentials
 
 
-def test_two_runs_at_once_end_with_exactly_the_declared_vms(tmp_path: Path, gce: Any) -> None:
-    path = write(tmp_path, document(provider(gce), name="twin"))
+def test_two_runs_at_once_end_with_exactly_the_declared_vms(tmp_path: Path, cloud: Backend) -> None:
+    path = write(tmp_path, document(cloud.provider, name="twin"))
     runs = [_cli("up", str(path)) for _ in range(2)]
-    results = [r.communicate(timeout=120) for r in runs]
+    results = [r.communicate(timeout=180) for r in runs]
     assert [r.returncode for r in runs] == [0, 0], [e for _, e in results]
     env = Environment.load(path)
     assert names(env) == ["twin-db", "twin-web-1", "twin-web-2"]
     assert sorted(v["name"] for v in json.loads(results[0][0])) == names(env)
     env.down()
-    assert gce.resources("envs") == []
+    assert cloud.leftovers("twin-") == []
 
 
-@pytest.mark.parametrize("after", [0.8, 1.6, 2.4, 3.2])
-def test_a_killed_up_is_finished_by_the_next(tmp_path: Path, gce: Any, after: float) -> None:
+KILLS = [(c, after) for c in CLOUDS for after in ((0.8, 1.6, 2.4, 3.2) if c == "gcp" else (1.2, 2.8))]
+
+
+@pytest.mark.parametrize(("cloud", "after"), KILLS, indirect=["cloud"])
+def test_a_killed_up_is_finished_by_the_next(tmp_path: Path, cloud: Backend, after: float) -> None:
     name = f"kill-{int(after * 10)}"
-    path = write(tmp_path, document(provider(gce), name=name))
+    path = write(tmp_path, document(cloud.provider, name=name))
     run = _cli("up", str(path), start_new_session=True)
     time.sleep(after)
     os.killpg(run.pid, signal.SIGKILL)
@@ -152,10 +166,10 @@ def test_a_killed_up_is_finished_by_the_next(tmp_path: Path, gce: Any, after: fl
     vms = env.up()
     assert sorted(vm.name for vm in vms) == [f"{name}-db", f"{name}-web-1", f"{name}-web-2"], made_before
     assert all(vm.state is cloudvm.VMState.RUNNING for vm in vms)
-    disks = [r["name"] for r in gce.resources("envs") if r["kind"] == "compute#disk"]
-    assert sorted(disks) == sorted([f"{name}-db", f"{name}-db-data-1", f"{name}-web-1", f"{name}-web-2"])
+    assert {(vm.name, len(vm.disks)) for vm in vms} == {(f"{name}-db", 2), (f"{name}-web-1", 1),
+                                                        (f"{name}-web-2", 1)}
     env.down()
-    assert gce.resources("envs") == []
+    assert cloud.leftovers(f"{name}-") == []
 
 
 def test_the_cli_plans_brings_up_and_tears_down(tmp_path: Path, gce: Any) -> None:
@@ -164,11 +178,14 @@ def test_the_cli_plans_brings_up_and_tears_down(tmp_path: Path, gce: Any) -> Non
     assert [(a["kind"], a["vm"]) for a in json.loads(planned)] == [
         ("create", "web-1"), ("create", "web-2"), ("create", "db")]
     up = _cli("up", str(path))
-    assert up.wait(120) == 0
+    progress = up.communicate(timeout=120)[1].splitlines()
+    assert up.returncode == 0 and "db: created at gcp" in progress
+    assert progress.index("web-1: running") > progress.index("web-1: created at gcp")  # each VM's steps, in order
     outputs = json.loads(_cli("outputs", str(path)).communicate(timeout=60)[0])
     assert sorted(outputs) == ["db", "web-1", "web-2"] and all(o["state"] == "running" for o in outputs.values())
     down = _cli("down", str(path))
-    assert down.wait(120) == 0 and "3 VMs deleted" in (down.stdout.read() if down.stdout else "")
+    said, steps = down.communicate(timeout=120)
+    assert down.returncode == 0 and "3 VMs deleted" in said and "web-2: deleted" in steps.splitlines()
     assert gce.resources("envs") == []
 
 
@@ -209,32 +226,31 @@ def test_the_example_environment_on_libvirt(tmp_path: Path, monkeypatch: pytest.
     assert [item for short in ("db", "web-1", "web-2") for item in leftovers(f"demo-{short}")] == []
 
 
-def test_gc_deletes_expired_environments_and_lists_orphans(tmp_path: Path, gce: Any) -> None:
+def test_gc_deletes_expired_environments_and_lists_orphans(tmp_path: Path, cloud: Backend) -> None:
     from cloudvm.gc import sweep
 
-    short = Environment.load(write(tmp_path, document(provider(gce), name="brief", ttl="1h"), "brief.yaml"))
-    long = Environment.load(write(tmp_path, document(provider(gce), name="lasting", ttl="1w"), "lasting.yaml"))
+    short = Environment.load(write(tmp_path, document(cloud.provider, name="brief", ttl="1h"), "brief.yaml"))
+    long = Environment.load(write(tmp_path, document(cloud.provider, name="lasting", ttl="1w"), "lasting.yaml"))
     short.up(wait=None)
     long.up(wait=None)
     later = time.time() + 2 * 3600
-    with cloudvm.connect("gcp", project="envs", zone="us-central1-a", api_endpoint=gce.url, timeout=60,
-                         poll_interval=0.1) as cloud:
-        cloud.create(cloudvm.VMSpec(name="keeper", size=cloudvm.Size(cpus=1, memory_gib=1), image="debian-12",
-                                    disks=[cloudvm.Disk(size_gib=1, keep=True)]))
-        cloud.delete("keeper")
-        seen = sweep(cloud, dry_run=True, now=later)
+    options = {k: v for k, v in cloud.provider.items() if k != "name"}
+    with cloudvm.connect(cloud.name, **options, timeout=60, poll_interval=0.1) as connected:
+        connected.create(cloudvm.VMSpec(name="keeper", size=cloudvm.Size(cpus=1, memory_gib=1), image="debian-12",
+                                        disks=[cloudvm.Disk(size_gib=1, keep=True)]))
+        connected.delete("keeper")
+        seen = sweep(connected, dry_run=True, now=later)
         assert sorted(seen.expired) == ["brief"] and len(seen.expired["brief"]) == 3
         assert names(short) == ["brief-db", "brief-web-1", "brief-web-2"]  # a dry run deletes nothing
-        assert [o.split(" (")[0] for o in seen.orphans] == ["disk keeper-data-1 in us-central1-a"]
-        done = sweep(cloud, now=later)
+        assert len(seen.orphans) == 1 and "keeper" in seen.orphans[0], seen.orphans  # the kept disk, only
+        done = sweep(connected, now=later)
         assert sorted(done.expired) == ["brief"] and names(short) == [] and len(names(long)) == 3
-        listed = _cli("-p", "gcp", "-O", "project=envs", "-O", f"api_endpoint={gce.url}", "gc", "--dry-run")
-        report = json.loads(listed.communicate(timeout=60)[0])
-        assert report["expired"] == {} and len(report["orphans"]) == 1  # "lasting" has not expired yet
+    flags = [arg for key, value in options.items() for arg in ("-O", f"{key}={value}")]
+    listed = _cli("-p", cloud.name, *flags, "gc", "--dry-run")
+    report = json.loads(listed.communicate(timeout=60)[0])
+    assert report["expired"] == {} and len(report["orphans"]) == 1  # "lasting" has not expired yet
     long.down()
-    with gce.fake.compute.lock:
-        gce.fake.compute.remove("projects/envs/zones/us-central1-a/disks/keeper-data-1")
-    assert gce.resources("envs") == []
+    assert cloud.leftovers("brief-") == cloud.leftovers("lasting-") == []
 
 
 def test_a_full_placement_fails_over_to_the_next(tmp_path: Path, gce: Any) -> None:
@@ -243,8 +259,14 @@ def test_a_full_placement_fails_over_to_the_next(tmp_path: Path, gce: Any) -> No
     path = write(tmp_path, doc)
     with Environment.load(path) as env:
         assert {a.where for a in env.plan()} == {"gcp:us-central1-a"}
-        gce.inject("instances.insert", "operation", code="ZONE_RESOURCE_POOL_EXHAUSTED")
-        vms = env.up()
+        # The zone refuses web-1 in the batch and again on its own; the rest of the batch stays.
+        gce.inject("instances.insert", "operation", times=2, code="ZONE_RESOURCE_POOL_EXHAUSTED",
+                   target="spread-web-1")
+        steps: list[tuple[str, str]] = []
+        vms = env.up(progress=lambda vm, what: steps.append((vm, what)))
+        assert ("web-1", "created at gcp:us-east1-b (skipped gcp:us-central1-a)") in steps
+        assert [what for vm, what in steps if vm == "db"] == [
+            "create", "creating at gcp:us-central1-a", "created at gcp:us-central1-a", "running"]
         assert "CapacityUnavailable" in env.landed["web-1"].skipped["gcp:us-central1-a"]
         assert {s: landing.where for s, landing in env.landed.items()} == {
             "web-1": "gcp:us-east1-b", "web-2": "gcp:us-central1-a", "db": "gcp:us-central1-a"}

@@ -30,13 +30,9 @@ def up(file: File, replace: Replace = False, prune: Prune = False,
     """Create, start or replace VMs until the provider holds what the file declares."""
     if wait not in ("running", "reachable", "none"):
         raise typer.BadParameter("must be running, reachable or none", param_hint="--wait")
-    with Environment.load(file) as env, output.err.status(f"bringing up {env.name}"):
-        vms = env.up(replace=replace, prune=prune, wait=None if wait == "none" else wait)  # type: ignore[arg-type]
-    for short, landing in sorted(env.landed.items()):
-        for where, why in landing.skipped.items():
-            output.err.print(f"{short}: skipped {where}: {why}", highlight=False, markup=False)
-        if len(env.placements) > 1:
-            output.err.print(f"{short}: created at {landing.where}", highlight=False, markup=False)
+    with Environment.load(file) as env, output.Steps(f"bringing up {env.name}") as steps:
+        vms = env.up(replace=replace, prune=prune, wait=None if wait == "none" else wait,  # type: ignore[arg-type]
+                     progress=steps)
     output.vms(vms, settings.output)
 
 
@@ -57,8 +53,8 @@ def outputs(file: File) -> None:
 @app.command()
 def down(file: File) -> None:
     """Delete every VM of the environment (safe to run again)."""
-    with Environment.load(file) as env, output.err.status(f"tearing down {env.name}"):
-        gone = env.down()
+    with Environment.load(file) as env, output.Steps(f"tearing down {env.name}") as steps:
+        gone = env.down(progress=steps)
     output.out.print(f"{env.name}: {len(gone)} VM{'s' if len(gone) != 1 else ''} deleted")
 
 

@@ -8,10 +8,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
@@ -69,3 +71,35 @@ def snapshots(items: Sequence[Snapshot], fmt: str) -> None:
 
 def actions(items: Sequence[Any], fmt: str) -> None:
     _show(items, fmt, ("action", "vm", "where", "why"), lambda a: [a.kind, a.vm, a.where, a.reason])
+
+
+class Steps:
+    """Each VM's current step while work runs on many at once: a live table on a terminal,
+    one line per step otherwise (CI logs keep the whole story)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.rows: dict[str, str] = {}
+        self.live = Live(self._table(), console=err, refresh_per_second=8) if err.is_terminal else None
+
+    def _table(self) -> Table:
+        table = Table("vm", "step", title=self.title, title_justify="left")
+        for vm, what in self.rows.items():
+            table.add_row(escape(vm), escape(what))
+        return table
+
+    def __call__(self, vm: str, what: str) -> None:
+        self.rows[vm] = what
+        if self.live:
+            self.live.update(self._table())
+        else:
+            err.print(f"{vm}: {what}", highlight=False, markup=False)
+
+    def __enter__(self) -> Steps:
+        if self.live:
+            self.live.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.live:
+            self.live.stop()

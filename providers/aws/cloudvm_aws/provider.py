@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from cloudvm import cloudinit
 from cloudvm import tags as tagging
-from cloudvm.errors import AlreadyExists, InvalidSpec
+from cloudvm.errors import AlreadyExists, InvalidSpec, TransientError
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Ingress, Size, VMSpec
@@ -33,8 +33,10 @@ from cloudvm_aws import catalog, snapshots
 from cloudvm_aws._errors import mapped
 
 USER_TAG = "cloudvm-user"
-CLAIMED_TAG = "cloudvm-claimed"  # when a create took the VM's name (its security group)
-ORPHAN_AFTER = 900.0  # seconds; far beyond the core's retry deadline for one create
+CLAIMED_TAG = "cloudvm-claimed"  # when a create last worked on the VM's name (its security group)
+# How long a name claimed by a create that has not launched is honoured. A live create renews its claim
+# on every attempt (the retry policy waits at most 30 s between them); a killed one stops renewing.
+CLAIM_LEASE = 60.0
 DEVICE_SOURCE = "cloudvm-copied-from"
 _STATES = {
     "pending": VMState.PENDING, "running": VMState.RUNNING, "stopping": VMState.STOPPING,
@@ -56,10 +58,9 @@ def _tag_dict(items: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in items or []}
 
 
-def _stale(group: dict[str, Any]) -> bool:
-    """Claimed so long ago that the create that claimed it cannot still be running."""
+def _claim_age(group: dict[str, Any]) -> float:
     claimed = _tag_dict(group.get("Tags")).get(CLAIMED_TAG, "")
-    return claimed.isdigit() and time.time() - int(claimed) > ORPHAN_AFTER
+    return time.time() - int(claimed) if claimed.isdigit() else float("inf")
 
 
 def _filters(tags: dict[str, str]) -> list[dict[str, Any]]:
@@ -81,8 +82,9 @@ class AWSProvider(Provider):
     })
 
     def __init__(self, region: str = "us-east-1", *, profile: str | None = None, endpoint_url: str | None = None,
-                 subnet_id: str | None = None) -> None:
+                 subnet_id: str | None = None, claim_lease: float = CLAIM_LEASE) -> None:
         self.region = region
+        self.claim_lease = float(claim_lease)
         self.profile = profile
         self.endpoint_url = endpoint_url
         self.subnet_id = subnet_id
@@ -195,22 +197,46 @@ class AWSProvider(Provider):
         with mapped(f"security group {name}"):
             found = self.ec2.describe_security_groups(Filters=[
                 {"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
-            if found and _stale(found[0]) and not self._in_use(found[0]["GroupId"]):
-                self.ec2.delete_security_group(GroupId=found[0]["GroupId"])  # left by a create that was killed
-                found = []
-            if found:
-                if _tag_dict(found[0].get("Tags")).get(tagging.TOKEN) != request.token:
-                    raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.region} "
-                                        f"(it holds security group {name})")
-                group_id: str = found[0]["GroupId"]
-            else:
-                claim = {**request.tags, CLAIMED_TAG: str(int(time.time()))}
-                group_id = self.ec2.create_security_group(
-                    GroupName=name, Description=f"cloudvm: {request.spec.name}", VpcId=vpc_id,
-                    TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(claim)}],
-                )["GroupId"]
+        if found:
+            return self._claimed(request, found[0])
+        claim = {**request.tags, CLAIMED_TAG: str(int(time.time()))}
+        with mapped(f"security group {name}"):
+            group_id: str = self.ec2.create_security_group(
+                GroupName=name, Description=f"cloudvm: {request.spec.name}", VpcId=vpc_id,
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(claim)}],
+            )["GroupId"]
         self._authorize(group_id, request.spec.network.ingress)
         return group_id
+
+    def _claimed(self, request: LaunchRequest, group: dict[str, Any]) -> str:
+        """The name is taken: by this create's earlier try (renew the claim and go on), by a VM
+        (AlreadyExists), or by a create that has not launched — wait for it, or, once its
+        claim has lapsed (it was killed), take the name over."""
+        group_id: str = group["GroupId"]
+        ours = _tag_dict(group.get("Tags")).get(tagging.TOKEN) == request.token
+        if not ours and self._held(request.spec.name):
+            raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.region} "
+                                f"(it holds security group {group['GroupName']})")
+        age = _claim_age(group)
+        if not ours and age <= self.claim_lease:
+            raise TransientError(f"{request.spec.name!r} is being created by another run (claimed {age:.0f}s ago);"
+                                 f" waiting for it to launch, or for its claim to lapse after "
+                                 f"{self.claim_lease:.0f}s", retry_after=min(self.claim_lease - age + 1, 15.0))
+        with mapped(f"security group {group['GroupName']}"):
+            if not ours:  # left by a create that was killed before it launched
+                self.ec2.delete_security_group(GroupId=group_id)
+                return self._security_group(request, group["VpcId"])
+            self.ec2.create_tags(Resources=[group_id], Tags=[{"Key": CLAIMED_TAG, "Value": str(int(time.time()))}])
+        self._authorize(group_id, request.spec.network.ingress)
+        return group_id
+
+    def _held(self, name: str) -> bool:
+        """Whether an instance carries the VM name (whatever group it holds)."""
+        with mapped(f"instances named {name}"):
+            return bool(self.ec2.describe_instances(Filters=[
+                {"Name": f"tag:{tagging.NAME}", "Values": [name]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ])["Reservations"])
 
     def _in_use(self, group_id: str) -> bool:
         with mapped(f"instances of {group_id}"):
@@ -353,6 +379,22 @@ class AWSProvider(Provider):
             if not self._in_use(group_id):
                 with mapped(f"delete security group {group_id}"):
                     self.ec2.delete_security_group(GroupId=group_id)
+
+    def orphans(self) -> list[str]:
+        """cloudvm's security groups no instance uses, and its volumes nothing has attached."""
+        managed = _filters({tagging.MANAGED: "true"})
+        with mapped("list orphans"):
+            pages = self.ec2.get_paginator("describe_instances").paginate(Filters=[
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])
+            used = {g["GroupId"] for page in pages for r in page["Reservations"] for i in r["Instances"]
+                    for g in [*i.get("SecurityGroups", []), *(g for n in i.get("NetworkInterfaces", [])
+                                                               for g in n.get("Groups", []))]}
+            groups = self.ec2.describe_security_groups(Filters=managed)["SecurityGroups"]
+            volumes = self.ec2.describe_volumes(Filters=[*managed, {"Name": "status", "Values": ["available"]}])
+        found = [f"security group {g['GroupName']} in {self.region} ({g['GroupId']}, no instance uses it)"
+                 for g in groups if g["GroupId"] not in used]
+        return found + [f"volume {_tag_dict(v.get('Tags')).get(tagging.NAME, '')} in {self.region} "
+                        f"({v['VolumeId']}, {v['Size']} GiB, unattached)" for v in volumes["Volumes"]]
 
     def console_output(self, vm: VM) -> str:
         with mapped(f"console output of {vm.name}"):

@@ -188,9 +188,9 @@ def test_the_cli_drives_aws_like_libvirt(moto_url: str, tmp_path: Any) -> None:
     assert leftovers(moto_url, "cli-aws") == []
 
 
-def test_a_group_left_by_a_killed_create_does_not_hold_the_name(cloud: cloudvm.Cloud, ec2: Any,
-                                                               moto_url: str) -> None:
-    from cloudvm_aws.provider import CLAIMED_TAG, ORPHAN_AFTER
+def test_a_name_claimed_by_a_killed_create_is_taken_over_once_its_claim_lapses(
+        ec2: Any, moto_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from cloudvm_aws.provider import CLAIMED_TAG
 
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
 
@@ -202,11 +202,11 @@ def test_a_group_left_by_a_killed_create_does_not_hold_the_name(cloud: cloudvm.C
                 {"Key": tags.MANAGED, "Value": "true"}, {"Key": tags.TOKEN, "Value": "killed"},
                 {"Key": CLAIMED_TAG, "Value": str(int(time.time() - age))}]}])
 
-    leave_group("orphan-old", ORPHAN_AFTER + 60)
-    vm = cloud.create(spec("orphan-old"))
-    cloud.delete(vm)
-    assert leftovers(moto_url, "orphan-old") == []
-    leave_group("orphan-new", 5)  # may still be a create in progress elsewhere
-    with pytest.raises(errors.AlreadyExists):
-        cloud.create(spec("orphan-new"))
-    ec2.delete_security_group(GroupName="cloudvm-orphan-new")
+    with cloudvm.connect("aws", region=REGION, endpoint_url=moto_url, claim_lease=4, poll_interval=0.2) as cloud:
+        leave_group("orphan-old", 30)  # lapsed: taken over at once
+        cloud.delete(cloud.create(spec("orphan-old")))
+        assert leftovers(moto_url, "orphan-old") == [] and "being created by another run" not in caplog.text
+        leave_group("orphan-new", 0)  # may be a create still running elsewhere: waited for, then taken over
+        cloud.delete(cloud.create(spec("orphan-new")))
+        assert "'orphan-new' is being created by another run" in caplog.text
+        assert leftovers(moto_url, "orphan-new") == []

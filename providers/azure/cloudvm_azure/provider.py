@@ -440,6 +440,22 @@ class AzureProvider(Provider):
         return bool(found) and tags.get(tagging.MANAGED) == "true" and (token is None or tags.get(
             tagging.TOKEN) == token) and not (found or {}).get("managedBy")
 
+    def orphans(self) -> list[str]:
+        """cloudvm's disks, NICs, public IPs and security groups that nothing uses."""
+        kinds = [("disk", self.compute.disks, "managedBy"),
+                 ("network interface", self.net.network_interfaces, "virtualMachine"),
+                 ("public IP", self.net.public_ip_addresses, "ipConfiguration"),
+                 ("security group", self.net.network_security_groups, "networkInterfaces")]
+        found = []
+        for what, ops, user in kinds:
+            with mapped(f"list {what}s"):
+                items = [_json(i) for i in ops.list_by_resource_group(self.resource_group)] if what == "disk" \
+                    else [_json(i) for i in ops.list(self.resource_group)]
+            found += [f"{what} {i['name']} in {self.resource_group} (unused)" for i in items
+                      if (i.get("tags") or {}).get(tagging.MANAGED) == "true"
+                      and not (i.get(user) or (i.get("properties") or {}).get(user))]
+        return found
+
     # -- snapshots -------------------------------------------------------------------------
 
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:

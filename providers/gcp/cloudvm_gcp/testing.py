@@ -47,7 +47,7 @@ class FakeComputeEngine:
         """Make the next ``times`` calls of ``method`` (e.g. ``instances.insert``) fail:
         ``throttle`` (429), ``rate403``, ``unavailable`` (503), ``error`` (status/reason given),
         ``operation`` (the operation ends with error ``code``) or ``drop`` (the work is done,
-        the connection closes before the answer)."""
+        the connection closes before the answer). ``target="NAME"``: only calls about that resource."""
         fault = Fault(method, kind, times, **details)
         self.fake.faults.append(fault)
         return fault

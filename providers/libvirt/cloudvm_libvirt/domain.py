@@ -5,6 +5,7 @@ all state."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from xml.etree import ElementTree as ET
@@ -35,6 +36,15 @@ class Volume:
     @classmethod
     def seed(cls, vm: str) -> Volume:
         return cls(f"{vm}-seed.iso", "seed")
+
+    @classmethod
+    def parse(cls, name: str) -> Volume | None:
+        """The volume a name denotes, if it is named as a VM's volumes are."""
+        found = _VOLUME_NAME.fullmatch(name)
+        return cls(name, found.lastgroup or "") if found else None
+
+
+_VOLUME_NAME = re.compile(r"(?P<vm>.+)-(?:(?P<root>root)\.qcow2|(?P<data>data)-\d+\.qcow2|(?P<seed>seed)\.iso)")
 
 
 @dataclass(frozen=True)

@@ -318,6 +318,14 @@ class LibvirtProvider(Provider):
 
     # -- snapshots -------------------------------------------------------------
 
+    def orphans(self) -> list[str]:
+        """Volumes named as cloudvm names a VM's disks that no domain holds: kept data disks of
+        deleted VMs, or pieces of a create killed before it defined its domain."""
+        metas = [self._meta(dom) for dom in self._domains(None)]
+        held = {vol.name for meta in metas if meta for vol in meta.volumes}
+        return [f"volume {name} in pool {self.storage.name} ({self._capacity(name) / GIB:g} GiB, no VM uses it)"
+                for name in self.storage.names() if Volume.parse(name) and name not in held]
+
     def _dom(self, vm_id: str) -> libvirt.virDomain:
         doms = self._domains([vm_id])
         if not doms:

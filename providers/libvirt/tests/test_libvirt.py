@@ -115,11 +115,15 @@ def test_kept_disks_outlive_the_vm_and_console_is_captured(cloud: cloudvm.Cloud,
     assert "cloudvm-tiny: boot finished" in cloud.console_output(vm)
     cloud.delete(vm)
     assert leftovers("keeper") == ["volume keeper-data-0.qcow2"]
+    def orphaned() -> list[str]:  # as `cloudvm gc` lists them (the shared pool may hold others')
+        return [o.split(" (")[0] for o in cloud.provider.orphans() if o.startswith("volume keeper-")]
+    assert orphaned() == ["volume keeper-data-0.qcow2 in pool cloudvm"]
     conn = libvirt.open(options()["uri"])
     try:
         conn.storagePoolLookupByName("cloudvm").storageVolLookupByName("keeper-data-0.qcow2").delete(0)
     finally:
         conn.close()
+    assert orphaned() == []
 
 
 @pytest.fixture

@@ -78,7 +78,11 @@ def _nsg(arm: Arm, nsg: dict[str, Any], body: dict[str, Any], old: dict[str, Any
 
 def _nic(arm: Arm, nic: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
     props = nic["properties"]
-    _ref(arm, props.get("networkSecurityGroup"), "networkSecurityGroup")
+    nsg = _ref(arm, props.get("networkSecurityGroup"), "networkSecurityGroup")
+    if nsg is not None:  # Azure lists the NICs a security group is on (read-only)
+        users = nsg["properties"].setdefault("networkInterfaces", [])
+        if not any(u["id"].lower() == nic["id"].lower() for u in users):
+            users.append({"id": nic["id"]})
     configs = props.get("ipConfigurations") or []
     if not configs:
         raise ArmError(400, "NetworkInterfaceMustHaveIpConfiguration", "Network interface must have at least one "
@@ -251,6 +255,13 @@ def _gone(arm: Arm, resource: dict[str, Any]) -> None:
         for subnet in arm.children(f"{resource['id']}/subnets"):
             arm.remove(subnet["id"])
     if kind == "networkInterfaces":
+        nsg = arm.find((resource["properties"].get("networkSecurityGroup") or {}).get("id", ""))
+        if nsg is not None:
+            users = [u for u in nsg["properties"].get("networkInterfaces", [])
+                     if u["id"].lower() != resource["id"].lower()]
+            nsg["properties"]["networkInterfaces"] = users
+            if not users:
+                del nsg["properties"]["networkInterfaces"]
         for config in resource["properties"].get("ipConfigurations") or []:
             ip = arm.find(((config.get("properties") or {}).get("publicIPAddress") or {}).get("id", ""))
             if ip is not None:

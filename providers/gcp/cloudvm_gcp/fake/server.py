@@ -56,6 +56,7 @@ class Fault:
     reason: str = ""
     code: str = ""
     retry_after: float | None = None
+    target: str = ""  # only calls about this resource name (in the path or the body's "name")
 
 
 @dataclass
@@ -91,13 +92,17 @@ class Fake:
                 return route, {k: urllib.parse.unquote(v) for k, v in found.groupdict().items()}
         return None
 
-    def take_fault(self, method_id: str) -> Fault | None:
+    def take_fault(self, method_id: str, names: set[str]) -> Fault | None:
         with self.fault_lock:
             for fault in self.faults:
-                if fault.method == method_id and fault.times > 0:
+                if fault.method == method_id and fault.times > 0 and (not fault.target or fault.target in names):
                     fault.times -= 1
                     return fault
         return None
+
+
+def _name(body: Any) -> list[str]:
+    return [body["name"]] if isinstance(body, dict) and isinstance(body.get("name"), str) else []
 
 
 def _route(method_id: str) -> Route:
@@ -120,9 +125,9 @@ class Handler(JSONHandler):
                                                            "reason": "notFound"}]}})
         route, params = found
         fake.calls[route.method_id] += 1
-        fault = fake.take_fault(route.method_id)
         try:
             body = self._body(route, raw)
+            fault = fake.take_fault(route.method_id, {*params.values(), *_name(body)})
             if fault and fault.kind != "drop":
                 self._before(fault, params)
             status, answer = 200, self._call(route, params, query, body, fault)
