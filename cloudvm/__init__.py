@@ -38,4 +38,5 @@ def connect(provider: str, *, retry: RetryPolicy | None = None, timeout: float =
     (``uri=`` for libvirt, ``region=`` for the clouds, ...)."""
     from cloudvm.registry import load
 
-    return Cloud(load(provider)(**options), retry=retry, timeout=timeout, poll_interval=poll_interval)
+    return Cloud(load(provider)(**options), retry=retry, timeout=timeout, poll_interval=poll_interval,
+                 origin=(provider, options))

@@ -9,10 +9,11 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cloudvm import tags as tagging
-from cloudvm.errors import InvalidSpec, NotFound, Timeout, Unsupported
+from cloudvm.errors import InvalidSpec, NotFound, ProviderError, Timeout, Unsupported
 from cloudvm.model import VM, ResolvedSize, Snapshot, SnapshotState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.retry import RetryPolicy
@@ -37,8 +38,10 @@ class Cloud:
         retry: RetryPolicy | None = None,
         timeout: float = 600.0,
         poll_interval: float = 1.0,
+        origin: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         self.provider = provider
+        self.origin = origin  # how connect() made it: the provider's name and options
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.waiter = Waiter(provider, self.retry, interval=poll_interval)
@@ -56,6 +59,17 @@ class Cloud:
 
     def close(self) -> None:
         self.provider.close()
+
+    def at(self, location: str) -> Cloud:
+        """The same provider, options and credentials somewhere else (a DR region, a
+        failover zone, another libvirt host): a new connection, closed by the caller."""
+        if self.origin is None:
+            raise Unsupported("this Cloud was not made by cloudvm.connect(); connect to the other location yourself")
+        from cloudvm import connect
+
+        name, options = self.origin
+        return connect(name, retry=self.retry, timeout=self.timeout, poll_interval=self.waiter.interval,
+                       **{**options, self.provider.location_option: location})
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -274,6 +288,9 @@ class Cloud:
                 spec: VMSpec | None = None, **changes: Any) -> VM:
         """A new VM whose disks start from the snapshot; ``changes`` override the source VM's spec."""
         snap = self.get_snapshot(ref)
+        if snap.state is not SnapshotState.READY:
+            raise ProviderError(f"snapshot {snap.name} is {snap.state.value}: not every disk's copy is complete, "
+                                "so it cannot be restored")
         base = spec or snap.spec
         if base is None:
             raise InvalidSpec("spec", "this snapshot does not record its VM's spec; pass spec=")
@@ -290,3 +307,29 @@ class Cloud:
         snap = self.get_snapshot(ref)
         copied: Snapshot = self._call("copy_snapshot", lambda: self.provider.copy_snapshot(snap, region))
         return copied
+
+    # -- VMs as files -------------------------------------------------------
+
+    def export(self, ref: VMRef, directory: str | Path) -> Path:
+        """A self-contained copy of the VM (standalone disk images and a manifest) in
+        ``directory``, taken from a crash-consistent snapshot while the VM runs on."""
+        self.provider.require(Capability.EXPORT)
+        vm = self.get(ref)
+        snap = self.snapshot(vm, name=f"{vm.name[:40].rstrip('-')}-export-{uuid.uuid4().hex[:8]}")
+        try:
+            log.info("exporting %s to %s", vm.name, directory)
+            self._call("export", lambda: self.provider.export_snapshot(snap, Path(directory)))
+        finally:
+            self.delete_snapshot(snap)
+        return Path(directory)
+
+    def import_vm(self, directory: str | Path, *, name: str | None = None, wait: Wait = "running") -> VM:
+        """The VM an ``export`` wrote, made here (under its old name unless ``name``)."""
+        self.provider.require(Capability.EXPORT)
+        staged = f"import-{uuid.uuid4().hex[:16]}"
+        tags = tagging.system_tags(staged, uuid.uuid4().hex[:16])
+        snap: Snapshot = self._call("import", lambda: self.provider.import_snapshot(Path(directory), staged, tags))
+        try:
+            return self.restore(snap, name=name or (snap.spec.name if snap.spec else snap.source_vm), wait=wait)
+        finally:
+            self.delete_snapshot(snap)

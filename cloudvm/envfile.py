@@ -4,14 +4,15 @@ before anything is created, with errors that name the field and its line."""
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, field_validator, model_validator
 
 from cloudvm.errors import InvalidSpec
 from cloudvm.spec import Disk, Network, Size, SpecModel, VMSpec
+from cloudvm.yamlfile import YamlFile
 
 _SHORT_NAME = r"^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$"
 _TTL = re.compile(r"^(\d+)([mhdw])$")
@@ -102,44 +103,13 @@ class EnvironmentFile(SpecModel):
         return int(found.group(1)) * _UNIT[found.group(2)] if found else None
 
 
-def _line(node: yaml.Node | None, field: str) -> int | None:
-    """The line of ``field`` (``vms[1].count``) in the composed document, or of its nearest parent."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in re.findall(r"[^.\[\]]+", field):
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            node = node.value[int(part)]
-        else:
-            break
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-class Loaded:
+class Loaded(YamlFile):
     """An environment file read and checked: its model and the VM specs it declares."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        text = path.read_text()
-        try:
-            self.document = yaml.compose(text)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidSpec("file", f"{path}: not YAML or JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise InvalidSpec("file", f"{path}: expected a mapping at the top")
-        self.model = self._checked(lambda: EnvironmentFile(**data))
+        super().__init__(path)
+        self.model = self.checked(lambda: EnvironmentFile(**self.data))
         self.specs = {short: spec for g in self.model.vms for short, spec in self._expand(g).items()}
-
-    def _checked(self, build: Any, prefix: str = "") -> Any:
-        try:
-            return build()
-        except InvalidSpec as exc:
-            field = ".".join(p for p in (prefix, exc.field) if p)
-            raise InvalidSpec(field, f"{exc.problem} ({self.path}, line {_line(self.document, field)})") from None
 
     def _expand(self, group: Group) -> dict[str, VMSpec]:
         index = self.model.vms.index(group)
@@ -160,7 +130,7 @@ class Loaded:
                                          f"{where}.user_data" if group.user_data else "defaults.user_data"),
         }
         names = [group.name] if group.count == 1 else [f"{group.name}-{i}" for i in range(1, group.count + 1)]
-        return {short: self._checked(lambda short=short: VMSpec(name=f"{self.model.name}-{short}", **fields), where)
+        return {short: self.checked(partial(VMSpec, name=f"{self.model.name}-{short}", **fields), where)
                 for short in names}
 
     def _login(self, login: Login, field: str) -> dict[str, Any]:
@@ -184,5 +154,4 @@ class Loaded:
         try:
             return path.read_text()
         except OSError as exc:
-            raise InvalidSpec(field, f"cannot read {path}: {exc.strerror} ({self.path}, line "
-                                     f"{_line(self.document, field)})") from None
+            raise InvalidSpec(field, f"cannot read {path}: {exc.strerror} ({self.where(field)})") from None

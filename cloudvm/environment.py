@@ -24,6 +24,7 @@ from cloudvm.cloud import Cloud, Wait
 from cloudvm.envfile import Loaded
 from cloudvm.errors import AlreadyExists, CapacityUnavailable, QuotaExceeded
 from cloudvm.model import VM, VMState
+from cloudvm.registry import load
 from cloudvm.spec import VMSpec
 
 log = logging.getLogger("cloudvm.environment")
@@ -31,8 +32,6 @@ ENV = "cloudvm-env"
 EXPIRES = "cloudvm-expires"  # Unix time; a label-safe spelling on every provider
 DIGEST = "cloudvm-spec"
 ROUNDS = 4  # reconcile rounds before giving up on a VM another run keeps taking
-# The connect() option a placement's location sets, per provider.
-LOCATION_OPTION = {"aws": "region", "gcp": "zone", "azure": "location", "libvirt": "uri"}
 
 
 def digest(spec: VMSpec) -> str:
@@ -100,7 +99,7 @@ class Environment:
         for label in self.loaded.model.placement:
             provider, _, location = label.partition(":")
             options = dict(base) if provider == name else {}
-            options[LOCATION_OPTION.get(provider, "location")] = location
+            options[load(provider).location_option] = location
             out[label] = (provider, options)
         return out
 

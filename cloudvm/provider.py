@@ -11,6 +11,7 @@ import abc
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from cloudvm.errors import Unsupported
@@ -31,6 +32,7 @@ class Capability(enum.Enum):
     SPOT = "spot"
     REACHABILITY = "reachability"
     CONSOLE_OUTPUT = "console_output"
+    EXPORT = "export"  # a VM written to files and read back on another host or pool
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Provider(abc.ABC):
     """Base class of every provider; override what the capabilities promise."""
 
     name: ClassVar[str]
+    # The connect() option that says where (region, zone, location, host URI): placements and DR use it.
+    location_option: ClassVar[str] = "region"
     # A class attribute; an instance may narrow it (e.g. a test endpoint that runs no guests).
     capabilities: frozenset[Capability] = frozenset()
 
@@ -128,6 +132,12 @@ class Provider(abc.ABC):
 
     def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
         raise Unsupported(f"provider {self.name!r} does not support copying snapshots")
+
+    def export_snapshot(self, snapshot: Snapshot, directory: Path) -> None:
+        raise Unsupported(f"provider {self.name!r} does not export VMs to files")
+
+    def import_snapshot(self, directory: Path, name: str, tags: dict[str, str]) -> Snapshot:
+        raise Unsupported(f"provider {self.name!r} does not import VMs from files")
 
     def orphans(self) -> list[str]:
         """cloudvm-made resources no VM uses any more (kept disks, helpers a killed create

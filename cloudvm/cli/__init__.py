@@ -7,12 +7,12 @@ import sys
 
 from rich.markup import escape
 
-from cloudvm.cli import envs, snapshots, vms
+from cloudvm.cli import backups, envs, snapshots, vms
 from cloudvm.cli.app import app
 from cloudvm.cli.output import err
 from cloudvm.errors import CloudVMError
 
-__all__ = ["app", "envs", "main", "snapshots", "vms"]
+__all__ = ["app", "backups", "envs", "main", "snapshots", "vms"]
 
 
 def main() -> None:

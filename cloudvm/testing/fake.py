@@ -21,16 +21,19 @@ from cloudvm.spec import Size
 
 
 class FakeProvider(Provider):
-    """``FakeProvider(boot_seconds=2, clock=lambda: now)``; faults via ``fail()``."""
+    """``FakeProvider(boot_seconds=2, clock=lambda: now)``; faults via ``fail()``. ``calendar``
+    dates what it creates (simulated days for retention tests)."""
 
     name = "fake"
     capabilities = frozenset({Capability.SNAPSHOTS, Capability.DATA_DISKS, Capability.PUBLIC_IP,
                               Capability.INGRESS_RULES, Capability.KEEP_DISKS})
     images = frozenset({"cloudvm-tiny", "debian-12", "ubuntu-24.04"})
 
-    def __init__(self, *, boot_seconds: float = 0.0, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, *, boot_seconds: float = 0.0, clock: Callable[[], float] | None = None,
+                 calendar: Callable[[], datetime] | None = None) -> None:
         self.boot_seconds = boot_seconds
         self.clock = clock or (lambda: 0.0)
+        self.calendar = calendar or (lambda: datetime.now(UTC))
         self.vms: dict[str, VM] = {}
         self.snapshots: dict[str, Snapshot] = {}
         self.booted_at: dict[str, float] = {}
@@ -79,7 +82,7 @@ class FakeProvider(Provider):
             id=vm_id, name=request.spec.name, provider=self.name, state=VMState.PENDING, size=request.size,
             image=request.spec.image, region="fake-1", private_ips=(f"10.0.0.{n % 250 + 1}",),
             disks=tuple(DiskInfo(f"{vm_id}-disk-{i}", d.size_gib) for i, d in enumerate(request.spec.disks)),
-            tags=dict(request.tags), created_at=datetime.now(UTC),
+            tags=dict(request.tags), created_at=self.calendar(),
             ssh_user=request.spec.ssh.user if request.spec.ssh else None,
         )
         self.booted_at[vm_id] = self.clock()
@@ -119,7 +122,7 @@ class FakeProvider(Provider):
         if any(s.name == name for s in self.snapshots.values()):
             raise AlreadyExists(f"a snapshot named {name!r} already exists")
         snap = Snapshot(id=f"snap-{next(self._ids)}", name=name, provider=self.name, source_vm=vm.name,
-                        created_at=datetime.now(UTC), disks=vm.disks, tags=dict(tags), raw=vm)
+                        created_at=self.calendar(), disks=vm.disks, tags=dict(tags), raw=vm)
         self.snapshots[snap.id] = snap
         return snap
 

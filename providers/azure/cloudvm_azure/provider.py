@@ -58,6 +58,7 @@ class AzureProvider(Provider):
     """
 
     name = "azure"
+    location_option = "location"
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY,

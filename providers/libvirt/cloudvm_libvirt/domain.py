@@ -138,5 +138,11 @@ def macs(xml: str) -> list[str]:
     return [m.get("address", "") for m in ET.fromstring(xml).findall("./devices/interface/mac")]
 
 
+def volume_paths(xml: str) -> dict[str, str]:
+    """Volume file name -> path, for every disk and CD-ROM of a domain (whichever pool holds it)."""
+    found = (s.get("file", "") for s in ET.fromstring(xml).findall("./devices/disk/source"))
+    return {path.rsplit("/", 1)[-1]: path for path in found if path}
+
+
 def networks(xml: str) -> list[str]:
     return [s.get("network", "") for s in ET.fromstring(xml).findall("./devices/interface/source")]

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 from xml.etree import ElementTree as ET
@@ -23,9 +24,9 @@ from cloudvm.errors import AlreadyExists, AuthenticationError, InvalidSpec, NotF
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Size
-from cloudvm_libvirt import images, snapshots
+from cloudvm_libvirt import export, images, snapshots
 from cloudvm_libvirt._errors import mapped
-from cloudvm_libvirt.domain import NS, Meta, Volume, domain_xml, macs, networks
+from cloudvm_libvirt.domain import NS, Meta, Volume, domain_xml, macs, networks, volume_paths
 from cloudvm_libvirt.seed import nocloud_seed
 from cloudvm_libvirt.storage import GIB, Storage
 
@@ -56,8 +57,9 @@ class LibvirtProvider(Provider):
     """
 
     name = "libvirt"
+    location_option = "uri"
     capabilities = frozenset({Capability.SNAPSHOTS, Capability.DATA_DISKS, Capability.KEEP_DISKS,
-                              Capability.REACHABILITY, Capability.CONSOLE_OUTPUT})
+                              Capability.REACHABILITY, Capability.CONSOLE_OUTPUT, Capability.EXPORT})
 
     def __init__(self, uri: str | None = None, *, network: str | None = None, pool: str = "cloudvm",
                  pool_path: str = "/var/lib/libvirt/images/cloudvm", domain_type: str | None = None,
@@ -218,9 +220,10 @@ class LibvirtProvider(Provider):
         with mapped(f"delete {meta.name}"):
             if dom.isActive():
                 dom.destroy()
+            paths = volume_paths(dom.XMLDesc(0))  # the VM's pool, which need not be this provider's
             for vol in meta.volumes:
                 if not vol.keep:
-                    self.storage.delete(vol.name)
+                    self.storage.delete(vol.name, paths.get(vol.name))
             dom.undefine()
         with contextlib.suppress(OSError):
             os.remove(self._console_log(meta.name))
@@ -317,6 +320,13 @@ class LibvirtProvider(Provider):
             return ""
 
     # -- snapshots -------------------------------------------------------------
+
+    def export_snapshot(self, snapshot: Snapshot, directory: Path) -> None:
+        export.write(self.storage, snapshot, directory)
+
+    def import_snapshot(self, directory: Path, name: str, tags: dict[str, str]) -> Snapshot:
+        manifest = export.read(self.storage, directory, name, tags)
+        return snapshots.to_snapshot(manifest, SnapshotState.READY, self.name, self.location)
 
     def orphans(self) -> list[str]:
         """Volumes named as cloudvm names a VM's disks that no domain holds: kept data disks of

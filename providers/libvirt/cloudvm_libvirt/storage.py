@@ -75,6 +75,15 @@ class Storage:
                     return None
                 raise
 
+    def _at(self, path: str) -> libvirt.virStorageVol | None:
+        with mapped(f"volume {path}"):
+            try:
+                return self._conn().storageVolLookupByPath(path)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    return None
+                raise
+
     def names(self) -> list[str]:
         with mapped("list volumes"):
             self.pool().refresh(0)
@@ -109,19 +118,25 @@ class Storage:
         return vol
 
     def read(self, name: str) -> bytes:
+        out = io.BytesIO()
+        return out.getvalue() if self.download(name, out) else b""
+
+    def download(self, name: str, out: BinaryIO) -> bool:
+        """The volume's file, as stored, written to ``out`` over libvirt's stream API (so a
+        remote host works too); False when there is no such volume."""
         vol = self.lookup(name)
         if vol is None:
-            return b""
-        out = io.BytesIO()
+            return False
         with mapped(f"download volume {name}"):
             stream = self._conn().newStream(0)
-            vol.download(stream, 0, vol.info()[1], 0)
+            vol.download(stream, 0, 0, 0)  # length 0: the whole file
             stream.recvAll(lambda _s, buf, o: o.write(buf), out)
             stream.finish()
-        return out.getvalue()
+        return True
 
-    def delete(self, name: str) -> None:
-        vol = self.lookup(name)
+    def delete(self, name: str, path: str | None = None) -> None:
+        """Delete the volume ``name`` of this pool (or the one at ``path``, in whichever pool)."""
+        vol = self._at(path) if path else self.lookup(name)
         if vol is not None:
             with mapped(f"delete volume {name}"):
                 try:

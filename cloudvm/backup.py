@@ -1,0 +1,318 @@
+"""Backups and disaster recovery on top of snapshots.
+
+A backup is a snapshot set of one VM taken under a policy; its tags name the
+policy, the VM and the period it belongs to, and the provider keeps the VM's
+spec with it, so listing, pruning and restoring need nothing but the
+provider. There is no daemon: ``run`` does what is due *now* and is meant to
+be called from cron, a systemd timer or a CI schedule; running it twice in a
+period takes one backup.
+
+Retention is grandfather-father-son: the newest ``last`` backups, plus the
+newest backup of each of the most recent ``hourly``/``daily``/``weekly``/
+``monthly`` periods that have one. The newest backup of a VM is never
+deleted, nor one whose DR copy has not finished.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from cloudvm.cloud import Cloud
+from cloudvm.errors import NotFound, Unsupported
+from cloudvm.model import VM, Snapshot, SnapshotState
+from cloudvm.provider import Capability
+from cloudvm.spec import SpecModel, check_name
+from cloudvm.yamlfile import YamlFile
+
+POLICY = "cloudvm-policy"
+SOURCE = "cloudvm-backup-of"
+PERIOD = "cloudvm-period"
+# Bucket keys for each period kind, finest first; ISO weeks so a week never straddles two keys.
+PERIODS = {"hourly": "%Y%m%d%H", "daily": "%Y%m%d", "weekly": "%G%V", "monthly": "%Y%m"}
+Every = Literal["hourly", "daily", "weekly", "monthly"]
+
+
+class Select(SpecModel):
+    """Which VMs: all of ``tags`` match, and (when given) the name is one of ``names``."""
+
+    tags: dict[str, str] = Field(default_factory=dict)
+    names: tuple[str, ...] = ()
+
+
+class Keep(SpecModel):
+    last: int = Field(1, ge=1)
+    hourly: int = Field(0, ge=0)
+    daily: int = Field(0, ge=0)
+    weekly: int = Field(0, ge=0)
+    monthly: int = Field(0, ge=0)
+
+
+class CopyTo(SpecModel):
+    region: str
+
+
+class Policy(SpecModel):
+    """``name``, ``select``, ``keep``, ``copy_to``; ``every`` is how often a backup is due
+    (by default the finest period ``keep`` counts, daily when it counts none)."""
+
+    name: str
+    select: Select = Field(default_factory=Select)
+    keep: Keep = Field(default_factory=Keep)
+    copy_to: tuple[CopyTo, ...] = ()
+    every: Every | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+    @property
+    def period(self) -> Every:
+        counted = [kind for kind in PERIODS if getattr(self.keep, kind)]
+        return self.every or (counted[0] if counted else "daily")  # type: ignore[return-value]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        """A policy file (YAML or JSON), errors naming the field and line."""
+        source = YamlFile(Path(path))
+        return source.checked(lambda: cls(**source.data))
+
+
+def _created(backup: Snapshot) -> datetime:
+    return backup.created_at or datetime.fromtimestamp(0, UTC)
+
+
+def retained(backups: Sequence[Snapshot], keep: Keep) -> set[str]:
+    """Ids of the backups (of one VM, complete ones) the retention keeps."""
+    ordered = sorted(backups, key=_created, reverse=True)
+    kept = {b.id for b in ordered[:keep.last]}
+    for kind, fmt in PERIODS.items():
+        wanted, seen = getattr(keep, kind), set[str]()
+        for backup in ordered:
+            key = _created(backup).strftime(fmt)
+            if key in seen:
+                continue
+            if len(seen) == wanted:
+                break
+            seen.add(key)
+            kept.add(backup.id)
+    return kept
+
+
+@dataclass
+class Report:
+    """What a run did (or, with ``dry_run``, would do), by snapshot name."""
+
+    taken: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)  # "name -> region"
+    pruned: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)  # incomplete sets of interrupted runs
+    kept: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # past retention, kept until their DR copy finishes
+    dry_run: bool = False
+
+
+def selected(cloud: Cloud, policy: Policy) -> list[VM]:
+    vms = cloud.list(tags=dict(policy.select.tags))
+    return [vm for vm in vms if not policy.select.names or vm.name in policy.select.names]
+
+
+def backups(cloud: Cloud, policy: str | None = None, vm: str | None = None) -> list[Snapshot]:
+    """Backups cloudvm took here, newest first (of one policy / one VM when given)."""
+    wanted = {POLICY: policy} if policy else {}
+    found = [s for s in cloud.list_snapshots(tags=wanted) if POLICY in s.tags]
+    return sorted((s for s in found if vm is None or s.tags.get(SOURCE) == vm), key=_created, reverse=True)
+
+
+class Runner:
+    """One run of a policy on one cloud; DR regions are reached through ``cloud.at``."""
+
+    def __init__(self, cloud: Cloud, policy: Policy, *, now: datetime | None = None, dry_run: bool = False,
+                 stale_after: float = 3600.0) -> None:
+        self.cloud, self.policy, self.dry_run = cloud, policy, dry_run
+        self.now = now or datetime.now(UTC)
+        self.stale_after = stale_after
+        self.report = Report(dry_run=dry_run)
+        self._dr: dict[str, Cloud] = {}
+        if policy.copy_to:
+            cloud.provider.require(Capability.COPY_SNAPSHOT)
+
+    def dr(self, region: str) -> Cloud:
+        if region not in self._dr:
+            self._dr[region] = self.cloud.at(region)
+        return self._dr[region]
+
+    def close(self) -> None:
+        for cloud in self._dr.values():
+            cloud.close()
+
+    def run(self) -> Report:
+        try:
+            self._clean()
+            self._take()
+            self._copy_and_prune()
+        finally:
+            self.close()
+        return self.report
+
+    def _clean(self) -> None:
+        """Sets a run left incomplete: failed ones, and pending ones too old to be in progress."""
+        for backup in backups(self.cloud, self.policy.name):
+            age = (self.now - _created(backup)).total_seconds()
+            if backup.state is SnapshotState.ERROR or (backup.state is SnapshotState.PENDING
+                                                       and age > self.stale_after):
+                self.report.cleaned.append(backup.name)
+                if not self.dry_run:
+                    self.cloud.delete_snapshot(backup)
+
+    def _take(self) -> None:
+        period = self.now.strftime(PERIODS[self.policy.period])
+        done = {(b.tags.get(SOURCE), b.tags.get(PERIOD)) for b in backups(self.cloud, self.policy.name)
+                if b.name not in self.report.cleaned}
+        for vm in selected(self.cloud, self.policy):
+            if (vm.name, period) in done:
+                continue
+            name = f"{vm.name[:46].rstrip('-')}-{self.now:%Y%m%d-%H%M%S}"
+            self.report.taken.append(name)
+            if not self.dry_run:
+                self.cloud.snapshot(vm, name=name, tags={POLICY: self.policy.name, SOURCE: vm.name, PERIOD: period})
+
+    def _copy_and_prune(self) -> None:
+        complete = [b for b in backups(self.cloud, self.policy.name) if b.state is SnapshotState.READY]
+        by_vm: dict[str, list[Snapshot]] = {}
+        for backup in complete:
+            by_vm.setdefault(backup.tags.get(SOURCE, backup.source_vm), []).append(backup)
+        for group in by_vm.values():
+            keep = retained(group, self.policy.keep)
+            for backup in group:
+                copies_done = self._copies(backup) if backup.id in keep else self._copies_finished(backup)
+                if backup.id in keep:
+                    self.report.kept.append(backup.name)
+                elif not copies_done:
+                    self.report.held.append(backup.name)
+                else:
+                    self._delete(backup)
+
+    def _copies(self, backup: Snapshot) -> bool:
+        """Make sure each DR region has a copy; True once all are complete."""
+        finished = True
+        for target in self.policy.copy_to:
+            copy = self._copy_in(backup, target.region)
+            if copy is None:
+                self.report.copied.append(f"{backup.name} -> {target.region}")
+                if self.dry_run:
+                    finished = False
+                    continue
+                copy = self.cloud.copy_snapshot(backup, region=target.region)
+            finished = finished and copy.state is SnapshotState.READY
+        return finished
+
+    def _copies_finished(self, backup: Snapshot) -> bool:
+        return all((copy := self._copy_in(backup, t.region)) is None or copy.state is SnapshotState.READY
+                   for t in self.policy.copy_to)
+
+    def _copy_in(self, backup: Snapshot, region: str) -> Snapshot | None:
+        return next((s for s in backups(self.dr(region), self.policy.name) if s.name == backup.name), None)
+
+    def _delete(self, backup: Snapshot) -> None:
+        self.report.pruned.append(backup.name)
+        if self.dry_run:
+            return
+        for target in self.policy.copy_to:  # the copies go with the backup they copy
+            copy = self._copy_in(backup, target.region)
+            if copy is not None:
+                self.dr(target.region).delete_snapshot(copy)
+        self.cloud.delete_snapshot(backup)
+
+
+def run(cloud: Cloud, policy: Policy, *, now: datetime | None = None, dry_run: bool = False) -> Report:
+    """Take the backups due now, copy them to the DR regions, prune what retention drops."""
+    return Runner(cloud, policy, now=now, dry_run=dry_run).run()
+
+
+def find(cloud: Cloud, ref: str) -> Snapshot:
+    """A backup by name or id."""
+    for backup in backups(cloud):
+        if ref in (backup.name, backup.id):
+            return backup
+    raise NotFound(f"no backup named {ref!r} on {cloud.provider.name}")
+
+
+def restore(cloud: Cloud, ref: str, *, name: str | None = None, region: str | None = None,
+            wait: Literal["running", "reachable"] = "running") -> VM:
+    """A new VM from the backup (its copy in ``region`` when given), with the spec it recorded."""
+    where = cloud.at(region) if region else cloud
+    try:
+        backup = find(where, ref)
+        return where.restore(backup, name=name or f"{backup.tags.get(SOURCE, backup.source_vm)}-restored",
+                             wait=wait)
+    finally:
+        if where is not cloud:
+            where.close()
+
+
+def delete(cloud: Cloud, ref: str) -> None:
+    cloud.delete_snapshot(find(cloud, ref))
+
+
+@dataclass
+class Drill:
+    """A restore proven: RPO is the backup's age, RTO the time to a reachable (or running) VM."""
+
+    backup: str
+    region: str
+    vm: str
+    rpo_seconds: float
+    rto_seconds: float
+    reached: str
+    check: str | None = None
+    check_exit: int | None = None
+    check_output: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.check_exit in (None, 0)
+
+
+def drill(cloud: Cloud, source: Policy | str, *, region: str | None = None, check: str | None = None,
+          key_file: str | None = None, name: str | None = None) -> Drill:
+    """Restore the newest complete backup (of a policy, or the one named) in ``region``, wait
+    until it answers, run ``check`` over SSH, report RPO/RTO, and remove the drill's VM."""
+    where = cloud.at(region) if region else cloud
+    try:
+        if isinstance(source, Policy):
+            done = [b for b in backups(where, source.name) if b.state is SnapshotState.READY]
+            if not done:
+                raise NotFound(f"policy {source.name!r} has no complete backup in {region or 'this region'}")
+            backup = done[0]
+        else:
+            backup = find(where, source)
+        reachable = Capability.REACHABILITY in where.capabilities
+        if check and not reachable:
+            raise Unsupported(f"{where.provider.name}: this endpoint runs no guests to check over SSH")
+        started = time.monotonic()
+        vm = where.restore(backup, name=name or f"drill-{backup.name}"[:63].rstrip("-"),
+                           wait="reachable" if reachable else "running")
+        try:
+            report = Drill(backup.name, region or (where.provider.location or ""), vm.name,
+                           rpo_seconds=(datetime.now(UTC) - _created(backup)).total_seconds(),
+                           rto_seconds=time.monotonic() - started, reached="reachable" if reachable else "running",
+                           check=check)
+            if check:
+                from cloudvm import ssh
+
+                done_check = ssh.run(vm, check, key_file=key_file)
+                report.check_exit, report.check_output = done_check.returncode, done_check.stdout + done_check.stderr
+            return report
+        finally:
+            where.delete(vm)
+    finally:
+        if where is not cloud:
+            where.close()
