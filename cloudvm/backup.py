@@ -124,10 +124,12 @@ def selected(cloud: Cloud, policy: Policy) -> list[VM]:
     return [vm for vm in vms if not policy.select.names or vm.name in policy.select.names]
 
 
-def backups(cloud: Cloud, policy: str | None = None, vm: str | None = None) -> list[Snapshot]:
-    """Backups cloudvm took here, newest first (of one policy / one VM when given)."""
+def backups(cloud: Cloud, policy: str | None = None, vm: str | None = None, *,
+            copies: bool = False) -> list[Snapshot]:
+    """Backups cloudvm took here, newest first (of one policy / one VM when given); DR
+    copies too with ``copies`` (a provider may list them beside the originals)."""
     wanted = {POLICY: policy} if policy else {}
-    found = [s for s in cloud.list_snapshots(tags=wanted) if POLICY in s.tags]
+    found = [s for s in cloud.list_snapshots(tags=wanted) if POLICY in s.tags and (copies or s.copy_of is None)]
     return sorted((s for s in found if vm is None or s.tags.get(SOURCE) == vm), key=_created, reverse=True)
 
 
@@ -219,7 +221,8 @@ class Runner:
                    for t in self.policy.copy_to)
 
     def _copy_in(self, backup: Snapshot, region: str) -> Snapshot | None:
-        return next((s for s in backups(self.dr(region), self.policy.name) if s.name == backup.name), None)
+        return next((s for s in backups(self.dr(region), self.policy.name, copies=True)
+                     if s.copy_of == backup.id and s.region == region), None)
 
     def _delete(self, backup: Snapshot) -> None:
         self.report.pruned.append(backup.name)
@@ -237,12 +240,16 @@ def run(cloud: Cloud, policy: Policy, *, now: datetime | None = None, dry_run: b
     return Runner(cloud, policy, now=now, dry_run=dry_run).run()
 
 
-def find(cloud: Cloud, ref: str) -> Snapshot:
-    """A backup by name or id."""
-    for backup in backups(cloud):
-        if ref in (backup.name, backup.id):
-            return backup
-    raise NotFound(f"no backup named {ref!r} on {cloud.provider.name}")
+def find(cloud: Cloud, ref: str, region: str | None = None) -> Snapshot:
+    """A backup by name or id, or a VM's name for its newest complete backup: the copy in
+    ``region`` when given, else the original."""
+    every = backups(cloud, copies=True)
+    found = [b for b in every if ref in (b.name, b.id)] or [
+        b for b in every if b.tags.get(SOURCE) == ref and b.state is SnapshotState.READY]
+    found.sort(key=lambda b: (b.region != region) if region else (b.copy_of is not None))  # stable: newest first
+    if not found:
+        raise NotFound(f"no backup named {ref!r} on {cloud.provider.name}" + (f" in {region}" if region else ""))
+    return found[0]
 
 
 def restore(cloud: Cloud, ref: str, *, name: str | None = None, region: str | None = None,
@@ -250,7 +257,7 @@ def restore(cloud: Cloud, ref: str, *, name: str | None = None, region: str | No
     """A new VM from the backup (its copy in ``region`` when given), with the spec it recorded."""
     where = cloud.at(region) if region else cloud
     try:
-        backup = find(where, ref)
+        backup = find(where, ref, region)
         return where.restore(backup, name=name or f"{backup.tags.get(SOURCE, backup.source_vm)}-restored",
                              wait=wait)
     finally:
@@ -288,12 +295,13 @@ def drill(cloud: Cloud, source: Policy | str, *, region: str | None = None, chec
     where = cloud.at(region) if region else cloud
     try:
         if isinstance(source, Policy):
-            done = [b for b in backups(where, source.name) if b.state is SnapshotState.READY]
+            done = [b for b in backups(where, source.name, copies=True) if b.state is SnapshotState.READY
+                    and (region is None or b.region == region)]
             if not done:
                 raise NotFound(f"policy {source.name!r} has no complete backup in {region or 'this region'}")
             backup = done[0]
         else:
-            backup = find(where, source)
+            backup = find(where, source, region)
         reachable = Capability.REACHABILITY in where.capabilities
         if check and not reachable:
             raise Unsupported(f"{where.provider.name}: this endpoint runs no guests to check over SSH")

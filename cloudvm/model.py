@@ -86,4 +86,5 @@ class Snapshot:
     disks: tuple[DiskInfo, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     spec: VMSpec | None = field(default=None, repr=False)
+    copy_of: str | None = None  # a DR copy: the id of the snapshot it copies
     raw: Any = field(default=None, repr=False, compare=False)

@@ -13,6 +13,7 @@ PREFIX = "cloudvm-"
 MANAGED = "cloudvm-managed"
 NAME = "cloudvm-name"
 TOKEN = "cloudvm-token"
+COPIED_FROM = "cloudvm-copied-from"  # on a DR copy: the id of the snapshot it copies
 SYSTEM_KEYS = frozenset({MANAGED, NAME, TOKEN})
 
 
@@ -22,6 +23,11 @@ def system_tags(name: str, token: str | None = None) -> dict[str, str]:
     if token:
         tags[TOKEN] = token
     return tags
+
+
+def declared(tags: dict[str, str]) -> dict[str, str]:
+    """Only the tags a spec may declare: everything cloudvm added (environment, backup, ...) removed."""
+    return {k: v for k, v in tags.items() if not k.startswith(PREFIX)}
 
 
 def user_tags(tags: dict[str, str]) -> dict[str, str]:

@@ -109,8 +109,11 @@ def test_backups_copy_to_a_dr_region_and_a_drill_restores_there(tmp_path: Path, 
         report = backup.run(east, backup.Policy.load(policy_file))
         assert len(report.taken) == 1 and report.copied == [f"{report.taken[0]} -> us-west-2"]
         with east.at("us-west-2") as west:
-            [copy] = backup.backups(west, "nightly")
-            assert copy.name == report.taken[0] and copy.state is SnapshotState.READY and len(copy.disks) == 2
+            assert backup.backups(west, "nightly") == []  # nothing was backed up in the DR region itself
+            [copy] = backup.backups(west, "nightly", copies=True)
+            [original] = backup.backups(east, "nightly")
+            assert copy.copy_of == original.id and copy.name == report.taken[0] == original.name
+            assert copy.state is SnapshotState.READY and copy.region == "us-west-2" and len(copy.disks) == 2
 
         def cli(*args: str) -> Any:
             done = subprocess.run([sys.executable, "-m", "cloudvm", "-p", "aws", "-O", "region=us-east-1", "-O",

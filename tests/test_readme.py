@@ -62,3 +62,26 @@ def test_the_environment_section_shows_the_example_file() -> None:
 
     example = Path(__file__).parent.parent / "examples" / "env.yaml"
     assert yaml.safe_load(block("yaml", "Dev/test environments")) == yaml.safe_load(example.read_text())
+
+
+def test_the_backup_section(home: dict[str, str]) -> None:
+    """Back up, change, drill, restore, export and import on real VMs; each login prints the file."""
+    from cloudvm_libvirt.testing import leftovers
+
+    import cloudvm
+    from cloudvm import backup
+
+    try:
+        done = subprocess.run(["sh", "-ec", block("sh", "Backups and DR")], env=home, capture_output=True,
+                              text=True, timeout=600, cwd=Path(__file__).parent.parent)
+        assert done.returncode == 0, done.stderr
+        said = done.stdout.splitlines()
+        assert "taken: " in said and said.count("taken: ") == 1  # the second run took nothing
+        assert "check_output: precious" in said and "passed: True" in said  # the drill restored the backup
+        assert [line for line in said if line in ("precious", "changed")] == ["precious", "changed"]
+    finally:
+        with cloudvm.connect("libvirt", network="cloudvm-test") as cloud:
+            cloud.delete([vm for vm in cloud.list() if vm.name in ("db", "db-restored", "db-moved")])
+            for made in backup.backups(cloud, "nightly", "db"):
+                cloud.delete_snapshot(made)
+    assert leftovers("db") == leftovers("db-restored") == leftovers("db-moved", pool="elsewhere") == []

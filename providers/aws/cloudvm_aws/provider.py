@@ -37,7 +37,7 @@ CLAIMED_TAG = "cloudvm-claimed"  # when a create last worked on the VM's name (i
 # How long a name claimed by a create that has not launched is honoured. A live create renews its claim
 # on every attempt (the retry policy waits at most 30 s between them); a killed one stops renewing.
 CLAIM_LEASE = 60.0
-DEVICE_SOURCE = "cloudvm-copied-from"
+DEVICE_SOURCE = tagging.COPIED_FROM  # on each copied member: the member it copies
 _STATES = {
     "pending": VMState.PENDING, "running": VMState.RUNNING, "stopping": VMState.STOPPING,
     "shutting-down": VMState.STOPPING, "stopped": VMState.STOPPED, "terminated": VMState.TERMINATED,

@@ -16,7 +16,7 @@ SOURCE = "cloudvm-source"
 TYPE = "cloudvm-type"
 IMAGE = "cloudvm-image"
 ROOT = "cloudvm-root"
-OWN = frozenset({SET, DEVICE, SOURCE, TYPE, IMAGE, ROOT, "cloudvm-user", "cloudvm-copied-from"})
+OWN = frozenset({SET, DEVICE, SOURCE, TYPE, IMAGE, ROOT, "cloudvm-user", tagging.COPIED_FROM})
 _STATES = {"pending": SnapshotState.PENDING, "completed": SnapshotState.READY, "error": SnapshotState.ERROR}
 
 
@@ -46,7 +46,8 @@ def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str, region:
     disks = tuple(DiskInfo(m["SnapshotId"], float(m["VolumeSize"]), _tags(m).get(DEVICE) == root,
                            _tags(m).get(DEVICE)) for m in members)
     spec = VMSpec(name=tags[SOURCE], size=Size(instance_type=tags[TYPE]), image=tags[IMAGE],
-                  tags={k: v for k, v in tags.items() if not k.startswith(tagging.PREFIX)}) if TYPE in tags else None
+                  tags=tagging.declared(tags)) if TYPE in tags else None
     return Snapshot(id=set_id, name=tags.get(tagging.NAME, set_id), provider=provider, source_vm=tags.get(SOURCE, ""),
                     state=state, created_at=min(m["StartTime"] for m in members), region=region, disks=disks,
-                    tags={k: v for k, v in tags.items() if k not in OWN}, spec=spec, raw=members)
+                    tags={k: v for k, v in tags.items() if k not in OWN}, spec=spec, raw=members,
+                    copy_of=set_id if tagging.COPIED_FROM in tags else None)

@@ -19,7 +19,7 @@ LUN = "cloudvm-lun"
 SOURCE = "cloudvm-source"
 TYPE = "cloudvm-type"
 SKU = "cloudvm-sku"
-COPIED_FROM = "cloudvm-copied-from"
+COPIED_FROM = tagging.COPIED_FROM
 IMAGE = "cloudvm-image"
 OWN = frozenset({SET, MEMBERS, INDEX, ROOT, LUN, SOURCE, TYPE, SKU, COPIED_FROM, IMAGE, "cloudvm-user"})
 
@@ -62,14 +62,14 @@ def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str) -> Snap
         if worst in states:
             state = worst
     spec = VMSpec(name=tags[SOURCE], size=Size(instance_type=tags[TYPE]), image=tags[IMAGE],
-                  tags=tagging.user_tags({k: v for k, v in tags.items() if k not in OWN})) if tags.get(TYPE) else None
+                  tags=tagging.declared(tags)) if tags.get(TYPE) else None
     return Snapshot(
         id=set_id, name=tags.get(tagging.NAME, set_id), provider=provider, source_vm=tags.get(SOURCE, ""), state=state,
         created_at=min((_when(m["properties"].get("timeCreated")) for m in members), default=None),
         region=members[0]["location"],
         disks=tuple(DiskInfo(m["name"], float(m["properties"].get("diskSizeGB") or 0), _tags(m).get(ROOT) == "true",
                              "os" if _tags(m).get(ROOT) == "true" else f"lun{_tags(m).get(LUN)}") for m in members),
-        tags={k: v for k, v in tags.items() if k not in OWN}, spec=spec, raw=members)
+        tags={k: v for k, v in tags.items() if k not in OWN}, spec=spec, raw=members, copy_of=tags.get(COPIED_FROM))
 
 
 def _when(value: Any) -> datetime:

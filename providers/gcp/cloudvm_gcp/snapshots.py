@@ -15,7 +15,7 @@ from cloudvm.spec import Size, VMSpec
 
 SET = "cloudvm-snapshot"
 MEMBERS = "cloudvm-members"
-COPIED_FROM = "cloudvm-copied-from"
+COPIED_FROM = tagging.COPIED_FROM
 _STATES = {"CREATING": SnapshotState.PENDING, "UPLOADING": SnapshotState.PENDING, "READY": SnapshotState.READY,
            "DELETING": SnapshotState.PENDING, "FAILED": SnapshotState.ERROR}
 
@@ -55,11 +55,11 @@ def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str) -> Snap
             state = worst
     tags: dict[str, str] = info.get("tags") or {}
     spec = VMSpec(name=info["vm"], size=Size(instance_type=info["type"]), image=info["image"],
-                  tags=tagging.user_tags(tags)) if info.get("type") and info.get("image") else None
+                  tags=tagging.declared(tags)) if info.get("type") and info.get("image") else None
     locations = members[0].get("storageLocations") or [None]
     return Snapshot(
         id=set_id, name=tags.get(tagging.NAME, set_id), provider=provider, source_vm=info.get("vm", ""), state=state,
         created_at=min(datetime.fromisoformat(m["creationTimestamp"]) for m in members), region=locations[0],
         disks=tuple(DiskInfo(m["name"], float(m.get("diskSizeGb", 0)), bool(manifest(m).get("root")),
                              manifest(m).get("device")) for m in members),
-        tags=tags, spec=spec, raw=members)
+        tags=tags, spec=spec, raw=members, copy_of=(members[0].get("labels") or {}).get(COPIED_FROM))
