@@ -16,7 +16,7 @@ deleted, nor one whose DR copy has not finished.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,16 +137,19 @@ class Runner:
     """One run of a policy on one cloud; DR regions are reached through ``cloud.at``."""
 
     def __init__(self, cloud: Cloud, policy: Policy, *, now: datetime | None = None, dry_run: bool = False,
-                 stale_after: float = 3600.0) -> None:
+                 stale_after: float = 3600.0, dr: Mapping[str, Cloud] | None = None) -> None:
         self.cloud, self.policy, self.dry_run = cloud, policy, dry_run
         self.now = now or datetime.now(UTC)
         self.stale_after = stale_after
         self.report = Report(dry_run=dry_run)
+        self._given = dict(dr or {})
         self._dr: dict[str, Cloud] = {}
         if policy.copy_to:
             cloud.provider.require(Capability.COPY_SNAPSHOT)
 
     def dr(self, region: str) -> Cloud:
+        if region in self._given:
+            return self._given[region]
         if region not in self._dr:
             self._dr[region] = self.cloud.at(region)
         return self._dr[region]
@@ -235,9 +238,12 @@ class Runner:
         self.cloud.delete_snapshot(backup)
 
 
-def run(cloud: Cloud, policy: Policy, *, now: datetime | None = None, dry_run: bool = False) -> Report:
-    """Take the backups due now, copy them to the DR regions, prune what retention drops."""
-    return Runner(cloud, policy, now=now, dry_run=dry_run).run()
+def run(cloud: Cloud, policy: Policy, *, now: datetime | None = None, dry_run: bool = False,
+        dr: Mapping[str, Cloud] | None = None) -> Report:
+    """Take the backups due now, copy them to the DR regions, prune what retention drops.
+    DR regions are reached with ``cloud.at(region)`` unless ``dr`` maps them to connections
+    (other credentials, say)."""
+    return Runner(cloud, policy, now=now, dry_run=dry_run, dr=dr).run()
 
 
 def find(cloud: Cloud, ref: str, region: str | None = None) -> Snapshot:

@@ -69,7 +69,7 @@ class Cloud:
 
         name, options = self.origin
         return connect(name, retry=self.retry, timeout=self.timeout, poll_interval=self.waiter.interval,
-                       **{**options, self.provider.location_option: location})
+                       **{**options, **self.provider.relocated(location)})
 
     @property
     def capabilities(self) -> frozenset[Capability]:

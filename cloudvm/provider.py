@@ -133,6 +133,11 @@ class Provider(abc.ABC):
     def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
         raise Unsupported(f"provider {self.name!r} does not support copying snapshots")
 
+    def relocated(self, location: str) -> dict[str, str]:
+        """The connect() options that put this provider at ``location`` (a DR region, a
+        failover placement); a provider whose locations come in two grains maps between them."""
+        return {self.location_option: location}
+
     def export_snapshot(self, snapshot: Snapshot, directory: Path) -> None:
         raise Unsupported(f"provider {self.name!r} does not export VMs to files")
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 CLOUDS = ("gcp", "aws", "azure")
+DR_REGION = {"gcp": "us-east1", "aws": "us-west-2", "azure": "westus"}  # where DR copies go
 
 
 @dataclass

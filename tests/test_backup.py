@@ -20,6 +20,7 @@ from cloudvm import backup
 from cloudvm.errors import InvalidSpec, ProviderError
 from cloudvm.model import SnapshotState
 from cloudvm.testing.fake import FakeProvider
+from tests.backends import DR_REGION, Backend
 
 POLICY = """\
 name: nightly
@@ -92,43 +93,55 @@ def test_an_interrupted_set_is_cleaned_and_never_restored(calendar: list[datetim
     assert report.taken == [] and report.kept == [done.name]
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    testing = pytest.importorskip("cloudvm_aws.testing")
-    with testing.moto_server() as url, pytest.MonkeyPatch.context() as patch:
-        for key, value in testing.CREDENTIALS.items():
-            patch.setenv(key, value)
-        yield url
+def test_a_backup_past_retention_waits_for_its_dr_copy(calendar: list[datetime]) -> None:
+    cloud = fake_cloud(calendar)
+    provider = cloud.provider
+    assert isinstance(provider, FakeProvider)
+    cloud.create(spec("db", env="prod"))
+    policy = backup.Policy(name="nightly", select=backup.Select(tags={"env": "prod"}),
+                           copy_to=[backup.CopyTo(region="dr-1")])
+    provider.copies_finish = False  # a slow cross-region copy
+    first = backup.run(cloud, policy, now=calendar[0], dr={"dr-1": cloud})
+    calendar[0] += timedelta(days=1)
+    second = backup.run(cloud, policy, now=calendar[0], dr={"dr-1": cloud})
+    assert second.held == first.taken and second.pruned == [] and second.kept == second.taken  # last: 1
+    provider.copies_finish = True
+    third = backup.run(cloud, policy, now=calendar[0] + timedelta(hours=1), dr={"dr-1": cloud})
+    assert third.pruned == first.taken and third.kept == second.taken
+    assert sorted((s.name, s.region or "") for s in provider.snapshots.values()) == [
+        (second.taken[0], ""), (second.taken[0], "dr-1")]  # the copy went with its backup
 
 
-def test_backups_copy_to_a_dr_region_and_a_drill_restores_there(tmp_path: Path, moto: str) -> None:
+def test_backups_copy_to_a_dr_region_and_a_drill_restores_there(tmp_path: Path, cloud: Backend) -> None:
+    region = DR_REGION[cloud.name]
     policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(POLICY + "copy_to: [{region: us-west-2}]\n")
-    with cloudvm.connect("aws", region="us-east-1", endpoint_url=moto, poll_interval=0.1, timeout=60) as east:
-        vm = east.create(spec("web", env="prod").replace(image="ubuntu-24.04", disks=[cloudvm.Disk(size_gib=2)]))
-        report = backup.run(east, backup.Policy.load(policy_file))
-        assert len(report.taken) == 1 and report.copied == [f"{report.taken[0]} -> us-west-2"]
-        with east.at("us-west-2") as west:
-            assert backup.backups(west, "nightly") == []  # nothing was backed up in the DR region itself
-            [copy] = backup.backups(west, "nightly", copies=True)
-            [original] = backup.backups(east, "nightly")
-            assert copy.copy_of == original.id and copy.name == report.taken[0] == original.name
-            assert copy.state is SnapshotState.READY and copy.region == "us-west-2" and len(copy.disks) == 2
+    policy_file.write_text(POLICY + f"copy_to: [{{region: {region}}}]\n")
+    options = {k: v for k, v in cloud.provider.items() if k != "name"}
+    with cloudvm.connect(cloud.name, poll_interval=0.1, timeout=60, **options) as home, home.at(region) as dr:
+        vm = home.create(spec("web", env="prod").replace(disks=[cloudvm.Disk(size_gib=2)]))
+        report = backup.run(home, backup.Policy.load(policy_file))
+        assert len(report.taken) == 1 and report.copied == [f"{report.taken[0]} -> {region}"]
+        [original] = backup.backups(home, "nightly")
+        [copy] = [b for b in backup.backups(dr, "nightly", copies=True) if b.copy_of]
+        assert copy.copy_of == original.id and copy.name == original.name == report.taken[0]
+        assert copy.region == region and len(copy.disks) == 2
+        dr.waiter.snapshots_ready([copy.id], 60)
 
         def cli(*args: str) -> Any:
-            done = subprocess.run([sys.executable, "-m", "cloudvm", "-p", "aws", "-O", "region=us-east-1", "-O",
-                                   f"endpoint_url={moto}", "-o", "json", *args], capture_output=True, text=True,
-                                  timeout=120)
+            flags = [arg for key, value in options.items() for arg in ("-O", f"{key}={value}")]
+            done = subprocess.run([sys.executable, "-m", "cloudvm", "-p", cloud.name, *flags, "-o", "json", *args],
+                                  capture_output=True, text=True, timeout=120)
             assert done.returncode == 0, done.stderr
             return json.loads(done.stdout or "null")
 
         assert cli("backup", "run", str(policy_file))["taken"] == []  # already taken this period
         assert [b["name"] for b in cli("backup", "list", "--vm", "web")] == report.taken
-        drill = cli("dr", "drill", str(policy_file), "--region", "us-west-2")
-        assert drill["backup"] == report.taken[0] and drill["region"] == "us-west-2" and drill["passed"]
+        drill = cli("dr", "drill", str(policy_file), "--region", region)
+        assert drill["backup"] == report.taken[0] and drill["region"] == region and drill["passed"]
         assert 0 <= drill["rpo_seconds"] < 120 and 0 < drill["rto_seconds"] < 60
-        with east.at("us-west-2") as west:
-            assert west.list() == []  # the drill removed what it made
-        east.delete(vm)
+        assert not [v for v in dr.list() if v.name.startswith("drill-")]  # the drill removed its VM
+        home.delete(vm)
         cli("backup", "delete", report.taken[0])
-        assert cli("backup", "list") == []
+        dr.delete_snapshot(copy)
+        assert backup.backups(home, copies=True) == []
+    assert cloud.leftovers("web") == [] and cloud.leftovers("drill-") == []

@@ -21,7 +21,7 @@ import yaml
 import cloudvm
 from cloudvm.environment import DIGEST, ENV, EXPIRES, Environment
 from cloudvm.errors import InvalidSpec
-from tests.backends import CLOUDS, Backend, start
+from tests.backends import CLOUDS, Backend
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 
@@ -76,12 +76,6 @@ def test_a_file_expands_into_named_specs(tmp_path: Path) -> None:
     assert db.ssh is not None and db.ssh.public_keys == (KEY,) and db.tags == {"team": "qa"}
     assert env.loaded.model.ttl_seconds == 8 * 3600
     assert cloudvm.Environment is Environment
-
-
-@pytest.fixture(scope="module", params=CLOUDS)
-def cloud(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    with start(request.param) as backend:
-        yield backend
 
 
 @pytest.fixture(scope="module")

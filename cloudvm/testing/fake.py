@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec
-from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
+from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Size
 
@@ -25,8 +25,8 @@ class FakeProvider(Provider):
     dates what it creates (simulated days for retention tests)."""
 
     name = "fake"
-    capabilities = frozenset({Capability.SNAPSHOTS, Capability.DATA_DISKS, Capability.PUBLIC_IP,
-                              Capability.INGRESS_RULES, Capability.KEEP_DISKS})
+    capabilities = frozenset({Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.DATA_DISKS,
+                              Capability.PUBLIC_IP, Capability.INGRESS_RULES, Capability.KEEP_DISKS})
     images = frozenset({"cloudvm-tiny", "debian-12", "ubuntu-24.04"})
 
     def __init__(self, *, boot_seconds: float = 0.0, clock: Callable[[], float] | None = None,
@@ -34,6 +34,7 @@ class FakeProvider(Provider):
         self.boot_seconds = boot_seconds
         self.clock = clock or (lambda: 0.0)
         self.calendar = calendar or (lambda: datetime.now(UTC))
+        self.copies_finish = True  # False: DR copies stay pending until it is set again
         self.vms: dict[str, VM] = {}
         self.snapshots: dict[str, Snapshot] = {}
         self.booted_at: dict[str, float] = {}
@@ -130,7 +131,16 @@ class FakeProvider(Provider):
                            tags: dict[str, str] | None = None) -> list[Snapshot]:
         self._enter("describe_snapshots")
         chosen = [s for i, s in self.snapshots.items() if ids is None or i in ids]
-        return [s for s in chosen if tagging.matches(s.tags, tags)]
+        return [replace(s, state=SnapshotState.READY) if s.copy_of and self.copies_finish else s
+                for s in chosen if tagging.matches(s.tags, tags)]
+
+    def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
+        """One store holds every region: a copy is the snapshot again, marked as a copy."""
+        self._enter("copy_snapshot")
+        copy = replace(snapshot, id=f"{snapshot.id}-{region}", region=region, copy_of=snapshot.id,
+                       state=SnapshotState.PENDING)
+        self.snapshots.setdefault(copy.id, copy)
+        return self.describe_snapshots([copy.id])[0]
 
     def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
         return self._launch_one(request)

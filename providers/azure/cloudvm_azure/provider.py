@@ -34,7 +34,7 @@ from cloudvm_azure._errors import mapped, note_rate_limits
 IMAGE_TAG = "cloudvm-image"
 USER_TAG = "cloudvm-user"
 OWN_TAGS = frozenset({IMAGE_TAG, USER_TAG})
-VNET = "cloudvm-vnet"
+VNET = "cloudvm-vnet"  # + "-LOCATION": a virtual network serves one location
 _POWER = {"running": VMState.RUNNING, "starting": VMState.PENDING, "stopping": VMState.STOPPING,
           "deallocating": VMState.STOPPING, "stopped": VMState.STOPPED, "deallocated": VMState.STOPPED}
 
@@ -74,6 +74,7 @@ class AzureProvider(Provider):
             raise CloudVMError("no Azure subscription: pass subscription_id= or set AZURE_SUBSCRIPTION_ID")
         self.resource_group = resource_group or os.environ.get("CLOUDVM_AZURE_RESOURCE_GROUP") or "cloudvm"
         self.region = location
+        self.vnet = f"{VNET}-{location}"
         self.base_url = base_url
         self.network = network
         self.credential = credential
@@ -208,7 +209,7 @@ class AzureProvider(Provider):
     def _subnet(self, spec: VMSpec) -> str:
         """The subnet id: a named VNET[/SUBNET], or cloudvm's own network, made on first use."""
         wanted = spec.network.name or self.network
-        vnet, _, subnet = (wanted or VNET).partition("/")
+        vnet, _, subnet = (wanted or self.vnet).partition("/")
         subnet = subnet or "default"
         found = self._get(f"virtual network {vnet}", self.net.virtual_networks.get, vnet)
         if found is None and wanted:
@@ -414,14 +415,14 @@ class AzureProvider(Provider):
     def release(self, vms: Sequence[VM]) -> None:
         """The security groups, whatever an interrupted delete left, and the network once unused."""
         self._remove_pieces([vm.id for vm in vms], None)
-        prefix = self._rid("Microsoft.Network", "virtualNetworks", VNET).lower() + "/"
+        prefix = self._rid("Microsoft.Network", "virtualNetworks", self.vnet).lower() + "/"
         with mapped("list network interfaces"):
             nics = [_json(n) for n in self.net.network_interfaces.list(self.resource_group)]
         in_use = any(((c.get("properties") or {}).get("subnet") or {}).get("id", "").lower().startswith(prefix)
                      for nic in nics for c in (nic.get("properties") or {}).get("ipConfigurations") or [])
-        vnet = self._get(f"virtual network {VNET}", self.net.virtual_networks.get, VNET)
+        vnet = self._get(f"virtual network {self.vnet}", self.net.virtual_networks.get, self.vnet)
         if vnet and not in_use and (vnet.get("tags") or {}).get(tagging.MANAGED) == "true":
-            self._wait([self._begin(f"delete {VNET}", self.net.virtual_networks.begin_delete, VNET)])
+            self._wait([self._begin(f"delete {self.vnet}", self.net.virtual_networks.begin_delete, self.vnet)])
 
     def _remove_pieces(self, names: Sequence[str], token: str | None) -> None:
         """NIC, then public IP and security group, then disks, of each VM name (only cloudvm's own)."""

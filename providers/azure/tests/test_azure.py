@@ -98,9 +98,9 @@ def test_kept_disks_outlive_the_vm(cloud: cloudvm.Cloud, arm: FakeResourceManage
 def test_the_network_goes_with_the_last_vm(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
     first, second = cloud.create_many([make_vm("net-a"), make_vm("net-b")])
     cloud.delete(first)
-    assert [r for r in arm.resources() if r["name"] == "cloudvm-vnet"]
+    assert [r for r in arm.resources() if r["name"] == "cloudvm-vnet-eastus"]
     cloud.delete(second)
-    assert not [r for r in arm.resources() if r["name"] == "cloudvm-vnet"]
+    assert not [r for r in arm.resources() if r["name"] == "cloudvm-vnet-eastus"]
 
 
 def test_a_named_network(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -96,6 +97,16 @@ class GCPProvider(Provider):
     @property
     def location(self) -> str:
         return self.zone
+
+    def relocated(self, location: str) -> dict[str, str]:
+        """A zone as given; a region (where a DR copy is stored) as its first zone that is up."""
+        if not _REGION.fullmatch(location):
+            return {"zone": location}
+        zones = sorted(z["name"] for z in self._list("zones", "list zones", project=self._project())
+                       if z.get("region", "").endswith(f"/regions/{location}") and z.get("status") == "UP")
+        if not zones:
+            raise InvalidSpec("region", f"no zone of region {location!r} is up in project {self._project()}")
+        return {"zone": zones[0]}
 
     def _project(self) -> str:
         if not self.project:
@@ -487,6 +498,9 @@ class GCPProvider(Provider):
         finally:
             self.ops.check(self._call("disks", "delete_unary", f"delete disk {temporary}", **self._scope(),
                                       disk=temporary), f"delete disk {temporary}")
+
+
+_REGION = re.compile(r"[a-z]+-[a-z]+\d+")  # us-east1; a zone adds -b
 
 
 def _endpoint_from_env() -> str | None:
