@@ -21,6 +21,7 @@ def editable(*paths: str) -> list[str]:
 
 
 PACKAGES = editable(".", *PROVIDERS.values())
+BENCH = ["apache-libcloud>=3.8"]  # a contender in the benchmarks (and their smoke run in the tests)
 LIBVIRT_ENV = {
     "CLOUDVM_LIBVIRT_NETWORK": os.environ.get("CLOUDVM_LIBVIRT_NETWORK", "cloudvm-test"),
     # /dev/kvm exists on the development and CI machines but does not work there.
@@ -36,8 +37,17 @@ def host_setup(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests, the conformance suite on real libvirt VMs, the examples."""
     host_setup(session)
-    session.install(*PACKAGES, "pytest>=8.0", "pytest-timeout>=2.3")
+    session.install(*PACKAGES, *BENCH, "pytest>=8.0", "pytest-timeout>=2.3")
     session.run("pytest", "tests", *(f"providers/{p}/tests" for p in PROVIDERS), *session.posargs, env=LIBVIRT_ENV)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Fleet provisioning under EC2's simulated limits: cloudvm, a boto3 loop, Apache Libcloud
+    (``nox -s bench -- --sizes 10,100``); writes benchmarks/results/."""
+    host_setup(session)
+    session.install(*PACKAGES, *BENCH, "matplotlib>=3.8")
+    session.run("python", "benchmarks/bench.py", *session.posargs, env=LIBVIRT_ENV)
 
 
 @nox.session
@@ -51,7 +61,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "cloudvm", "providers", "tests", "examples", "noxfile.py")
+    session.run("ruff", "check", "cloudvm", "providers", "tests", "examples", "benchmarks", "noxfile.py")
 
 
 @nox.session

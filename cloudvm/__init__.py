@@ -7,28 +7,41 @@ Importing this package is cheap: no provider or cloud SDK is imported until
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from cloudvm import errors
-from cloudvm.cloud import Cloud
-from cloudvm.errors import CloudVMError
-from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
-from cloudvm.provider import Capability
-from cloudvm.retry import RetryPolicy
-from cloudvm.spec import Disk, Ingress, Network, Size, SSHAccess, VMSpec
+if TYPE_CHECKING:
+    from cloudvm import errors
+    from cloudvm.cloud import Cloud
+    from cloudvm.environment import Environment
+    from cloudvm.errors import CloudVMError
+    from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
+    from cloudvm.provider import Capability
+    from cloudvm.retry import RetryPolicy
+    from cloudvm.spec import Disk, Ingress, Network, Size, SSHAccess, VMSpec
 
+# Public name -> the module that defines it, imported on first use (PEP 562): `import cloudvm`
+# stays cheap for scripts that only need part of it, and pydantic loads with the first spec.
+_LAZY = {
+    "Cloud": "cloudvm.cloud", "CloudVMError": "cloudvm.errors", "Capability": "cloudvm.provider",
+    "RetryPolicy": "cloudvm.retry", "Environment": "cloudvm.environment",
+    **dict.fromkeys(("VM", "DiskInfo", "ResolvedSize", "Snapshot", "SnapshotState", "VMState"), "cloudvm.model"),
+    **dict.fromkeys(("Disk", "Ingress", "Network", "Size", "SSHAccess", "VMSpec"), "cloudvm.spec"),
+}
 __all__ = [
-    "VM", "Capability", "Cloud", "CloudVMError", "Disk", "DiskInfo", "Ingress", "Network", "ResolvedSize",
-    "RetryPolicy", "SSHAccess", "Size", "Snapshot", "SnapshotState", "VMSpec", "VMState", "connect", "errors",
-    "Environment",
+    "VM", "Capability", "Cloud", "CloudVMError", "Disk", "DiskInfo", "Environment", "Ingress", "Network",
+    "ResolvedSize", "RetryPolicy", "SSHAccess", "Size", "Snapshot", "SnapshotState", "VMSpec", "VMState", "connect",
+    "errors",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Environment":  # imported on first use: it reads YAML, which plain SDK use does not need
-        from cloudvm.environment import Environment
-
-        return Environment
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in ("errors", "backup", "ssh", "gc", "testing"):
+        return import_module(f"cloudvm.{name}")
     raise AttributeError(f"module 'cloudvm' has no attribute {name!r}")
 
 
@@ -36,6 +49,7 @@ def connect(provider: str, *, retry: RetryPolicy | None = None, timeout: float =
             **options: Any) -> Cloud:
     """A ``Cloud`` for the named provider; ``options`` go to the provider
     (``uri=`` for libvirt, ``region=`` for the clouds, ...)."""
+    from cloudvm.cloud import Cloud
     from cloudvm.registry import load
 
     return Cloud(load(provider)(**options), retry=retry, timeout=timeout, poll_interval=poll_interval,

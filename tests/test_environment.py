@@ -192,6 +192,9 @@ def test_the_example_environment_on_libvirt(tmp_path: Path, monkeypatch: pytest.
     (home / ".ssh").mkdir(parents=True)
     key, _ = ssh.generate_keypair(home / ".ssh")
     example = Path(__file__).parent.parent / "examples"
+    from cloudvm_libvirt.images import cache_dir
+
+    monkeypatch.setenv("CLOUDVM_CACHE", str(cache_dir()))  # the image cache stays shared
     monkeypatch.setenv("HOME", str(home))
     env_vars = {**os.environ, "HOME": str(home)}
     def cli(*args: str) -> subprocess.CompletedProcess[str]:  # as the README's section runs them

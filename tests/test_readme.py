@@ -28,7 +28,11 @@ def home(tmp_path: Path) -> dict[str, str]:
     (tmp_path / ".ssh").mkdir()
     ssh.generate_keypair(tmp_path / ".ssh")
     bindir = str(Path(sys.executable).parent)
-    return {**os.environ, "HOME": str(tmp_path), "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    from cloudvm_libvirt.images import cache_dir
+
+    # A throwaway home, but the image cache stays shared: no rebuilt image, no new base volume per run.
+    return {**os.environ, "HOME": str(tmp_path), "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+            "CLOUDVM_CACHE": str(cache_dir())}
 
 
 def test_python_tour(home: dict[str, str]) -> None:

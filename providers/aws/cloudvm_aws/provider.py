@@ -93,6 +93,7 @@ class AWSProvider(Provider):
         self._client: Any = None
         self._types: dict[str, ResolvedSize] = {}
         self._roots: dict[str, tuple[str, int]] = {}  # image id -> (root device, size in GiB)
+        self._subnets: dict[str | None, dict[str, Any]] = {}
 
     @property
     def ec2(self) -> Any:
@@ -172,7 +173,13 @@ class AWSProvider(Provider):
     # -- launching ------------------------------------------------------------
 
     def _subnet(self, spec: VMSpec) -> dict[str, Any]:
+        """The subnet a VM goes in, looked up once per connection (a fleet shares it)."""
         wanted = spec.network.name or self.subnet_id
+        if wanted not in self._subnets:
+            self._subnets[wanted] = self._find_subnet(wanted)
+        return self._subnets[wanted]
+
+    def _find_subnet(self, wanted: str | None) -> dict[str, Any]:
         with mapped("find subnet"):
             if wanted:
                 found = self.ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": [wanted]}])["Subnets"]
@@ -194,17 +201,20 @@ class AWSProvider(Provider):
         is also the VM name's lock: of two creates of one name, one gets it.
         """
         name = f"cloudvm-{request.spec.name}"
-        with mapped(f"security group {name}"):
-            found = self.ec2.describe_security_groups(Filters=[
-                {"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
-        if found:
-            return self._claimed(request, found[0])
         claim = {**request.tags, CLAIMED_TAG: str(int(time.time()))}
-        with mapped(f"security group {name}"):
-            group_id: str = self.ec2.create_security_group(
-                GroupName=name, Description=f"cloudvm: {request.spec.name}", VpcId=vpc_id,
-                TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(claim)}],
-            )["GroupId"]
+        try:
+            with mapped(f"security group {name}"):
+                group_id: str = self.ec2.create_security_group(
+                    GroupName=name, Description=f"cloudvm: {request.spec.name}", VpcId=vpc_id,
+                    TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(claim)}],
+                )["GroupId"]
+        except AlreadyExists:  # taken: by an earlier try of ours, a VM, or another create
+            with mapped(f"security group {name}"):
+                found = self.ec2.describe_security_groups(Filters=[
+                    {"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}])
+            if not found["SecurityGroups"]:
+                raise TransientError(f"security group {name} is being deleted") from None
+            return self._claimed(request, found["SecurityGroups"][0])
         self._authorize(group_id, request.spec.network.ingress)
         return group_id
 
@@ -272,18 +282,20 @@ class AWSProvider(Provider):
                                                          "DeleteOnTermination": not disk.keep, **_TIERS[disk.tier]}})
         return devices
 
-    def _existing(self, token: str) -> str | None:
-        with mapped("find instance by token"):
-            reservations = self.ec2.describe_instances(Filters=[
-                {"Name": f"tag:{tagging.TOKEN}", "Values": [token]},
+    def _existing(self, *tokens: str) -> dict[str, str]:
+        """Token -> instance, for instances already launched with these tokens (one call for a batch)."""
+        with mapped("find instances by token"):
+            pages = self.ec2.get_paginator("describe_instances").paginate(Filters=[
+                {"Name": f"tag:{tagging.TOKEN}", "Values": list(tokens)},
                 {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-            ])["Reservations"]
-        ids = [i["InstanceId"] for r in reservations for i in r["Instances"]]
-        return ids[0] if ids else None
+            ])
+            return {_tag_dict(i.get("Tags"))[tagging.TOKEN]: i["InstanceId"]
+                    for page in pages for r in page["Reservations"] for i in r["Instances"]}
 
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
         # A token already tagged on an instance is a retry after a lost response.
-        return [self._existing(r.token) or self._launch(r, r.image, self._block_devices(r)) for r in requests]
+        done = self._existing(*(r.token for r in requests))
+        return [done.get(r.token) or self._launch(r, r.image, self._block_devices(r)) for r in requests]
 
     def _launch(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]],
                 user: str | None = None) -> str:
@@ -303,7 +315,7 @@ class AWSProvider(Provider):
                                        for kind in ("instance", "volume")],
                 )
         except Exception:
-            if self._existing(request.token) is None:  # nothing launched: the group is ours alone
+            if not self._existing(request.token):  # nothing launched: the group is ours alone
                 self._delete_groups([group_id])
             raise
         instance_id: str = reply["Instances"][0]["InstanceId"]
@@ -446,7 +458,7 @@ class AWSProvider(Provider):
         disks made from theirs, then drop the AMI (the snapshots stay)."""
         existing = self._existing(request.token)
         if existing:
-            return existing
+            return existing[request.token]
         root = next(d for d in snapshot.disks if d.root)
         ami_name = f"cloudvm-restore-{request.spec.name}-{request.token}"
         devices = [{"DeviceName": d.device, "Ebs": {"SnapshotId": d.id, "DeleteOnTermination": True,

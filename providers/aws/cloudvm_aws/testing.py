@@ -26,6 +26,7 @@ import boto3
 
 from cloudvm import tags as tagging
 from cloudvm_aws import catalog
+from cloudvm_aws.simulated import Ec2Limits, params_of
 
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
@@ -104,8 +105,20 @@ class Fault:
     delay: float = 0.0
 
 
+MOTO_NS, EC2_NS = b'xmlns="http://ec2.amazonaws.com/doc/2016-11-15"', b'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"'
 _ERROR_BODY = ('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
                "<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
+
+
+def _unpaged(action: str, params: dict[str, list[str]], path: str, body: bytes) -> tuple[str, bytes]:
+    """EC2 returns every instance when a DescribeInstances names no MaxResults; moto stops at 100
+    and hands out a NextToken (a client that relies on EC2's behaviour, as Libcloud does, would
+    never see the rest). Ask moto for everything."""
+    if action != "DescribeInstances" or "MaxResults" in params or "InstanceId.1" in params:
+        return path, body
+    if body:
+        return path, body + b"&MaxResults=1000000"
+    return f"{path}&MaxResults=1000000", body
 
 
 class FaultProxy:
@@ -116,8 +129,9 @@ class FaultProxy:
     sees the answer, as when a response is lost.
     """
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, limits: Ec2Limits | None = None) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
+        self.limits = limits  # EC2's documented throttling, latency and boot time (benchmarks)
         self.faults: list[Fault] = []
         self.seen: list[str] = []
         self._lock = threading.Lock()
@@ -166,20 +180,32 @@ class FaultProxy:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:  # Apache Libcloud sends its EC2 calls as query strings
+                self.do_POST()
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                action = urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
+                params = params_of(body, urllib.parse.urlsplit(self.path).query)
+                action = params.get("Action", ["?"])[0]
                 fault = proxy._take(action)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 if fault and fault.kind == "latency":
                     time.sleep(fault.delay)
+                if proxy.limits and not proxy.limits.admit(action, params):
+                    fault = Fault(action, "throttle")
+                elif proxy.limits:
+                    time.sleep(proxy.limits.latency(action))
                 if fault and fault.kind in ("throttle", "error"):
                     code, status = ("RequestLimitExceeded", 503) if fault.kind == "throttle" else (
                         fault.code, fault.status)
                     self._reply(status, [("Content-Type", "text/xml")], _ERROR_BODY.format(
                         code=code, message=f"injected {code}", request_id=f"fault-{len(proxy.seen)}").encode())
                     return
-                status, reply_headers, reply = proxy._forward("POST", self.path, headers, body)
+                path, body = _unpaged(action, params, self.path, body)
+                status, reply_headers, reply = proxy._forward(self.command, path, headers, body)
+                reply = reply.replace(MOTO_NS, EC2_NS)  # the namespace as EC2 writes it (XML-parsing clients care)
+                if proxy.limits and status == 200:
+                    reply = proxy.limits.answered(action, reply)
                 if fault and fault.kind == "drop":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)

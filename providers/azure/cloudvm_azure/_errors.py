@@ -55,7 +55,7 @@ def convert(exc: Exception, what: str) -> errors.CloudVMError:
         headers: Any = exc.response.headers if exc.response is not None else {}  # type: ignore[attr-defined]
         retry_after = headers.get("Retry-After", "")
         return cls(f"{what}: {message}", code=code or str(status), request_id=headers.get("x-ms-request-id"),
-                   retry_after=float(retry_after) if retry_after.isdigit() else None)
+                   retry_after=_seconds(retry_after))
     if isinstance(exc, az.ClientAuthenticationError):
         return errors.AuthenticationError(f"{what}: {exc.message}")
     return errors.TransientError(f"{what}: {exc}")
@@ -78,3 +78,11 @@ def note_rate_limits(response: Any) -> None:
         if key.lower().startswith("x-ms-ratelimit-remaining-") and value.split(",")[0].split(";")[-1].isdigit():
             left = int(value.split(",")[0].split(";")[-1])
             (log.warning if left < 20 else log.debug)("%s: %s", key, value)
+
+
+def _seconds(value: str) -> float | None:
+    """Retry-After in seconds (ARM sends whole seconds; anything numeric is honoured)."""
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None

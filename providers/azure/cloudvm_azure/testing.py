@@ -23,6 +23,7 @@ import trustme
 from azure.core.credentials import AccessToken
 
 from cloudvm import tags as tagging
+from cloudvm.testing.limits import Limits
 from cloudvm_azure.fake.arm import Timing
 from cloudvm_azure.fake.server import Fake, Fault, Server, serve
 
@@ -93,8 +94,10 @@ class FakeResourceManager:
 
 
 @contextmanager
-def fake_resource_manager(timing: Timing | None = None, port: int = 0) -> Iterator[FakeResourceManager]:
-    """The fake on https://127.0.0.1 (a free port unless given), with a CA made for this run."""
+def fake_resource_manager(timing: Timing | None = None, port: int = 0,
+                          limits: Limits | None = None) -> Iterator[FakeResourceManager]:
+    """The fake on https://127.0.0.1 (a free port unless given), with a CA made for this run;
+    ``limits`` (``cloudvm_azure.fake.limits.resource_manager()``) adds throttling and latency."""
     ca = trustme.CA()
     certificate = ca.issue_cert("127.0.0.1", "localhost")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -103,6 +106,7 @@ def fake_resource_manager(timing: Timing | None = None, port: int = 0) -> Iterat
         ca_file = str(Path(tmp) / "ca.pem")
         ca.cert_pem.write_to_path(ca_file)
         fake, server, thread = serve(context, timing, port)
+        fake.limits = limits
         try:
             yield FakeResourceManager(f"https://127.0.0.1:{server.server_address[1]}", ca_file, fake, server, thread)
         finally:

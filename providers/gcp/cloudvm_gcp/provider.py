@@ -92,6 +92,7 @@ class GCPProvider(Provider):
         self.project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
         self._clients: dict[str, Any] = {}
         self._types: dict[str, ResolvedSize] = {}
+        self._networks: dict[str, dict[str, str]] = {}
         self.ops = Operations(self._client, self._project, operation_timeout)
 
     @property
@@ -196,8 +197,14 @@ class GCPProvider(Provider):
     # -- launching -------------------------------------------------------------------
 
     def _network(self, spec: VMSpec) -> dict[str, str]:
-        """The VM's network interface target: a network, or ``NETWORK/SUBNET``."""
+        """The VM's network interface target, looked up once per connection (a fleet shares it)."""
         wanted = spec.network.name or self.network or "default"
+        if wanted not in self._networks:
+            self._networks[wanted] = self._find_network(wanted)
+        return self._networks[wanted]
+
+    def _find_network(self, wanted: str) -> dict[str, str]:
+        """A network, or ``NETWORK/SUBNET``."""
         net, _, subnet = wanted.partition("/")
         project = self._project()
         try:

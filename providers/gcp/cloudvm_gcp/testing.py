@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cloudvm import tags as tagging
+from cloudvm.testing.limits import Limits
 from cloudvm_gcp.fake.compute import Timing
 from cloudvm_gcp.fake.server import Fake, Fault, Server, serve
 
@@ -81,9 +82,12 @@ class FakeComputeEngine:
 
 
 @contextmanager
-def fake_compute_engine(timing: Timing | None = None, port: int = 0) -> Iterator[FakeComputeEngine]:
-    """A fake Compute Engine on 127.0.0.1 (a free port unless given), stopped on exit."""
+def fake_compute_engine(timing: Timing | None = None, port: int = 0,
+                        limits: Limits | None = None) -> Iterator[FakeComputeEngine]:
+    """A fake Compute Engine on 127.0.0.1 (a free port unless given), stopped on exit;
+    ``limits`` (``cloudvm_gcp.fake.limits.compute_engine()``) adds quotas and latency."""
     fake = Fake.create(timing)
+    fake.limits = limits
     server, thread = serve(fake, port)
     try:
         yield FakeComputeEngine(f"http://127.0.0.1:{server.server_address[1]}", fake, server, thread)

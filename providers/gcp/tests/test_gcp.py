@@ -173,7 +173,7 @@ def test_restore_refuses_an_incomplete_set(cloud: cloudvm.Cloud, gce: FakeComput
                        "x")
     broken = cloud.get_snapshot("partial-snap")
     assert broken.state is cloudvm.SnapshotState.PENDING  # never READY with a member missing
-    with pytest.raises(errors.ProviderError, match=r"incomplete \(1 of 2 disks\)"):
+    with pytest.raises(errors.ProviderError, match=r"partial-snap is pending: not every disk.s copy is complete"):
         cloud.restore(broken, name="partial-2")
     cloud.delete_snapshot(broken)
     assert gce.leftovers("partial-2") == [] and gce.leftovers("partial-snap") == []

@@ -9,12 +9,14 @@ import json
 import re
 import ssl
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from cloudvm.testing.http import JSONHandler, LoopbackServer
+from cloudvm.testing.limits import Limits
 from cloudvm_azure.fake import resources, swagger
 from cloudvm_azure.fake.arm import IMAGES, LOCATIONS, VM_SIZES, Arm, ArmError, Timing
 
@@ -41,7 +43,7 @@ class Fault:
     times: int = 1
     status: int = 500
     code: str = "InternalServerError"
-    retry_after: int = 1
+    retry_after: float = 1  # seconds (whole ones from ARM; scaled ones when time is simulated faster)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Fake:
     violations: list[str] = field(default_factory=list)
     writes: int = 1199
     reads: int = 11999
+    limits: Limits | None = None  # simulated throttling and latency (benchmarks)
 
     def take(self, method: str, kind: str) -> Fault | None:
         with self.arm.lock:
@@ -73,6 +76,11 @@ class Handler(JSONHandler):
         kind = (found.group("child") or found.group("type")) if found else ""
         fake.calls[f"{self.command} {kind or path.rsplit('/', 2)[-2]}"] += 1
         fault = fake.take(self.command, kind) if kind else None
+        call = f"{self.command} {kind}"
+        if fake.limits is not None and not fake.limits.admit(call):  # the principal's bucket is empty
+            fault = Fault(self.command, kind, "throttle", retry_after=round(fake.limits.scale, 3))
+        elif fake.limits is not None:
+            time.sleep(fake.limits.delay(call))
         try:
             if fault and fault.fault in ("throttle", "error"):
                 status = 429 if fault.fault == "throttle" else fault.status

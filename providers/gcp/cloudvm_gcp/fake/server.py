@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from cloudvm.testing.http import JSONHandler, LoopbackServer
+from cloudvm.testing.limits import Limits
 from cloudvm_gcp.fake import discovery
 from cloudvm_gcp.fake.compute import ApiError, Compute, Timing, relative
 from cloudvm_gcp.fake.instances import ComputeApi
@@ -79,6 +81,7 @@ class Fake:
     calls: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
     fault_lock: threading.Lock = field(default_factory=threading.Lock)
+    limits: Limits | None = None  # simulated rate quotas and latency (benchmarks)
 
     @classmethod
     def create(cls, timing: Timing | None = None) -> Fake:
@@ -128,6 +131,10 @@ class Handler(JSONHandler):
         try:
             body = self._body(route, raw)
             fault = fake.take_fault(route.method_id, {*params.values(), *_name(body)})
+            if fake.limits is not None and not fake.limits.admit(route.method_id):
+                fault = Fault(route.method_id, "rate403")  # the project's per-minute quota is spent
+            elif fake.limits is not None:
+                time.sleep(fake.limits.delay(route.method_id))
             if fault and fault.kind != "drop":
                 self._before(fault, params)
             status, answer = 200, self._call(route, params, query, body, fault)

@@ -1,0 +1,200 @@
+"""Fleet provisioning against EC2's documented limits (moto behind a proxy that
+throttles, delays and boots like EC2), for cloudvm, a boto3 loop and Apache
+Libcloud, with the physical floor for each fleet size; plus import costs.
+
+    nox -s bench                                  # N = 1, 10, 100, 1000
+    python benchmarks/bench.py --sizes 10 --scale 0.01 --out /tmp/bench
+
+Writes ``results.md``, ``results.json`` and (with matplotlib) ``provisioning.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from contenders import CONTENDERS, REGION, cloudvm_elsewhere  # noqa: E402
+from floor import FORMULAS, floor  # noqa: E402
+from imports import import_costs  # noqa: E402
+from libvirt_costs import libvirt_costs  # noqa: E402
+
+
+def _one(name: str, target: str, n: int, extra: str, scale: float) -> None:
+    """Child process: run one contender, print wall time and peak memory as JSON. ``target`` is
+    the AWS endpoint (``extra``: the AMI) or a provider name (``extra``: connect options as JSON)."""
+    started = time.monotonic()
+    error = None
+    try:
+        if target in ("gcp", "azure"):
+            cloudvm_elsewhere(target, json.loads(extra), n, scale)
+        else:
+            CONTENDERS[name](target, n, extra, scale)
+    except Exception as exc:  # reported in the table, not hidden
+        error = f"{type(exc).__name__}: {str(exc)[:200]}"
+    print(json.dumps({"wall": time.monotonic() - started, "error": error,
+                      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def _ami(url: str) -> str:
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=url)
+    images = ec2.describe_images(Owners=["099720109477"])["Images"]
+    return str(sorted(images, key=lambda i: i["Name"])[-1]["ImageId"])
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True, text=True, timeout=7200)
+    if done.returncode == 0:
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+    return {"wall": None, "peak_mib": None, "error": done.stderr[-300:]}
+
+
+def _row(backend: str, name: str, n: int, scale: float, result: dict[str, Any], calls: list[str],
+         creating: int, throttled: int) -> dict[str, Any]:
+    return {"backend": backend, "contender": name, "n": n, **result, "floor": floor(backend.split()[0], n) * scale,
+            "create_calls_per_vm": creating / n, "calls": dict(Counter(calls)), "throttled": throttled}
+
+
+def measure_aws(name: str, n: int, moto_url: str, ami: str, scale: float) -> dict[str, Any]:
+    from cloudvm_aws.simulated import Ec2Limits
+    from cloudvm_aws.testing import FaultProxy
+
+    limits = Ec2Limits(scale=scale)
+    with FaultProxy(moto_url, limits=limits) as proxy:
+        result = _child([name, proxy.url, str(n), ami, str(scale)])
+        calls = list(proxy.seen)
+    creating = calls.index("TerminateInstances") if "TerminateInstances" in calls else len(calls)
+    return _row("aws (moto)", name, n, scale, result, calls, creating, sum(limits.throttled.values()))
+
+
+def measure_gcp(n: int, scale: float) -> dict[str, Any]:
+    from cloudvm_gcp.fake import limits
+    from cloudvm_gcp.fake.compute import Timing
+    from cloudvm_gcp.testing import fake_compute_engine
+
+    quotas = limits.compute_engine(scale)
+    timing = Timing(boot=limits.BOOT * scale, operation=limits.LATENCY["insert"] * scale)
+    with fake_compute_engine(timing, limits=quotas) as gce:
+        options = {"project": "bench", "zone": "us-central1-a", "api_endpoint": gce.url}
+        result = _child(["cloudvm", "gcp", str(n), json.dumps(options), str(scale)])
+        calls = [call for call, count in gce.fake.calls.items() for _ in range(count)]
+    creating = sum(count for call, count in gce.fake.calls.items() if not call.endswith("delete"))
+    return _row("gcp (fake)", "cloudvm", n, scale, result, calls, creating - n, sum(quotas.throttled.values()))
+
+
+def measure_azure(n: int, scale: float) -> dict[str, Any]:
+    from cloudvm_azure.fake import limits
+    from cloudvm_azure.fake.arm import Timing
+    from cloudvm_azure.testing import fake_resource_manager
+
+    buckets = limits.resource_manager(scale)
+    timing = Timing(provision=limits.LATENCY["PUT"] * scale, boot=limits.BOOT * scale,
+                    delete=limits.LATENCY["DELETE"] * scale)
+    with fake_resource_manager(timing, limits=buckets) as arm:
+        options = arm.connect_options(credential="cloudvm_azure.testing:FakeCredential")
+        result = _child(["cloudvm", "azure", str(n), json.dumps(options), str(scale)])
+        calls = [call for call, count in arm.fake.calls.items() for _ in range(count)]
+    creating = sum(count for call, count in arm.fake.calls.items() if not call.startswith("DELETE"))
+    return _row("azure (fake)", "cloudvm", n, scale, result, calls, creating - n, sum(buckets.throttled.values()))
+
+
+def table(rows: list[dict[str, Any]], scale: float) -> str:
+    lines = [f"Simulated time runs at {scale:g}x (every limit and delay scaled); seconds below are real.", "",
+             *(f"- Floor on {name}: {formula}, times the scale." for name, formula in FORMULAS.items()), "",
+             "| backend | contender | N | wall s | floor s | wall/floor | calls/VM (create+wait) | calls by action "
+             "| throttled | peak MiB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        wall = f"{r['wall']:.2f}" if r["wall"] is not None and not r["error"] else f"failed: {r['error']}"
+        ratio = f"{r['wall'] / r['floor']:.2f}" if r["wall"] and not r["error"] else "-"
+        calls = ", ".join(f"{k} {v}" for k, v in sorted(r["calls"].items(), key=lambda kv: -kv[1]))
+        peak = f"{r['peak_mib']:.0f}" if r["peak_mib"] else "-"
+        lines.append(f"| {r['backend']} | {r['contender']} | {r['n']} | {wall} | {r['floor']:.2f} | {ratio} | "
+                     f"{r['create_calls_per_vm']:.2f} | {calls} | {r['throttled']} | {peak} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(rows: list[dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for backend in dict.fromkeys(r["backend"] for r in rows):
+        mine = [r for r in rows if r["backend"] == backend]
+        sizes = sorted({r["n"] for r in mine})
+        ax.plot(sizes, [next(r["floor"] for r in mine if r["n"] == n) for n in sizes], "--", label=f"floor, {backend}")
+        for name in dict.fromkeys(r["contender"] for r in mine):
+            done = [r for r in mine if r["contender"] == name and r["wall"] and not r["error"]]
+            ax.plot([r["n"] for r in done], [r["wall"] for r in done], "o-", label=f"{name}, {backend}")
+    ax.set(xscale="log", yscale="log", xlabel="VMs (N)", ylabel="create + run + delete, seconds",
+           title="Fleet provisioning under simulated cloud limits")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def _said(row: dict[str, Any]) -> None:
+    print(f"{row['backend']:12} {row['contender']:10} N={row['n']:<5} wall={row['wall']} error={row['error']}",
+          flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1,10,100,1000")
+    parser.add_argument("--scale", type=float, default=0.2, help="real seconds per simulated second")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS), help="on AWS")
+    parser.add_argument("--clouds", default="aws,gcp,azure,libvirt")
+    parser.add_argument("--quick", action="store_true", help="smaller libvirt measurements (the smoke run)")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--one", nargs=5, metavar=("NAME", "TARGET", "N", "EXTRA", "SCALE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        name, url, n, ami, scale = args.one
+        return _one(name, url, int(n), ami, float(scale))
+    from cloudvm_aws.testing import CREDENTIALS, moto_server
+
+    os.environ.update(CREDENTIALS)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    sizes = [int(s) for s in args.sizes.split(",")]
+    clouds = args.clouds.split(",")
+    if "aws" in clouds:
+        with moto_server() as url:
+            ami = _ami(url)
+            for n in sizes:
+                for name in args.contenders.split(","):
+                    rows.append(measure_aws(name, n, url, ami, args.scale))
+                    _said(rows[-1])
+    for n in sizes:
+        for cloud, measure in (("gcp", measure_gcp), ("azure", measure_azure)):
+            if cloud in clouds:
+                rows.append(measure(n, args.scale))
+                _said(rows[-1])
+    report = table(rows, args.scale) + "\n" + import_costs()
+    if "libvirt" in clouds:
+        report += "\n" + libvirt_costs(quick=args.quick)
+    (args.out / "results.md").write_text(report)
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2))
+    drawn = chart(rows, args.out / "provisioning.png")
+    print(report + ("" if drawn else "\n(matplotlib not installed: no chart)\n"))
+
+
+if __name__ == "__main__":
+    main()
