@@ -44,10 +44,10 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Fleet provisioning under EC2's simulated limits: cloudvm, a boto3 loop, Apache Libcloud
-    (``nox -s bench -- --sizes 10,100``); writes benchmarks/results/."""
+    (``nox -s bench -- --sizes 10,100``); writes benchmarks/results/ and the README's table."""
     host_setup(session)
     session.install(*PACKAGES, *BENCH, "matplotlib>=3.8")
-    session.run("python", "benchmarks/bench.py", *session.posargs, env=LIBVIRT_ENV)
+    session.run("python", "benchmarks/bench.py", "--readme", "README.md", *session.posargs, env=LIBVIRT_ENV)
 
 
 @nox.session

@@ -104,7 +104,8 @@ def measure_azure(n: int, scale: float) -> dict[str, Any]:
     timing = Timing(provision=limits.LATENCY["PUT"] * scale, boot=limits.BOOT * scale,
                     delete=limits.LATENCY["DELETE"] * scale)
     with fake_resource_manager(timing, limits=buckets) as arm:
-        options = arm.connect_options(credential="cloudvm_azure.testing:FakeCredential")
+        # The provider's own polling interval against Azure (5 s), scaled like everything else.
+        options = arm.connect_options(credential="cloudvm_azure.testing:FakeCredential", polling_interval=5.0 * scale)
         result = _child(["cloudvm", "azure", str(n), json.dumps(options), str(scale)])
         calls = [call for call, count in arm.fake.calls.items() for _ in range(count)]
     creating = sum(count for call, count in arm.fake.calls.items() if not call.startswith("DELETE"))
@@ -124,6 +125,28 @@ def table(rows: list[dict[str, Any]], scale: float) -> str:
         lines.append(f"| {r['backend']} | {r['contender']} | {r['n']} | {wall} | {r['floor']:.2f} | {ratio} | "
                      f"{r['create_calls_per_vm']:.2f} | {calls} | {r['throttled']} | {peak} |")
     return "\n".join(lines) + "\n"
+
+
+START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """The README's table: the columns people compare (results.md has them all)."""
+    lines = ["| backend | contender | N | wall s | floor s | wall/floor | API calls/VM (create+wait) | throttled |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        wall, ratio = (f"{r['wall']:.1f}", f"{r['wall'] / r['floor']:.1f}") if r["wall"] and not r["error"] else (
+            "failed", "-")
+        lines.append(f"| {r['backend']} | {r['contender']} | {r['n']} | {wall} | {r['floor']:.1f} | {ratio} | "
+                     f"{r['create_calls_per_vm']:.2f} | {r['throttled']} |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, rows: list[dict[str, Any]]) -> None:
+    text = readme.read_text()
+    before, _, rest = text.partition(START)
+    _, _, after = rest.partition(END)
+    readme.write_text(f"{before}{START}\n{summary(rows)}\n{END}{after}")
 
 
 def chart(rows: list[dict[str, Any]], path: Path) -> bool:
@@ -162,6 +185,7 @@ def main() -> None:
     parser.add_argument("--contenders", default=",".join(CONTENDERS), help="on AWS")
     parser.add_argument("--clouds", default="aws,gcp,azure,libvirt")
     parser.add_argument("--quick", action="store_true", help="smaller libvirt measurements (the smoke run)")
+    parser.add_argument("--readme", type=Path, help="rewrite the table in this README's Performance section")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--one", nargs=5, metavar=("NAME", "TARGET", "N", "EXTRA", "SCALE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -193,6 +217,8 @@ def main() -> None:
     (args.out / "results.md").write_text(report)
     (args.out / "results.json").write_text(json.dumps(rows, indent=2))
     drawn = chart(rows, args.out / "provisioning.png")
+    if args.readme:
+        update_readme(args.readme, rows)
     print(report + ("" if drawn else "\n(matplotlib not installed: no chart)\n"))
 
 

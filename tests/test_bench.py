@@ -17,8 +17,10 @@ def test_the_harness_measures_every_contender_against_the_floor(tmp_path: Path) 
     for needed in ("cloudvm_aws.testing", "cloudvm_gcp.testing", "cloudvm_azure.testing", "cloudvm_libvirt",
                    "libcloud"):
         pytest.importorskip(needed)
+    readme = tmp_path / "README.md"
+    readme.write_text("## Performance\n<!-- bench:table -->\nold\n<!-- /bench:table -->\nafter\n")
     done = subprocess.run([sys.executable, str(BENCH), "--sizes", "10", "--scale", "0.05", "--quick", "--out",
-                           str(tmp_path)],
+                           str(tmp_path), "--readme", str(readme)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = json.loads((tmp_path / "results.json").read_text())
@@ -33,3 +35,5 @@ def test_the_harness_measures_every_contender_against_the_floor(tmp_path: Path) 
     assert "- Floor on aws: RunInstances" in report and "- Floor on gcp: insert" in report
     assert "`import cloudvm`" in report and "cloud SDKs imported by it: none" in report
     assert "| 16 MiB |" in report and "one `create_many`" in report
+    table = readme.read_text()
+    assert "old" not in table and "| gcp (fake) | cloudvm | 10 |" in table and table.endswith("after\n")
