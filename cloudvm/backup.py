@@ -144,6 +144,7 @@ class Runner:
         self.report = Report(dry_run=dry_run)
         self._given = dict(dr or {})
         self._dr: dict[str, Cloud] = {}
+        self._listed: dict[str, dict[str, Snapshot]] = {}  # region -> copies there, by the id they copy
         if policy.copy_to:
             cloud.provider.require(Capability.COPY_SNAPSHOT)
 
@@ -216,6 +217,7 @@ class Runner:
                     finished = False
                     continue
                 copy = self.cloud.copy_snapshot(backup, region=target.region)
+                self._listed[target.region][backup.id] = copy
             finished = finished and copy.state is SnapshotState.READY
         return finished
 
@@ -224,8 +226,11 @@ class Runner:
                    for t in self.policy.copy_to)
 
     def _copy_in(self, backup: Snapshot, region: str) -> Snapshot | None:
-        return next((s for s in backups(self.dr(region), self.policy.name, copies=True)
-                     if s.copy_of == backup.id and s.region == region), None)
+        """The backup's copy in ``region``, from one listing of that region per run."""
+        if region not in self._listed:
+            self._listed[region] = {s.copy_of: s for s in backups(self.dr(region), self.policy.name, copies=True)
+                                    if s.copy_of and s.region == region}
+        return self._listed[region].get(backup.id)
 
     def _delete(self, backup: Snapshot) -> None:
         self.report.pruned.append(backup.name)

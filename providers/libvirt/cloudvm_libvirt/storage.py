@@ -17,6 +17,17 @@ from cloudvm_libvirt._errors import mapped
 GIB = 1024**3
 
 
+def _found(what: str, find: Callable[[], libvirt.virStorageVol]) -> libvirt.virStorageVol | None:
+    """The volume ``find`` looks up, or None when there is none."""
+    with mapped(f"volume {what}"):
+        try:
+            return find()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                return None
+            raise
+
+
 def _vol_xml(name: str, capacity: int, fmt: str, backing: tuple[str, str] | None = None) -> str:
     back = ""
     if backing:
@@ -67,22 +78,10 @@ class Storage:
         return self._pool
 
     def lookup(self, name: str) -> libvirt.virStorageVol | None:
-        with mapped(f"volume {name}"):
-            try:
-                return self.pool().storageVolLookupByName(name)
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
-                    return None
-                raise
+        return _found(name, lambda: self.pool().storageVolLookupByName(name))
 
     def _at(self, path: str) -> libvirt.virStorageVol | None:
-        with mapped(f"volume {path}"):
-            try:
-                return self._conn().storageVolLookupByPath(path)
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
-                    return None
-                raise
+        return _found(path, lambda: self._conn().storageVolLookupByPath(path))
 
     def names(self) -> list[str]:
         with mapped("list volumes"):
