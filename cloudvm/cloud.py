@@ -14,6 +14,7 @@ from typing import Any
 
 from cloudvm import tags as tagging
 from cloudvm.errors import InvalidSpec, NotFound, ProviderError, Timeout, Unsupported
+from cloudvm.fanout import fan_out
 from cloudvm.model import VM, ResolvedSize, Snapshot, SnapshotState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.retry import RetryPolicy
@@ -78,6 +79,12 @@ class Cloud:
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         return self.retry.call(fn, what=f"{self.provider.name}.{what}")
 
+    def _spread(self, what: str, items: Sequence[Any], call: Callable[[builtins.list[Any]], Any]) -> builtins.list[Any]:
+        """``call`` over the provider's chunks of ``items``, as many at once as it takes, each
+        chunk retried on its own (a throttled chunk does not send the others again)."""
+        return fan_out(items, lambda part: self._call(what, lambda: call(part)),
+                       size=self.provider.batch_limits.get(what), parallel=self.provider.parallel_calls)
+
     # -- creating ---------------------------------------------------------
 
     def plan(self, specs: Sequence[VMSpec], *, owner: Owner | None = None) -> builtins.list[LaunchRequest]:
@@ -117,20 +124,21 @@ class Cloud:
 
     def create_many(self, specs: Sequence[VMSpec], *, wait: Wait = "running", timeout: float | None = None,
                     keep_on_failure: bool = False, owner: Owner | None = None) -> builtins.list[VM]:
-        """Create a batch in one provider call and wait for all of it at once.
+        """Create a batch in as few provider calls as the API allows and wait for all of it at once.
 
         All or nothing: if any VM fails, every VM of the batch is removed
         (unless ``keep_on_failure``) and the error is raised.
         """
         requests = self.plan(specs, owner=owner)
-        return self._launch(requests, lambda: self.provider.launch(requests), wait, timeout, keep_on_failure)
+        return self._launch(requests, self.provider.launch, wait, timeout, keep_on_failure)
 
-    def _launch(self, requests: builtins.list[LaunchRequest], launch: Callable[[], builtins.list[str]], wait: Wait,
-                timeout: float | None, keep_on_failure: bool) -> builtins.list[VM]:
+    def _launch(self, requests: builtins.list[LaunchRequest], launch: Callable[[builtins.list[LaunchRequest]], Any],
+                wait: Wait, timeout: float | None, keep_on_failure: bool) -> builtins.list[VM]:
         for r in requests:
             log.info("creating %s (%s, %s) on %s", r.spec.name, r.size.type_name, r.image, self.provider.name)
         try:
-            ids: builtins.list[str] = self._call("launch", launch)
+            self._call("prepare", lambda: self.provider.prepare(requests))
+            ids: builtins.list[str] = self._spread("launch", requests, launch)
             if wait is None:
                 return self._describe(ids)
             return self.waiter.until(ids, wait, timeout or self.timeout)
@@ -234,16 +242,16 @@ class Cloud:
         if wait:
             self._remove(vms, self.timeout, on_gone)
         elif vms:
-            self._call("terminate", lambda: self.provider.terminate([vm.id for vm in vms]))
+            self._spread("terminate", [vm.id for vm in vms], self.provider.terminate)
 
     def _remove(self, vms: Sequence[VM], timeout: float, on_gone: Listener | None = None) -> None:
         ids = [vm.id for vm in vms]
         if not ids:
             return
-        self._call("terminate", lambda: self.provider.terminate(ids))
+        self._spread("terminate", ids, self.provider.terminate)
         by_id = {vm.id: vm for vm in vms}
         self.waiter.until(ids, "terminated", timeout, on_gone and (lambda vm_id, _: on_gone(by_id[vm_id])))
-        self._call("release", lambda: self.provider.release(vms))
+        self._spread("release", vms, self.provider.release)
 
     def console_output(self, ref: VMRef) -> str:
         """What the VM printed on its serial console (why it did not come up)."""
@@ -295,7 +303,7 @@ class Cloud:
         if base is None:
             raise InvalidSpec("spec", "this snapshot does not record its VM's spec; pass spec=")
         request = self.plan([base.replace(name=name, **changes)])[0]
-        return self._launch([request], lambda: [self.provider.restore(snap, request)], wait, timeout, False)[0]
+        return self._launch([request], lambda _: [self.provider.restore(snap, request)], wait, timeout, False)[0]
 
     def delete_snapshot(self, ref: Snapshot | str) -> None:
         snap = self.get_snapshot(ref)

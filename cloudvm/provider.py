@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -58,6 +58,11 @@ class Provider(abc.ABC):
     location_option: ClassVar[str] = "region"
     # A class attribute; an instance may narrow it (e.g. a test endpoint that runs no guests).
     capabilities: frozenset[Capability] = frozenset()
+    # How the core spreads a batch over calls: at most ``batch_limits[method]`` VMs per call of
+    # ``launch``, ``terminate`` or ``release`` (a method not named takes the whole batch in one call),
+    # ``parallel_calls`` calls in flight at once.
+    batch_limits: ClassVar[Mapping[str, int]] = {}
+    parallel_calls: int = 1
 
     def unsupported_reason(self, spec: VMSpec) -> str | None:
         """Why this provider cannot honour ``spec``, or None; checked before any call."""
@@ -87,6 +92,10 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def resolve_image(self, image: str) -> str: ...
+
+    def prepare(self, requests: Sequence[LaunchRequest]) -> None:  # noqa: B027 - most providers need nothing
+        """Make or look up what a batch shares (resource group, network, subnet) once, before the
+        core spreads the batch over parallel ``launch`` calls that would otherwise race for it."""
 
     @abc.abstractmethod
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import boto3
 from botocore.config import Config
@@ -80,10 +80,15 @@ class AWSProvider(Provider):
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
     })
+    # A VM is launched by its own RunInstances (EC2 applies a call's tags, names included, to every
+    # instance it makes) and a few launches in flight keep up with that action's token bucket (refilled
+    # at 2 a second, a call taking about a second); clean-up goes a few groups a call.
+    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "release": 5}
 
     def __init__(self, region: str = "us-east-1", *, profile: str | None = None, endpoint_url: str | None = None,
-                 subnet_id: str | None = None, claim_lease: float = CLAIM_LEASE) -> None:
+                 subnet_id: str | None = None, claim_lease: float = CLAIM_LEASE, concurrency: int = 3) -> None:
         self.region = region
+        self.parallel_calls = max(1, int(concurrency))
         self.claim_lease = float(claim_lease)
         self.profile = profile
         self.endpoint_url = endpoint_url
@@ -94,6 +99,7 @@ class AWSProvider(Provider):
         self._types: dict[str, ResolvedSize] = {}
         self._roots: dict[str, tuple[str, int]] = {}  # image id -> (root device, size in GiB)
         self._subnets: dict[str | None, dict[str, Any]] = {}
+        self._sent: set[str] = set()  # launch tokens sent: a second try first looks for what the first made
 
     @property
     def ec2(self) -> Any:
@@ -172,6 +178,10 @@ class AWSProvider(Provider):
 
     # -- launching ------------------------------------------------------------
 
+    def prepare(self, requests: Sequence[LaunchRequest]) -> None:
+        for request in requests:
+            self._subnet(request.spec)
+
     def _subnet(self, spec: VMSpec) -> dict[str, Any]:
         """The subnet a VM goes in, looked up once per connection (a fleet shares it)."""
         wanted = spec.network.name or self.subnet_id
@@ -248,13 +258,6 @@ class AWSProvider(Provider):
                 {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
             ])["Reservations"])
 
-    def _in_use(self, group_id: str) -> bool:
-        with mapped(f"instances of {group_id}"):
-            return bool(self.ec2.describe_instances(Filters=[
-                {"Name": "instance.group-id", "Values": [group_id]},
-                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-            ])["Reservations"])
-
     def _authorize(self, group_id: str, ingress: Sequence[Ingress]) -> None:
         """Add the rules; ones already there (from an earlier try) are fine."""
         for rule in ingress:
@@ -293,8 +296,10 @@ class AWSProvider(Provider):
                     for page in pages for r in page["Reservations"] for i in r["Instances"]}
 
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
-        # A token already tagged on an instance is a retry after a lost response.
-        done = self._existing(*(r.token for r in requests))
+        # A token sent before and now tagged on an instance is a retry after a lost response.
+        again = [r.token for r in requests if r.token in self._sent]
+        done = self._existing(*again) if again else {}
+        self._sent.update(r.token for r in requests)
         return [done.get(r.token) or self._launch(r, r.image, self._block_devices(r)) for r in requests]
 
     def _launch(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]],
@@ -387,10 +392,11 @@ class AWSProvider(Provider):
         self._delete_groups([g["GroupId"] for g in groups])
 
     def _delete_groups(self, group_ids: list[str]) -> None:
+        """EC2 refuses to delete a group an instance still holds (DependencyViolation: retried,
+        as a terminated instance's interface lets go of it a little later)."""
         for group_id in group_ids:
-            if not self._in_use(group_id):
-                with mapped(f"delete security group {group_id}"):
-                    self.ec2.delete_security_group(GroupId=group_id)
+            with mapped(f"delete security group {group_id}"):
+                self.ec2.delete_security_group(GroupId=group_id)
 
     def orphans(self) -> list[str]:
         """cloudvm's security groups no instance uses, and its volumes nothing has attached."""

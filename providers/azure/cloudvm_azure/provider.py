@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib
 import os
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from azure.core import MatchConditions
 
@@ -59,6 +59,8 @@ class AzureProvider(Provider):
 
     name = "azure"
     location_option = "location"
+    # ARM takes one resource a request: the core runs ``concurrency`` calls of ten VMs' chains at once.
+    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 10, "terminate": 10}
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY,
@@ -68,7 +70,7 @@ class AzureProvider(Provider):
                  location: str = "eastus", *, credential: Any = None, base_url: str | None = None,
                  connection_verify: str | bool | None = None, network: str | None = None,
                  polling_interval: float | None = None, operation_timeout: float = 900.0,
-                 concurrency: int = 16) -> None:
+                 concurrency: int = 10) -> None:
         self.subscription_id = subscription_id or os.environ.get("AZURE_SUBSCRIPTION_ID") or ""
         if not self.subscription_id:
             raise CloudVMError("no Azure subscription: pass subscription_id= or set AZURE_SUBSCRIPTION_ID")
@@ -86,8 +88,9 @@ class AzureProvider(Provider):
             self.capabilities = self.capabilities - {Capability.REACHABILITY}
         self.polling_interval = polling_interval if polling_interval is not None else 0.05 if loopback else 5.0
         self.timeout = operation_timeout
-        self.concurrency = max(1, concurrency)
+        self.parallel_calls = max(1, int(concurrency))
         self._clients: dict[str, Any] = {}
+        self._subnets: dict[str | None, str] = {}  # the batch's networks, looked up by prepare()
         self._sizes: dict[str, ResolvedSize] = {}
         self._group_ready = False
 
@@ -225,45 +228,59 @@ class AzureProvider(Provider):
             raise InvalidSpec("network.name", f"virtual network {vnet!r} has no subnet {subnet!r}")
         return f"{self._rid('Microsoft.Network', 'virtualNetworks', vnet)}/subnets/{subnet}"
 
+    def prepare(self, requests: Sequence[LaunchRequest]) -> None:
+        """The resource group and networks, and one list proving no name is another create's VM
+        (a chain's PUTs would rewrite that VM's NIC)."""
+        self._ensure_group()
+        self._subnets = {}
+        for request in requests:
+            self._subnet_of(request.spec)
+        with mapped("list VMs"):
+            held = {v.name: (v.tags or {}).get(tagging.TOKEN) for v in
+                    self.compute.virtual_machines.list(self.resource_group)}
+        for request in requests:
+            if held.get(request.spec.name, request.token) != request.token:
+                raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.resource_group}")
+
+    def _subnet_of(self, spec: VMSpec) -> str:
+        wanted = spec.network.name or self.network
+        if wanted not in self._subnets:
+            self._subnets[wanted] = self._subnet(spec)
+        return self._subnets[wanted]
+
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
         return self._create(list(requests), [self._vm_body(r) for r in requests])
 
     def _create(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]], user: str | None = None
                 ) -> list[str]:
-        """Every VM's chain a stage at a time, ``concurrency`` VMs at once; a VM whose chain fails
-        takes its pieces with it (the core removes the batch's finished VMs)."""
-        self._ensure_group()
-        for request in requests:
-            existing = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
-            if existing and (existing.get("tags") or {}).get(tagging.TOKEN) != request.token:
-                raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.resource_group}")
-        subnet = {r.spec.name: self._subnet(r.spec) for r in requests}
-        done: list[str] = []
-        for start in range(0, len(requests), self.concurrency):
-            chunk = list(zip(requests, bodies, strict=True))[start:start + self.concurrency]
-            try:
-                self._wait([p for r, _ in chunk for p in self._network_stage(r)])
-                self._wait([self._nic(r, subnet[r.spec.name]) for r, _ in chunk])
-                self._wait([self._vm(r, body, user) for r, body in chunk])
-            except AlreadyExists:
-                raise  # the name's pieces belong to the VM that holds it
-            except BaseException:
-                self._scrub([r for r, _ in chunk])
-                raise
-            done += [r.spec.name for r, _ in chunk]
-        return done
+        """Every VM's chain a stage at a time; a failed chain takes the pieces of this call's
+        VMs with it (the core removes the rest of the batch)."""
+        try:
+            self._wait([p for r in requests for p in self._network_stage(r)])
+            self._wait([self._nic(r, self._subnet_of(r.spec)) for r in requests])
+            self._wait([self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)])
+        except AlreadyExists:
+            raise  # the name's pieces belong to the VM that holds it
+        except BaseException:
+            self._scrub(requests)
+            raise
+        return [r.spec.name for r in requests]
 
     def _tags(self, request: LaunchRequest, user: str | None = None) -> dict[str, str]:
         user = request.spec.ssh.user if request.spec.ssh else user
         return {**request.tags, IMAGE_TAG: request.image, **({USER_TAG: user} if user else {})}
 
     def _network_stage(self, request: LaunchRequest) -> list[tuple[str, Any]]:
+        """The VM's own security group, only when it opens ports or faces the internet: without one,
+        a NIC with no public IP is reached from its virtual network alone — what an empty
+        group's default rules allow too — and each group is one more write."""
         names = _names(request.spec.name)
         tags = self._tags(request)
         rules = [self._rule(i, rule) for i, rule in enumerate(request.spec.network.ingress)]
         pollers = [self._begin(f"security group {names['nsg']}", self.net.network_security_groups
                                .begin_create_or_update, names["nsg"], {"location": self.region, "tags": tags,
-                                                                       "properties": {"securityRules": rules}})]
+                                                                       "properties": {"securityRules": rules}})
+                   ] if _guarded(request.spec) else []
         if request.spec.network.public_ip:
             pollers.append(self._begin(f"public IP {names['ip']}", self.net.public_ip_addresses.begin_create_or_update,
                                        names["ip"], {"location": self.region, "tags": tags,
@@ -285,11 +302,11 @@ class AzureProvider(Provider):
         if request.spec.network.public_ip:
             config["publicIPAddress"] = {"id": self._rid("Microsoft.Network", "publicIPAddresses", names["ip"]),
                                          "properties": {"deleteOption": "Delete"}}
+        guard = {"networkSecurityGroup": {"id": self._rid("Microsoft.Network", "networkSecurityGroups",
+                                                          names["nsg"])}} if _guarded(request.spec) else {}
         return self._begin(f"network interface {names['nic']}", self.net.network_interfaces.begin_create_or_update,
                            names["nic"], {"location": self.region, "tags": self._tags(request), "properties": {
-                               "ipConfigurations": [{"name": "primary", "properties": config}],
-                               "networkSecurityGroup": {"id": self._rid("Microsoft.Network", "networkSecurityGroups",
-                                                                        names["nsg"])}}})
+                               "ipConfigurations": [{"name": "primary", "properties": config}], **guard}})
 
     def _vm_body(self, request: LaunchRequest) -> dict[str, Any]:
         spec = request.spec
@@ -331,15 +348,16 @@ class AzureProvider(Provider):
 
     def _scrub(self, requests: Sequence[LaunchRequest]) -> None:
         """Remove every piece a failed create made (best effort: the original error matters more)."""
-        for request in requests:
-            try:
-                vm = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
-                if vm and (vm.get("tags") or {}).get(tagging.TOKEN) == request.token:
-                    self._wait([self._begin(f"delete VM {request.spec.name}", self.compute.virtual_machines
-                                            .begin_delete, request.spec.name)])
-                self._remove_pieces([request.spec.name], request.token)
-            except CloudVMError:
-                pass
+        tokens = {r.spec.name: r.token for r in requests}
+        try:
+            with mapped("list VMs"):
+                made = [v.name for v in self.compute.virtual_machines.list(self.resource_group)
+                        if v.name in tokens and (v.tags or {}).get(tagging.TOKEN) == tokens[v.name]]
+            self._wait([self._begin(f"delete VM {name}", self.compute.virtual_machines.begin_delete, name)
+                        for name in made])
+            self._remove_pieces(tokens)
+        except CloudVMError:
+            pass
 
     # -- describing ---------------------------------------------------------------------
 
@@ -414,7 +432,7 @@ class AzureProvider(Provider):
 
     def release(self, vms: Sequence[VM]) -> None:
         """The security groups, whatever an interrupted delete left, and the network once unused."""
-        self._remove_pieces([vm.id for vm in vms], None)
+        self._remove_pieces(dict.fromkeys(vm.id for vm in vms))
         prefix = self._rid("Microsoft.Network", "virtualNetworks", self.vnet).lower() + "/"
         with mapped("list network interfaces"):
             nics = [_json(n) for n in self.net.network_interfaces.list(self.resource_group)]
@@ -424,23 +442,26 @@ class AzureProvider(Provider):
         if vnet and not in_use and (vnet.get("tags") or {}).get(tagging.MANAGED) == "true":
             self._wait([self._begin(f"delete {self.vnet}", self.net.virtual_networks.begin_delete, self.vnet)])
 
-    def _remove_pieces(self, names: Sequence[str], token: str | None) -> None:
-        """NIC, then public IP and security group, then disks, of each VM name (only cloudvm's own)."""
-        for name in names:
-            parts = _names(name)
-            stages = [[("network interface", self.net.network_interfaces, parts["nic"])],
-                      [("public IP", self.net.public_ip_addresses, parts["ip"]),
-                       ("security group", self.net.network_security_groups, parts["nsg"])],
-                      [("disk", self.compute.disks, parts["os"])]]
-            for stage in stages:
-                self._wait([self._begin(f"delete {what} {item}", ops.begin_delete, item)
-                            for what, ops, item in stage if self._ours(ops, item, token)])
+    def _remove_pieces(self, owners: Mapping[str, str | None]) -> None:
+        """NICs, then public IPs and security groups, then disks of these VM names (name -> the
+        create's token, or None for any of cloudvm's): one list per kind for the whole batch."""
+        kinds = {"nic": ("network interface", self.net.network_interfaces),
+                 "ip": ("public IP", self.net.public_ip_addresses),
+                 "nsg": ("security group", self.net.network_security_groups), "os": ("disk", self.compute.disks)}
+        found = {}
+        for part, (what, ops) in kinds.items():
+            wanted = {_names(vm)[part]: token for vm, token in owners.items()}
+            found[part] = [i["name"] for i in self._items(what, ops) if i["name"] in wanted
+                           and _ours(i, wanted[i["name"]])]
+        for stage in (["nic"], ["ip", "nsg"], ["os"]):
+            self._wait([self._begin(f"delete {kinds[part][0]} {item}", kinds[part][1].begin_delete, item)
+                        for part in stage for item in found[part]])
 
-    def _ours(self, ops: Any, item: str, token: str | None) -> bool:
-        found = self._get(item, ops.get, item)
-        tags = (found or {}).get("tags") or {}
-        return bool(found) and tags.get(tagging.MANAGED) == "true" and (token is None or tags.get(
-            tagging.TOKEN) == token) and not (found or {}).get("managedBy")
+    def _items(self, what: str, ops: Any) -> list[dict[str, Any]]:
+        with mapped(f"list {what}s"):
+            listed = ops.list_by_resource_group(self.resource_group) if what == "disk" else ops.list(
+                self.resource_group)
+            return [_json(i) for i in listed]
 
     def orphans(self) -> list[str]:
         """cloudvm's disks, NICs, public IPs and security groups that nothing uses."""
@@ -450,9 +471,7 @@ class AzureProvider(Provider):
                  ("security group", self.net.network_security_groups, "networkInterfaces")]
         found = []
         for what, ops, user in kinds:
-            with mapped(f"list {what}s"):
-                items = [_json(i) for i in ops.list_by_resource_group(self.resource_group)] if what == "disk" \
-                    else [_json(i) for i in ops.list(self.resource_group)]
+            items = self._items(what, ops)
             found += [f"{what} {i['name']} in {self.resource_group} (unused)" for i in items
                       if (i.get("tags") or {}).get(tagging.MANAGED) == "true"
                       and not (i.get(user) or (i.get("properties") or {}).get(user))]
@@ -505,7 +524,6 @@ class AzureProvider(Provider):
         if snapshot.region != self.region:
             raise ProviderError(f"snapshot {snapshot.name!r} is stored in {snapshot.region}; copy it to "
                                 f"{self.region} first (copy_snapshot)")
-        self._ensure_group()
         spec = request.spec
         made = []
         for member in members:
@@ -546,6 +564,18 @@ class AzureProvider(Provider):
                                             "incremental": True, "creationData": {
                                                 "createOption": "CopyStart", "sourceResourceId": member["id"]}}})])
         return self.describe_snapshots([copy_set])[0]
+
+
+def _guarded(spec: VMSpec) -> bool:
+    """Whether the VM gets its own network security group."""
+    return bool(spec.network.ingress or spec.network.public_ip)
+
+
+def _ours(item: dict[str, Any], token: str | None) -> bool:
+    """cloudvm made it (for the create holding ``token``, when given) and no VM holds it."""
+    tags = item.get("tags") or {}
+    return tags.get(tagging.MANAGED) == "true" and (token is None or tags.get(tagging.TOKEN) == token) \
+        and not item.get("managedBy")
 
 
 def _json(model: Any) -> dict[str, Any]:
