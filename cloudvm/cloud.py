@@ -83,7 +83,8 @@ class Cloud:
         """``call`` over the provider's chunks of ``items``, as many at once as it takes, each
         chunk retried on its own (a throttled chunk does not send the others again)."""
         return fan_out(items, lambda part: self._call(what, lambda: call(part)),
-                       size=self.provider.batch_limits.get(what), parallel=self.provider.parallel_calls)
+                       size=self.provider.batch_limits.get(what),
+                       parallel=self.provider.parallel_calls.get(what, 1))
 
     # -- creating ---------------------------------------------------------
 

@@ -58,11 +58,11 @@ class Provider(abc.ABC):
     location_option: ClassVar[str] = "region"
     # A class attribute; an instance may narrow it (e.g. a test endpoint that runs no guests).
     capabilities: frozenset[Capability] = frozenset()
-    # How the core spreads a batch over calls: at most ``batch_limits[method]`` VMs per call of
-    # ``launch``, ``terminate`` or ``release`` (a method not named takes the whole batch in one call),
-    # ``parallel_calls`` calls in flight at once.
+    # How the core spreads a batch over calls of ``launch``, ``terminate`` and ``release``: at most
+    # ``batch_limits[method]`` VMs a call (a method not named takes the whole batch in one call),
+    # ``parallel_calls[method]`` calls in flight at once (one when not named).
     batch_limits: ClassVar[Mapping[str, int]] = {}
-    parallel_calls: int = 1
+    parallel_calls: Mapping[str, int] = {}  # read only: an instance sets its own
 
     def unsupported_reason(self, spec: VMSpec) -> str | None:
         """Why this provider cannot honour ``spec``, or None; checked before any call."""

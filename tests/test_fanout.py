@@ -69,7 +69,7 @@ def test_after_a_failure_no_new_call_starts_and_running_ones_finish() -> None:
 
 class Spread(FakeProvider):
     batch_limits: ClassVar[Mapping[str, int]] = {"launch": 2}
-    parallel_calls = 3
+    parallel_calls = {"launch": 3}  # noqa: RUF012
 
     def __init__(self) -> None:
         super().__init__()

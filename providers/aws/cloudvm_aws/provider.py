@@ -37,6 +37,7 @@ CLAIMED_TAG = "cloudvm-claimed"  # when a create last worked on the VM's name (i
 # How long a name claimed by a create that has not launched is honoured. A live create renews its claim
 # on every attempt (the retry policy waits at most 30 s between them); a killed one stops renewing.
 CLAIM_LEASE = 60.0
+RELEASE_CALLS = 10
 DEVICE_SOURCE = tagging.COPIED_FROM  # on each copied member: the member it copies
 _STATES = {
     "pending": VMState.PENDING, "running": VMState.RUNNING, "stopping": VMState.STOPPING,
@@ -82,13 +83,14 @@ class AWSProvider(Provider):
     })
     # A VM is launched by its own RunInstances (EC2 applies a call's tags, names included, to every
     # instance it makes) and a few launches in flight keep up with that action's token bucket (refilled
-    # at 2 a second, a call taking about a second); clean-up goes a few groups a call.
+    # at 2 a second, a call taking about a second); security groups go a few a call, in the far larger
+    # bucket of mutating actions.
     batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "release": 5}
 
     def __init__(self, region: str = "us-east-1", *, profile: str | None = None, endpoint_url: str | None = None,
-                 subnet_id: str | None = None, claim_lease: float = CLAIM_LEASE, concurrency: int = 3) -> None:
+                 subnet_id: str | None = None, claim_lease: float = CLAIM_LEASE, concurrency: int = 4) -> None:
         self.region = region
-        self.parallel_calls = max(1, int(concurrency))
+        self.parallel_calls = {"launch": max(1, int(concurrency)), "release": RELEASE_CALLS}
         self.claim_lease = float(claim_lease)
         self.profile = profile
         self.endpoint_url = endpoint_url

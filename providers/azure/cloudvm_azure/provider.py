@@ -88,7 +88,7 @@ class AzureProvider(Provider):
             self.capabilities = self.capabilities - {Capability.REACHABILITY}
         self.polling_interval = polling_interval if polling_interval is not None else 0.05 if loopback else 5.0
         self.timeout = operation_timeout
-        self.parallel_calls = max(1, int(concurrency))
+        self.parallel_calls = dict.fromkeys(self.batch_limits, max(1, int(concurrency)))
         self._clients: dict[str, Any] = {}
         self._subnets: dict[str | None, str] = {}  # the batch's networks, looked up by prepare()
         self._sizes: dict[str, ResolvedSize] = {}
@@ -145,6 +145,16 @@ class AzureProvider(Provider):
     def _begin(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
         with mapped(what):
             return what, call(self.resource_group, *args, polling_interval=self.polling_interval, **kwargs)
+
+    def _begin_settled(self, what: str, call: Callable[..., Any], *args: Any) -> list[tuple[str, Any]]:
+        """A PUT whose answer may say it is done already (ARM answers a NIC's so): nothing to wait
+        for then; otherwise the SDK's poller, taken up from that same answer (no second PUT)."""
+        with mapped(what):
+            first = call(self.resource_group, *args, polling=False)
+            if (_json(first.result()).get("properties") or {}).get("provisioningState") == "Succeeded":
+                return []
+            return [(what, call(self.resource_group, *args, continuation_token=first.continuation_token(),
+                                polling_interval=self.polling_interval))]
 
     def _get(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A resource as a dict, or None when it does not exist."""
@@ -257,7 +267,7 @@ class AzureProvider(Provider):
         VMs with it (the core removes the rest of the batch)."""
         try:
             self._wait([p for r in requests for p in self._network_stage(r)])
-            self._wait([self._nic(r, self._subnet_of(r.spec)) for r in requests])
+            self._wait([p for r in requests for p in self._nic(r, self._subnet_of(r.spec))])
             self._wait([self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)])
         except AlreadyExists:
             raise  # the name's pieces belong to the VM that holds it
@@ -296,7 +306,7 @@ class AzureProvider(Provider):
             "sourceAddressPrefix": rule.cidr, "sourcePortRange": "*", "destinationAddressPrefix": "*",
             "destinationPortRange": ports}}
 
-    def _nic(self, request: LaunchRequest, subnet: str) -> tuple[str, Any]:
+    def _nic(self, request: LaunchRequest, subnet: str) -> list[tuple[str, Any]]:
         names = _names(request.spec.name)
         config: dict[str, Any] = {"subnet": {"id": subnet}}
         if request.spec.network.public_ip:
@@ -304,9 +314,10 @@ class AzureProvider(Provider):
                                          "properties": {"deleteOption": "Delete"}}
         guard = {"networkSecurityGroup": {"id": self._rid("Microsoft.Network", "networkSecurityGroups",
                                                           names["nsg"])}} if _guarded(request.spec) else {}
-        return self._begin(f"network interface {names['nic']}", self.net.network_interfaces.begin_create_or_update,
-                           names["nic"], {"location": self.region, "tags": self._tags(request), "properties": {
-                               "ipConfigurations": [{"name": "primary", "properties": config}], **guard}})
+        body = {"location": self.region, "tags": self._tags(request), "properties": {
+            "ipConfigurations": [{"name": "primary", "properties": config}], **guard}}
+        return self._begin_settled(f"network interface {names['nic']}",
+                                   self.net.network_interfaces.begin_create_or_update, names["nic"], body)
 
     def _vm_body(self, request: LaunchRequest) -> dict[str, Any]:
         spec = request.spec

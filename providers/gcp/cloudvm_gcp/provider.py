@@ -80,8 +80,8 @@ class GCPProvider(Provider):
     def __init__(self, project: str | None = None, zone: str | None = None, *, credentials: Any = None,
                  api_endpoint: str | None = None, network: str | None = None,
                  snapshot_location: str | None = None, operation_timeout: float = 600.0,
-                 concurrency: int = 10) -> None:
-        self.parallel_calls = max(1, int(concurrency))
+                 concurrency: int = 20) -> None:
+        self.parallel_calls = dict.fromkeys(self.batch_limits, max(1, int(concurrency)))
         self.zone = zone or os.environ.get("CLOUDSDK_COMPUTE_ZONE") or "us-central1-a"
         self.region = self.zone.rsplit("-", 1)[0]
         self.api_endpoint = api_endpoint or _endpoint_from_env()
