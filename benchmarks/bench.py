@@ -178,6 +178,16 @@ def _said(row: dict[str, Any]) -> None:
           flush=True)
 
 
+def _merged(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The new rows, and the old ones they do not replace, in the order a full run writes them."""
+    key = lambda r: (r["backend"], r["contender"], r["n"])  # noqa: E731
+    fresh = {key(r) for r in rows}
+    old = [r for r in json.loads(path.read_text()) if key(r) not in fresh] if path.exists() else []
+    order = {name: i for i, name in enumerate([*CONTENDERS, "aws (moto)", "gcp (fake)", "azure (fake)"])}
+    return sorted(old + rows, key=lambda r: (r["backend"] != "aws (moto)", r["n"], order[r["backend"]],
+                                              order.get(r["contender"], 0)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,10,100,1000")
@@ -187,6 +197,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller libvirt measurements (the smoke run)")
     parser.add_argument("--readme", type=Path, help="rewrite the table in this README's Performance section")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the rows of the last results.json this run does not measure")
     parser.add_argument("--one", nargs=5, metavar=("NAME", "TARGET", "N", "EXTRA", "SCALE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -211,6 +223,8 @@ def main() -> None:
             if cloud in clouds:
                 rows.append(measure(n, args.scale))
                 _said(rows[-1])
+    if args.update:
+        rows = _merged(args.out / "results.json", rows)
     report = table(rows, args.scale) + "\n" + import_costs()
     if "libvirt" in clouds:
         report += "\n" + libvirt_costs(quick=args.quick)

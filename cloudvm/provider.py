@@ -2,7 +2,9 @@
 
 A provider translates and nothing more: it never sleeps, polls, retries or
 starts threads (the core does all of that, once, for every provider). Calls
-are batch-first: one ``launch`` for many VMs, one ``describe`` for many ids.
+are batch-first: one ``launch`` for many VMs, one ``describe`` for many ids;
+where an API takes one VM a request, the provider says so (``batch_limits``,
+``parallel_calls``) and the core sends the calls side by side.
 """
 
 from __future__ import annotations

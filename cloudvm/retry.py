@@ -3,7 +3,9 @@
 Only errors that say ``retryable`` are retried (throttling, transient 5xx and
 dropped connections, not-found right after a create); backoff is exponential
 with full jitter, a provider's ``Retry-After`` wins over it, and an overall
-deadline bounds the whole call. Every retry is logged with its reason.
+deadline bounds the whole call. ``attempts`` counts failures; a throttle is
+the API pacing a fleet's calls, not a failure, so it is waited out until the
+deadline (``NO_RETRY`` does not). Every retry is logged with its reason.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TypeVar
 
 import tenacity
 
-from cloudvm.errors import CloudVMError
+from cloudvm.errors import CloudVMError, Throttled
 
 log = logging.getLogger("cloudvm.retry")
 T = TypeVar("T")
@@ -35,6 +37,7 @@ class RetryPolicy:
     initial: float = 0.5
     maximum: float = 30.0
     deadline: float = 180.0
+    wait_out_throttling: bool = True
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
@@ -44,6 +47,13 @@ class RetryPolicy:
         delay = max(float(hinted), 0.0) if hinted is not None else backoff
         remaining = self.deadline - (state.seconds_since_start or 0.0)
         return max(0.0, min(delay, remaining))
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        if (state.seconds_since_start or 0.0) >= self.deadline:
+            return True
+        exc = state.outcome.exception() if state.outcome else None
+        paced = self.wait_out_throttling and isinstance(exc, Throttled)
+        return not paced and state.attempt_number >= self.attempts
 
     def call(self, fn: Callable[[], T], *, what: str) -> T:
         """Run ``fn`` under the policy; the last error is re-raised unchanged."""
@@ -57,7 +67,7 @@ class RetryPolicy:
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_retryable),
-            stop=tenacity.stop_after_attempt(self.attempts) | tenacity.stop_after_delay(self.deadline),
+            stop=self._stop,
             wait=self._wait,
             sleep=self.sleep,
             before_sleep=before_sleep,
@@ -66,4 +76,4 @@ class RetryPolicy:
         return retrying(fn)
 
 
-NO_RETRY = RetryPolicy(attempts=1)
+NO_RETRY = RetryPolicy(attempts=1, wait_out_throttling=False)

@@ -51,8 +51,8 @@ def test_other_errors_are_raised_at_once(error: Exception) -> None:
 
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
     retry, slept = policy(attempts=8, initial=1.0, maximum=10.0, deadline=1e9)
-    with pytest.raises(errors.Throttled):
-        retry.call(Flaky(*[errors.Throttled("x")] * 8), what="op")
+    with pytest.raises(errors.TransientError):
+        retry.call(Flaky(*[errors.TransientError("x")] * 8), what="op")
     assert len(slept) == 7
     for n, delay in enumerate(slept, start=1):
         assert 0 <= delay <= min(10.0, 2 ** (n - 1) * 1.0) + 1e-9
@@ -70,6 +70,13 @@ def test_attempts_bound_the_calls_and_the_last_error_surfaces() -> None:
     with pytest.raises(errors.TransientError, match="3"):
         retry.call(call, what="op")
     assert call.calls == 3
+
+
+def test_throttling_is_waited_out_until_the_deadline_not_counted_as_attempts() -> None:
+    retry, slept = policy(attempts=3, initial=0.1, maximum=0.1)
+    call = Flaky(*[errors.Throttled("slow down", retry_after=0.5)] * 20)
+    assert retry.call(call, what="op") == "ok"  # a fleet's calls contend for one bucket
+    assert call.calls == 21 and slept == [0.5] * 20
 
 
 def test_deadline_bounds_the_total_wait(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -59,8 +59,9 @@ class AzureProvider(Provider):
 
     name = "azure"
     location_option = "location"
-    # ARM takes one resource a request: the core runs ``concurrency`` calls of ten VMs' chains at once.
-    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 10, "terminate": 10}
+    # ARM takes one resource a request: the core runs ``concurrency`` calls at once, each advancing
+    # ten VMs' chains, or deleting one VM (a throttled delete is sent again alone).
+    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 10, "terminate": 1}
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY,

@@ -19,7 +19,7 @@ from cloudvm_azure.testing import FakeResourceManager
 
 import cloudvm
 from cloudvm import errors, tags
-from cloudvm.retry import RetryPolicy
+from cloudvm.retry import NO_RETRY
 
 MakeVM = Callable[..., cloudvm.VMSpec]
 
@@ -168,7 +168,7 @@ def test_arm_errors_become_cloudvm_errors(arm: FakeResourceManager, make_vm: Mak
                                           details: dict[str, Any], cls: type, code: str) -> None:
     name = f"err-{code.lower()}"[:40]
     arm.inject("PUT", "virtualMachines", fault, **details)
-    with cloudvm.connect("azure", **arm.connect_options(), retry=RetryPolicy(attempts=1), timeout=30,
+    with cloudvm.connect("azure", **arm.connect_options(), retry=NO_RETRY, timeout=30,
                          poll_interval=0.1) as cloud, pytest.raises(cls) as err:
         cloud.create(make_vm(name, network=cloudvm.Network(public_ip=True, ingress=[cloudvm.Ingress(port=22)])))
     assert type(err.value) is cls and err.value.code == code

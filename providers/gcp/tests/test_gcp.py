@@ -17,7 +17,7 @@ from cloudvm_gcp.testing import PROJECT, ZONE, FakeComputeEngine
 
 import cloudvm
 from cloudvm import errors, tags
-from cloudvm.retry import RetryPolicy
+from cloudvm.retry import NO_RETRY
 
 MakeVM = Callable[..., cloudvm.VMSpec]
 
@@ -196,7 +196,7 @@ def test_api_errors_become_cloudvm_errors(gce: FakeComputeEngine, make_vm: MakeV
                                           details: dict[str, Any], cls: type, code: str) -> None:
     name = f"err-{kind}-{code.lower().replace('_', '-')}"[:40].rstrip("-")
     gce.inject("instances.insert", kind, **details)
-    with cloudvm.connect("gcp", project=PROJECT, zone=ZONE, api_endpoint=gce.url, retry=RetryPolicy(attempts=1),
+    with cloudvm.connect("gcp", project=PROJECT, zone=ZONE, api_endpoint=gce.url, retry=NO_RETRY,
                          timeout=30, poll_interval=0.1) as cloud, pytest.raises(cls) as err:
         cloud.create(make_vm(name, network=cloudvm.Network(ingress=[cloudvm.Ingress(port=22)])))
     assert type(err.value) is cls and err.value.code == code
