@@ -144,18 +144,18 @@ class Cloud:
                 return self._describe(ids)
             return self.waiter.until(ids, wait, timeout or self.timeout)
         except BaseException:
-            if not keep_on_failure:
-                self._discard({r.token for r in requests})
+            self._discard({r.token for r in requests}, keep_vms=keep_on_failure)
             raise
 
-    def _discard(self, tokens: set[str]) -> None:
-        """Remove whatever a failed create made, found again by its tokens."""
+    def _discard(self, tokens: set[str], keep_vms: bool) -> None:
+        """Remove whatever a failed create made, found again by its tokens (its VMs unless kept)."""
         try:
-            mine = [vm for vm in self.provider.describe(tags={tagging.MANAGED: "true"})
-                    if vm.tags.get(tagging.TOKEN) in tokens]
+            mine = [] if keep_vms else [vm for vm in self.provider.describe(tags={tagging.MANAGED: "true"})
+                                        if vm.tags.get(tagging.TOKEN) in tokens]
             if mine:
                 log.warning("removing %s after a failed create", ", ".join(vm.name for vm in mine))
                 self._remove(mine, self.timeout)
+            self.provider.abandon(sorted(tokens))
         except Exception:  # the original error matters more
             log.exception("clean-up after a failed create did not finish")
 

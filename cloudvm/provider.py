@@ -128,6 +128,10 @@ class Provider(abc.ABC):
         """Free what could only go once the VMs were gone (e.g. security groups); called after
         the core saw them terminated. Must tolerate being called again."""
 
+    def abandon(self, tokens: Sequence[str]) -> None:  # noqa: B027 - most providers keep nothing between tries
+        """These creates failed for good: remove what a provider kept for a next try that will not
+        come (a helper made before a launch that was throttled). Their VMs are the core's business."""
+
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
         raise Unsupported(f"provider {self.name!r} does not support snapshots")
 

@@ -102,6 +102,7 @@ class AWSProvider(Provider):
         self._roots: dict[str, tuple[str, int]] = {}  # image id -> (root device, size in GiB)
         self._subnets: dict[str | None, dict[str, Any]] = {}
         self._sent: set[str] = set()  # launch tokens sent: a second try first looks for what the first made
+        self._groups: dict[str, tuple[str, float]] = {}  # token -> its group and when it was claimed
 
     @property
     def ec2(self) -> Any:
@@ -205,6 +206,16 @@ class AWSProvider(Provider):
                                                            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
         subnet: dict[str, Any] = sorted(found, key=lambda s: s["AvailabilityZone"])[0]
         return subnet
+
+    def _group(self, request: LaunchRequest, vpc_id: str) -> str:
+        """The group this create claimed on a try moments ago (a launch throttled or lost on the
+        way), or one made or claimed now."""
+        held = self._groups.get(request.token)
+        if held and time.time() - held[1] < self.claim_lease / 2:
+            return held[0]
+        group_id = self._security_group(request, vpc_id)
+        self._groups[request.token] = (group_id, time.time())
+        return group_id
 
     def _security_group(self, request: LaunchRequest, vpc_id: str) -> str:
         """The VM's own group, made once with the spec's ingress rules and tags.
@@ -310,7 +321,7 @@ class AWSProvider(Provider):
         subnet = self._subnet(spec)
         user = spec.ssh.user if spec.ssh else user
         tags = {**request.tags, "Name": spec.name, **({USER_TAG: user} if user else {})}
-        group_id = self._security_group(request, subnet["VpcId"])
+        group_id = self._group(request, subnet["VpcId"])
         try:
             with mapped(f"launch {spec.name}"):
                 reply = self.ec2.run_instances(
@@ -321,12 +332,21 @@ class AWSProvider(Provider):
                     TagSpecifications=[{"ResourceType": kind, "Tags": _tag_list(tags)}
                                        for kind in ("instance", "volume")],
                 )
-        except Exception:
-            if not self._existing(request.token):  # nothing launched: the group is ours alone
+        except Exception as exc:
+            if not getattr(exc, "retryable", False) and not self._existing(request.token):  # the group is ours
+                self._groups.pop(request.token, None)
                 self._delete_groups([group_id])
-            raise
+            raise  # a throttled or dropped launch keeps its group for the next try; abandon() if none comes
+        self._groups.pop(request.token, None)
         instance_id: str = reply["Instances"][0]["InstanceId"]
         return instance_id
+
+    def abandon(self, tokens: Sequence[str]) -> None:
+        """Delete the groups kept for launches that were never tried again."""
+        kept = {t: self._groups.pop(t)[0] for t in tokens if t in self._groups}
+        if kept:
+            launched = self._existing(*kept)
+            self._delete_groups([group for token, group in kept.items() if token not in launched])
 
     # -- describing -------------------------------------------------------------
 

@@ -81,3 +81,12 @@ def test_a_failed_launch_removes_its_security_group(proxy: FaultProxy, moto_url:
         cloud.create(spec("f-nocapacity"))
     assert proxy.count("RunInstances") == 1  # not a retryable error
     assert leftovers(moto_url, "f-nocapacity") == []
+
+
+def test_a_throttled_launch_keeps_its_security_group_for_the_next_try(proxy: FaultProxy, moto_url: str) -> None:
+    proxy.inject("RunInstances", "throttle", times=3)
+    with connect(proxy) as cloud:
+        cloud.delete(cloud.create(spec("f-paced")))
+    assert proxy.count("RunInstances") == 4 and proxy.count("CreateSecurityGroup") == 1
+    assert proxy.count("DeleteSecurityGroup") == 1  # once, with the VM
+    assert leftovers(moto_url, "f-paced") == []
