@@ -116,7 +116,7 @@ def table(rows: list[dict[str, Any]], scale: float) -> str:
     lines = [f"Simulated time runs at {scale:g}x (every limit and delay scaled); seconds below are real.", "",
              *(f"- Floor on {name}: {formula}, times the scale." for name, formula in FORMULAS.items()), "",
              "| backend | contender | N | wall s | floor s | wall/floor | calls/VM (create+wait) | calls by action "
-             "| throttled | peak MiB |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| throttles retried | peak MiB |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         wall = f"{r['wall']:.2f}" if r["wall"] is not None and not r["error"] else f"failed: {r['error']}"
         ratio = f"{r['wall'] / r['floor']:.2f}" if r["wall"] and not r["error"] else "-"
@@ -132,7 +132,8 @@ START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
 
 def summary(rows: list[dict[str, Any]]) -> str:
     """The README's table: the columns people compare (results.md has them all)."""
-    lines = ["| backend | contender | N | wall s | floor s | wall/floor | API calls/VM (create+wait) | throttled |",
+    lines = ["| backend | contender | N | wall s | floor s | wall/floor | API calls/VM (create+wait) "
+             "| throttles retried |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         wall, ratio = (f"{r['wall']:.1f}", f"{r['wall'] / r['floor']:.1f}") if r["wall"] and not r["error"] else (
