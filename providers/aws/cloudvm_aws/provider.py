@@ -35,7 +35,8 @@ from cloudvm_aws._errors import mapped
 USER_TAG = "cloudvm-user"
 CLAIMED_TAG = "cloudvm-claimed"  # when a create last worked on the VM's name (its security group)
 # How long a name claimed by a create that has not launched is honoured. A live create renews its claim
-# on every attempt (the retry policy waits at most 30 s between them); a killed one stops renewing.
+# on every attempt once it is half that old (the retry policy waits at most 30 s between attempts);
+# a killed one stops renewing.
 CLAIM_LEASE = 60.0
 RELEASE_CALLS = 10
 DEVICE_SOURCE = tagging.COPIED_FROM  # on each copied member: the member it copies

@@ -24,7 +24,7 @@ from azure.core import MatchConditions
 
 from cloudvm import cloudinit
 from cloudvm import tags as tagging
-from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError
+from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError, Throttled
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Ingress, Size, VMSpec
@@ -92,6 +92,7 @@ class AzureProvider(Provider):
         self.parallel_calls = dict.fromkeys(self.batch_limits, max(1, int(concurrency)))
         self._clients: dict[str, Any] = {}
         self._subnets: dict[str | None, str] = {}  # the batch's networks, looked up by prepare()
+        self._kept: dict[str, str] = {}  # token -> VM name: pieces kept for another try of a throttled call
         self._sizes: dict[str, ResolvedSize] = {}
         self._group_ready = False
 
@@ -264,18 +265,30 @@ class AzureProvider(Provider):
 
     def _create(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]], user: str | None = None
                 ) -> list[str]:
-        """Every VM's chain a stage at a time; a failed chain takes the pieces of this call's
-        VMs with it (the core removes the rest of the batch)."""
+        """Every VM's chain a stage at a time. A failed chain takes the pieces of this call's VMs
+        with it (the core removes the rest of the batch) — unless ARM only asked it to slow down
+        (429: the refused PUT made nothing): the next try takes the pieces up, and ``abandon``
+        removes them if it never comes."""
         try:
             self._wait([p for r in requests for p in self._network_stage(r)])
             self._wait([p for r in requests for p in self._nic(r, self._subnet_of(r.spec))])
             self._wait([self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)])
         except AlreadyExists:
             raise  # the name's pieces belong to the VM that holds it
-        except BaseException:
-            self._scrub(requests)
+        except BaseException as exc:
+            if isinstance(exc, Throttled):
+                self._kept.update({r.token: r.spec.name for r in requests})
+            else:
+                self._scrub({r.spec.name: r.token for r in requests})
             raise
+        for request in requests:
+            self._kept.pop(request.token, None)
         return [r.spec.name for r in requests]
+
+    def abandon(self, tokens: Sequence[str]) -> None:
+        kept = {self._kept.pop(t): t for t in tokens if t in self._kept}
+        if kept:
+            self._scrub(kept)
 
     def _tags(self, request: LaunchRequest, user: str | None = None) -> dict[str, str]:
         user = request.spec.ssh.user if request.spec.ssh else user
@@ -358,9 +371,9 @@ class AzureProvider(Provider):
             return self._begin(f"VM {request.spec.name}", self.compute.virtual_machines.begin_create_or_update,
                                request.spec.name, full)  # ours, from a try whose answer was lost
 
-    def _scrub(self, requests: Sequence[LaunchRequest]) -> None:
-        """Remove every piece a failed create made (best effort: the original error matters more)."""
-        tokens = {r.spec.name: r.token for r in requests}
+    def _scrub(self, tokens: Mapping[str, str]) -> None:
+        """Remove every piece failed creates made, by VM name -> the create's token (best effort:
+        the original error matters more)."""
         try:
             with mapped("list VMs"):
                 made = [v.name for v in self.compute.virtual_machines.list(self.resource_group)
@@ -558,7 +571,7 @@ class AzureProvider(Provider):
         try:
             return self._create([request], [body], (members[0].get("tags") or {}).get(USER_TAG))[0]
         except BaseException:
-            self._scrub([request])
+            self._scrub({request.spec.name: request.token})
             raise
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:

@@ -71,11 +71,22 @@ def test_a_failed_vm_in_a_batch_removes_the_whole_batch(arm: FakeResourceManager
 
 def test_429_waits_as_told(arm: FakeResourceManager, make_vm: MakeVM) -> None:
     arm.inject("PUT", "virtualMachines", "throttle", retry_after=1)
-    started = time.monotonic()
+    started, deletes = time.monotonic(), arm.count("DELETE networkInterfaces")
     with connect(arm) as cloud:  # backoff alone would wait at most 0.2 s
-        cloud.delete(cloud.create(make_vm("f-retry-after")))
+        vm = cloud.create(make_vm("f-retry-after"))
+        assert arm.count("DELETE networkInterfaces") == deletes  # the next try took up the NIC the first made
+        cloud.delete(vm)
     assert time.monotonic() - started >= 1.0
     assert arm.leftovers("f-retry-after") == []
+
+
+def test_a_create_throttled_past_its_deadline_leaves_nothing(arm: FakeResourceManager, make_vm: MakeVM) -> None:
+    fault = arm.inject("PUT", "virtualMachines", "throttle", retry_after=0.2, times=1000)
+    with connect(arm, RetryPolicy(initial=0.05, maximum=0.2, deadline=1.5)) as cloud, \
+            pytest.raises(errors.Throttled):
+        cloud.create(spec(make_vm, "f-paced-out"))
+    arm.reset_faults()
+    assert fault.times < 1000 and arm.leftovers("f-paced-out") == []  # the kept NIC went with the create
 
 
 def test_an_interrupted_delete_finishes_when_run_again(arm: FakeResourceManager, make_vm: MakeVM) -> None:

@@ -74,7 +74,7 @@ class GCPProvider(Provider):
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
     })
     # instances.insert and instances.delete take one VM each: the core sends ``concurrency`` at once
-    # (the per-minute quota windows are the limit, and their 403s are retried after the window).
+    # (the per-minute quota windows are the limit; their 403s are waited out).
     batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "terminate": 1}
 
     def __init__(self, project: str | None = None, zone: str | None = None, *, credentials: Any = None,
