@@ -52,18 +52,20 @@ class RetryPolicy:
         if (state.seconds_since_start or 0.0) >= self.deadline:
             return True
         exc = state.outcome.exception() if state.outcome else None
-        paced = self.wait_out_throttling and isinstance(exc, Throttled)
-        return not paced and state.attempt_number >= self.attempts
+        return not self._paced(exc) and state.attempt_number >= self.attempts
+
+    def _paced(self, exc: BaseException | None) -> bool:
+        """A throttle, waited out until the deadline rather than counted against ``attempts``."""
+        return self.wait_out_throttling and isinstance(exc, Throttled)
 
     def call(self, fn: Callable[[], T], *, what: str) -> T:
         """Run ``fn`` under the policy; the last error is re-raised unchanged."""
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "retrying %s in %.1fs (attempt %d/%d): %s: %s",
-                what, state.upcoming_sleep, state.attempt_number, self.attempts, type(exc).__name__, exc,
-            )
+            bound = f"{self.deadline:.0f}s deadline" if self._paced(exc) else f"of {self.attempts}"
+            log.warning("retrying %s in %.1fs (attempt %d, %s): %s: %s",
+                        what, state.upcoming_sleep, state.attempt_number, bound, type(exc).__name__, exc)
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_retryable),
