@@ -247,12 +247,16 @@ class AzureProvider(Provider):
         self._subnets = {}
         for request in requests:
             self._subnet_of(request.spec)
-        with mapped("list VMs"):
-            held = {v.name: (v.tags or {}).get(tagging.TOKEN) for v in
-                    self.compute.virtual_machines.list(self.resource_group)}
+        held = self._vm_tokens()
         for request in requests:
             if held.get(request.spec.name, request.token) != request.token:
                 raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.resource_group}")
+
+    def _vm_tokens(self) -> dict[str, str | None]:
+        """VM name -> the token of the create that made it, for the whole resource group."""
+        with mapped("list VMs"):
+            return {v.name: (v.tags or {}).get(tagging.TOKEN)
+                    for v in self.compute.virtual_machines.list(self.resource_group)}
 
     def _subnet_of(self, spec: VMSpec) -> str:
         wanted = spec.network.name or self.network
@@ -375,9 +379,7 @@ class AzureProvider(Provider):
         """Remove every piece failed creates made, by VM name -> the create's token (best effort:
         the original error matters more)."""
         try:
-            with mapped("list VMs"):
-                made = [v.name for v in self.compute.virtual_machines.list(self.resource_group)
-                        if v.name in tokens and (v.tags or {}).get(tagging.TOKEN) == tokens[v.name]]
+            made = [name for name, token in self._vm_tokens().items() if name in tokens and token == tokens[name]]
             self._wait([self._begin(f"delete VM {name}", self.compute.virtual_machines.begin_delete, name)
                         for name in made])
             self._remove_pieces(tokens)
@@ -459,8 +461,7 @@ class AzureProvider(Provider):
         """The security groups, whatever an interrupted delete left, and the network once unused."""
         self._remove_pieces(dict.fromkeys(vm.id for vm in vms))
         prefix = self._rid("Microsoft.Network", "virtualNetworks", self.vnet).lower() + "/"
-        with mapped("list network interfaces"):
-            nics = [_json(n) for n in self.net.network_interfaces.list(self.resource_group)]
+        nics = self._items("network interface", self.net.network_interfaces)
         in_use = any(((c.get("properties") or {}).get("subnet") or {}).get("id", "").lower().startswith(prefix)
                      for nic in nics for c in (nic.get("properties") or {}).get("ipConfigurations") or [])
         vnet = self._get(f"virtual network {self.vnet}", self.net.virtual_networks.get, self.vnet)
