@@ -88,6 +88,8 @@ def measure_gcp(n: int, scale: float) -> dict[str, Any]:
     quotas = limits.compute_engine(scale)
     timing = Timing(boot=limits.BOOT * scale, operation=limits.LATENCY["insert"] * scale)
     with fake_compute_engine(timing, limits=quotas) as gce:
+        for metric in ("CPUS", "INSTANCES", "SSD_TOTAL_GB", "DISKS_TOTAL_GB"):  # an account sized for the fleet
+            gce.set_quota(metric, 100 * n, region="us-central1", project="bench")
         options = {"project": "bench", "zone": "us-central1-a", "api_endpoint": gce.url}
         result = _child(["cloudvm", "gcp", str(n), json.dumps(options), str(scale)])
         calls = [call for call, count in gce.fake.calls.items() for _ in range(count)]

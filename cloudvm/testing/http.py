@@ -20,22 +20,34 @@ class JSONHandler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        self.serve()
+        self.answer()
 
     def do_PUT(self) -> None:
-        self.serve()
+        self.answer()
 
     def do_POST(self) -> None:
-        self.serve()
+        self.answer()
 
     def do_DELETE(self) -> None:
-        self.serve()
+        self.answer()
 
     def do_HEAD(self) -> None:
-        self.serve()
+        self.answer()
 
     def do_PATCH(self) -> None:
-        self.serve()
+        self.answer()
+
+    def answer(self) -> None:
+        """Serve the request; a fault in the fake itself is answered 500 and kept in the server's
+        ``crashes`` (a client never sees the connection close unanswered)."""
+        try:
+            self.serve()
+        except Exception as exc:
+            crashes: list[str] = getattr(self.server, "crashes", [])
+            crashes.append(f"{self.command} {self.path}: {exc!r}")
+            self.close_connection = True
+            self.reply(500, {"error": {"code": 500, "message": f"The fake failed on {self.command} "
+                                                               f"{self.path.split('?')[0]}: {exc!r}"}})
 
     def serve(self) -> None:
         raise NotImplementedError
@@ -71,6 +83,7 @@ class LoopbackServer(http.server.ThreadingHTTPServer):
 
     def __init__(self, handler: type[JSONHandler], port: int = 0, context: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", port), handler)
+        self.crashes: list[str] = []  # requests the fake failed on: bugs in the fake
         if context is not None:
             self.socket = context.wrap_socket(self.socket, server_side=True)
 

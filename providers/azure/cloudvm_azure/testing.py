@@ -58,7 +58,7 @@ class FakeResourceManager:
 
     @property
     def violations(self) -> list[str]:
-        return self.fake.violations
+        return [*self.fake.violations, *(f"the fake failed: {crash}" for crash in self.server.crashes)]
 
     def connect_options(self, **changes: Any) -> dict[str, Any]:
         """What ``cloudvm.connect("azure", ...)`` needs to use this fake."""

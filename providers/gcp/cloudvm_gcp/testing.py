@@ -8,7 +8,10 @@ nothing named after a VM was left behind.
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ import pytest
 
 from cloudvm import tags as tagging
 from cloudvm.testing.limits import Limits
+from cloudvm_gcp.fake import catalog
 from cloudvm_gcp.fake.compute import Timing
 from cloudvm_gcp.fake.server import Fake, Fault, Server, serve
 
@@ -41,8 +45,8 @@ class FakeComputeEngine:
 
     @property
     def violations(self) -> list[str]:
-        """Response bodies that departed from the discovery document's schemas."""
-        return self.fake.violations
+        """Response bodies that departed from the discovery document's schemas, and requests the fake failed on."""
+        return [*self.fake.violations, *(f"the fake failed: {crash}" for crash in self.server.crashes)]
 
     def inject(self, method: str, kind: str, *, times: int = 1, **details: Any) -> Fault:
         """Make the next ``times`` calls of ``method`` (e.g. ``instances.insert``) fail:
@@ -56,8 +60,58 @@ class FakeComputeEngine:
     def count(self, method: str) -> int:
         return self.fake.calls[method]
 
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        """One plain REST call (``path`` below ``/compute/v1/``): the status and the JSON answer."""
+        data = json.dumps(body).encode() if body is not None else None
+        call = urllib.request.Request(f"{self.url}/compute/v1/{path}", data=data, method=method,
+                                      headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(call, timeout=30) as reply:
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
     def reset_faults(self) -> None:
         self.fake.faults.clear()
+
+    def set_quota(self, metric: str, limit: float, region: str = "", project: str = PROJECT) -> None:
+        """Change a quota: per region (``CPUS``, ``INSTANCES``, ``DISKS_TOTAL_GB``, ``SSD_TOTAL_GB``,
+        ``IN_USE_ADDRESSES``) or, without ``region``, per project (``FIREWALLS``, ``SNAPSHOTS``, ...)."""
+        known = catalog.REGION_QUOTAS if region else catalog.PROJECT_QUOTAS
+        if metric not in known:
+            raise ValueError(f"{metric}: not a {'regional' if region else 'project'} quota the fake counts "
+                             f"({', '.join(known)})")
+        with self.fake.compute.lock:
+            self.fake.compute.quota_limits[f"{project}/{region}/{metric}"] = float(limit)
+
+    def reset_quotas(self) -> None:
+        with self.fake.compute.lock:
+            self.fake.compute.quota_limits.clear()
+
+    @contextmanager
+    def patch_clients(self) -> Iterator[None]:
+        """Point every ``google.cloud.compute_v1`` client made inside the block at this fake, with
+        anonymous credentials, so code written for the real service (``InstancesClient()`` with no
+        arguments, as Google's samples write it) runs unchanged."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import compute_v1
+
+        def pointed(init: Any) -> Any:
+            def __init__(client: Any, *args: Any, **kwargs: Any) -> None:
+                kwargs.setdefault("credentials", AnonymousCredentials())  # type: ignore[no-untyped-call]
+                kwargs.setdefault("client_options", {"api_endpoint": self.url})
+                init(client, *args, **kwargs)
+            return __init__
+
+        classes = [getattr(compute_v1, name) for name in compute_v1.__all__ if name.endswith("Client")]
+        originals = {cls: cls.__init__ for cls in classes}
+        try:
+            for cls, init in originals.items():
+                cls.__init__ = pointed(init)
+            yield
+        finally:
+            for cls, init in originals.items():
+                cls.__init__ = init
 
     def add_network(self, name: str, subnets: dict[str, str], project: str = PROJECT) -> None:
         with self.fake.compute.lock:

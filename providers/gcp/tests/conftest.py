@@ -24,9 +24,10 @@ def conformance_target(gce_fake: FakeComputeEngine) -> Target:
 
 @pytest.fixture
 def gce(gce_fake: FakeComputeEngine) -> Iterator[FakeComputeEngine]:
-    """The session's fake, with no faults left armed after the test."""
+    """The session's fake, with no faults or changed quotas left after the test."""
     yield gce_fake
     gce_fake.reset_faults()
+    gce_fake.reset_quotas()
 
 
 @pytest.fixture

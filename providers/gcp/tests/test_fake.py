@@ -41,14 +41,7 @@ def recorded() -> dict[str, dict[str, Any]]:
 
 
 def http(gce: FakeComputeEngine, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{gce.url}/compute/v1/{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return gce.request(method, path, body)
 
 
 def instance(name: str, **changes: Any) -> dict[str, Any]:

@@ -21,7 +21,6 @@ MACHINE_TYPES = {
     "n2-standard-2": (2, 8192, False), "n2-standard-4": (4, 16384, False), "n2-highcpu-2": (2, 2048, False),
     "c2-standard-4": (4, 16384, False), "f1-micro": (1, 614, True), "g1-small": (1, 1740, True),
 }
-DISK_TYPES = ("pd-standard", "pd-balanced", "pd-ssd", "pd-extreme")
 # project: [(image name, family, size GiB, deprecated)]; the newest undeprecated image leads its family.
 IMAGES = {
     "debian-cloud": [("debian-12-bookworm-v20261020", "debian-12", 10, True),
@@ -31,3 +30,16 @@ IMAGES = {
                         ("ubuntu-2204-jammy-v20261101", "ubuntu-2204-lts", 10, False)],
     "rocky-linux-cloud": [("rocky-linux-9-v20261030", "rocky-linux-9", 20, False)],
 }
+# name: (description, valid sizes, default GB)
+DISK_TYPE_INFO = {
+    "pd-standard": ("Standard Persistent Disk", "10GB-65536GB", 500),
+    "pd-balanced": ("Balanced Persistent Disk", "10GB-65536GB", 100),
+    "pd-ssd": ("SSD Persistent Disk", "10GB-65536GB", 100),
+    "pd-extreme": ("Extreme Persistent Disk", "500GB-65536GB", 1000),
+}
+DISK_TYPES = tuple(DISK_TYPE_INFO)
+# What a new project may use, as regions.get / projects.get report it (limits a paid project starts with);
+# FakeComputeEngine.set_quota changes them. A create that would go past a limit fails with QUOTA_EXCEEDED.
+REGION_QUOTAS = {"CPUS": 96.0, "DISKS_TOTAL_GB": 4096.0, "SSD_TOTAL_GB": 2048.0, "INSTANCES": 960.0,
+                 "IN_USE_ADDRESSES": 24.0}
+PROJECT_QUOTAS = {"FIREWALLS": 200.0, "SNAPSHOTS": 5000.0, "NETWORKS": 15.0, "IMAGES": 2000.0}

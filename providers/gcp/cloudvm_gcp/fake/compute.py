@@ -97,6 +97,7 @@ class Compute:
     pending: list[_Pending] = field(default_factory=list)
     requests: dict[str, str] = field(default_factory=dict)  # project/requestId -> operation path
     op_errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # operation path -> error when done
+    quota_limits: dict[str, float] = field(default_factory=dict)  # "project/region/METRIC" -> limit ("" = global)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _addresses: itertools.count[int] = field(default_factory=lambda: itertools.count(2))
 
@@ -192,8 +193,9 @@ class Compute:
     # -- operations -------------------------------------------------------------------
 
     def operation(self, scope: str, kind: str, target: str, target_id: str,
-                  error: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A new operation on ``target`` in ``scope`` (``projects/p/zones/z``, ``.../regions/r``, ``.../global``)."""
+                  error: dict[str, Any] | None = None, lasting: float = 0.0) -> dict[str, Any]:
+        """A new operation on ``target`` in ``scope`` (``projects/p/zones/z``, ``.../regions/r``, ``.../global``);
+        one whose effect takes ``lasting`` seconds (an instance stopping) is DONE just after it, as Google's are."""
         name = f"operation-{int(time.time() * 1000)}-{secrets.token_hex(6)}"
         path = f"{scope}/operations/{name}"
         where = scope.split("/")
@@ -206,7 +208,8 @@ class Compute:
         self.later(self.timing.operation / 2, path, "RUNNING", lambda: op.update(startTime=now_text(), progress=50))
         if error:
             self.op_errors[path] = error
-        self.later(self.timing.operation, path, "DONE", lambda: self._finish(path))
+        done = max(self.timing.operation, lasting + 0.001 if lasting and not error else 0.0)
+        self.later(done, path, "DONE", lambda: self._finish(path))
         return op
 
     def _finish(self, path: str) -> None:

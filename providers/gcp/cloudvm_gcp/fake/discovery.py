@@ -28,6 +28,12 @@ def method(method_id: str) -> dict[str, Any]:
     return found
 
 
+def method_ids() -> list[str]:
+    """Every method of the API, e.g. ``instances.insert``."""
+    return [f"{resource}.{name}" for resource, info in document()["resources"].items()
+            for name in info.get("methods", {})]
+
+
 def validate(value: Any, schema: str | dict[str, Any], at: str = "") -> list[str]:
     """Every way ``value`` departs from the schema: unknown fields, wrong
     types, values outside an enum. Empty when the body is one Google could send."""
@@ -38,6 +44,32 @@ def validate(value: Any, schema: str | dict[str, Any], at: str = "") -> list[str
     checks = {"object": _object, "array": _array, "string": _string, "integer": _integer,
               "number": _number, "boolean": _boolean}
     return checks[kind](value, found, at or "$") if kind in checks else []
+
+
+def parse(value: Any, schema: str | dict[str, Any]) -> tuple[Any, list[str]]:
+    """A request body as Google's JSON parser reads it (proto3 JSON mapping,
+    https://protobuf.dev/programming-guides/json/): ``null`` means unset, 64-bit
+    integers come as strings or numbers, 32-bit ones as numbers or numeric strings.
+    Returns the body in the API's own spelling and every way it departs from the schema."""
+    body = _normal(value, schema)
+    return body, validate(body, schema)
+
+
+def _normal(value: Any, schema: str | dict[str, Any]) -> Any:
+    found: dict[str, Any] = document()["schemas"][schema] if isinstance(schema, str) else schema
+    if "$ref" in found:
+        return _normal(value, found["$ref"])
+    kind, fmt = found.get("type", ""), found.get("format", "")
+    if kind == "object" and isinstance(value, dict):
+        props, extra = found.get("properties") or {}, found.get("additionalProperties")
+        return {k: _normal(v, props.get(k) or extra or {}) for k, v in value.items() if v is not None}
+    if kind == "array" and isinstance(value, list):
+        return [_normal(item, found["items"]) for item in value]
+    if kind == "string" and fmt in ("int64", "uint64") and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if kind == "integer" and isinstance(value, str) and _INT_STRING.match(value):
+        return int(value)
+    return value
 
 
 def _object(value: Any, schema: dict[str, Any], at: str) -> list[str]:

@@ -21,21 +21,26 @@ from cloudvm_gcp.fake.compute import ApiError, Compute, Timing, relative
 from cloudvm_gcp.fake.instances import ComputeApi
 
 PREFIX = "/compute/v1/"
-# What the fake serves, by discovery method id.
-METHODS = tuple(f"{resource}.{method}" for resource, methods in {
+# What the fake serves, by discovery method id; every other method of the API answers 501 naming itself.
+SERVED = {
+    "projects": "get",
+    "regions": "get list",
     "zones": "get list",
-    "machineTypes": "get list",
+    "machineTypes": "get list aggregatedList",
+    "diskTypes": "get list aggregatedList",
     "images": "get list getFromFamily",
     "networks": "get list",
-    "subnetworks": "get list",
-    "firewalls": "insert get list delete",
-    "instances": "insert get list delete start stop reset setLabels setMetadata getSerialPortOutput",
-    "disks": "insert get list delete createSnapshot",
-    "snapshots": "get list delete setLabels",
+    "subnetworks": "get list aggregatedList",
+    "firewalls": "insert get list delete patch update",
+    "instances": "insert get list aggregatedList delete start stop reset attachDisk detachDisk setLabels "
+                 "setMetadata setTags getSerialPortOutput",
+    "disks": "insert get list aggregatedList delete createSnapshot setLabels",
+    "snapshots": "insert get list delete setLabels",
     "zoneOperations": "get wait",
     "regionOperations": "get wait",
     "globalOperations": "get wait",
-}.items() for method in methods.split())
+}
+METHODS = tuple(f"{resource}.{method}" for resource, methods in SERVED.items() for method in methods.split())
 # Operation errors as Compute Engine reports them in ``error.errors[]``.
 OPERATION_ERRORS = {
     "ZONE_RESOURCE_POOL_EXHAUSTED": "The zone '{zone}' does not have enough resources available to fulfill "
@@ -86,7 +91,9 @@ class Fake:
     @classmethod
     def create(cls, timing: Timing | None = None) -> Fake:
         compute = Compute(timing or Timing())
-        return cls(compute, ComputeApi(compute), [_route(m) for m in METHODS])
+        served = [_route(m) for m in METHODS]  # first: a served method wins over one it resembles
+        others = [_route(m) for m in discovery.method_ids() if m not in METHODS]
+        return cls(compute, ComputeApi(compute), served + others)
 
     def route(self, http_method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -128,6 +135,10 @@ class Handler(JSONHandler):
                                                            "reason": "notFound"}]}})
         route, params = found
         fake.calls[route.method_id] += 1
+        if route.method_id not in METHODS:
+            message = f"Method compute.{route.method_id} is not implemented by this fake (cloudvm_gcp.testing)."
+            return self.reply(501, {"error": {"code": 501, "message": message, "status": "UNIMPLEMENTED", "errors": [
+                {"message": message, "domain": "global", "reason": "notImplemented"}]}})
         try:
             body = self._body(route, raw)
             fault = fake.take_fault(route.method_id, {*params.values(), *_name(body)})
@@ -152,10 +163,9 @@ class Handler(JSONHandler):
         if not route.request:
             return None
         try:
-            body = json.loads(raw or b"{}")
+            body, problems = discovery.parse(json.loads(raw or b"{}"), route.request)
         except ValueError:
             raise ApiError(400, "parseError", "Parse Error") from None
-        problems = discovery.validate(body, route.request)
         if problems:
             raise ApiError(400, "invalid", f"Invalid JSON payload received. {problems[0]}")
         return body
