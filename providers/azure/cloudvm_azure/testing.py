@@ -8,10 +8,13 @@ injection, and a check that nothing of a VM was left behind.
 
 from __future__ import annotations
 
+import json
 import ssl
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from azure.core.credentials import AccessToken
 from cloudvm import tags as tagging
 from cloudvm.testing.limits import Limits
 from cloudvm_azure.fake.arm import Timing
+from cloudvm_azure.fake.catalog import VM_SIZES
 from cloudvm_azure.fake.server import Fake, Fault, Server, serve
 
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000c10d0"
@@ -78,6 +82,63 @@ class FakeResourceManager:
 
     def reset_faults(self) -> None:
         self.fake.faults.clear()
+
+    def set_quota(self, name: str, cores: int, location: str = LOCATION, subscription: str = SUBSCRIPTION) -> None:
+        """Change a vCPU quota of a location: ``cores`` (all VMs) or a VM family's (``standardBSFamily``, ...)."""
+        families = {size[3] for size in VM_SIZES.values()}
+        if name != "cores" and name not in families:
+            raise ValueError(f"{name}: not a quota the fake counts (cores, {', '.join(sorted(families))})")
+        with self.fake.arm.lock:
+            self.fake.arm.quotas[f"{subscription}/{location}/{name}".lower()] = cores
+
+    def reset_quotas(self) -> None:
+        with self.fake.arm.lock:
+            self.fake.arm.quotas.clear()
+
+    @contextmanager
+    def patch_clients(self) -> Iterator[None]:
+        """Point the Azure management clients made inside the block at this fake, and make
+        ``DefaultAzureCredential()`` a credential it accepts, so code written for the real service
+        (as Azure's samples write it) runs unchanged."""
+        import azure.identity
+        from azure.mgmt.compute import ComputeManagementClient
+        from azure.mgmt.network import NetworkManagementClient
+        from azure.mgmt.resource import ResourceManagementClient  # type: ignore[attr-defined]
+
+        def pointed(init: Any) -> Any:
+            def __init__(client: Any, *args: Any, **kwargs: Any) -> None:
+                kwargs.setdefault("base_url", self.url)
+                kwargs.setdefault("connection_verify", self.ca_file)
+                init(client, *args, **kwargs)
+            return __init__
+
+        classes = (ComputeManagementClient, NetworkManagementClient, ResourceManagementClient)
+        originals = {cls: cls.__init__ for cls in classes}
+        credential = azure.identity.DefaultAzureCredential
+        try:
+            for cls, init in originals.items():
+                cls.__init__ = pointed(init)  # type: ignore[method-assign]
+            azure.identity.DefaultAzureCredential = FakeCredential  # type: ignore[misc, assignment]
+            yield
+        finally:
+            for cls, init in originals.items():
+                cls.__init__ = init  # type: ignore[method-assign]
+            azure.identity.DefaultAzureCredential = credential  # type: ignore[misc]
+
+    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+        """One plain HTTPS call (``path`` from ``/subscriptions/...``, with its query): status, headers, JSON."""
+        data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
+        call = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={
+            "Content-Type": "application/json", "Authorization": "Bearer fake", **(headers or {})})
+        context = ssl.create_default_context(cafile=self.ca_file)
+        try:
+            with urllib.request.urlopen(call, context=context, timeout=30) as reply:
+                answer = reply.read()
+                return reply.status, dict(reply.headers), json.loads(answer) if answer else None
+        except urllib.error.HTTPError as exc:
+            answer = exc.read()
+            return exc.code, dict(exc.headers), json.loads(answer) if answer else None
 
     def resources(self) -> list[dict[str, Any]]:
         with self.fake.arm.lock:

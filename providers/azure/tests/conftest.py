@@ -23,9 +23,10 @@ def conformance_target(arm_fake: FakeResourceManager) -> Target:
 
 @pytest.fixture
 def arm(arm_fake: FakeResourceManager) -> Iterator[FakeResourceManager]:
-    """The session's fake, with no faults left armed after the test."""
+    """The session's fake, with no faults or changed quotas left after the test."""
     yield arm_fake
     arm_fake.reset_faults()
+    arm_fake.reset_quotas()
 
 
 @pytest.fixture

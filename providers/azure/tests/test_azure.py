@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from cloudvm_azure import catalog
-from cloudvm_azure.fake.arm import VM_SIZES
+from cloudvm_azure.fake.catalog import VM_SIZES
 from cloudvm_azure.testing import FakeResourceManager
 
 import cloudvm
@@ -31,7 +31,7 @@ def raw(arm: FakeResourceManager, kind: str, name: str) -> dict[str, Any]:
 
 def test_a_shape_becomes_the_cheapest_fitting_size(cloud: cloudvm.Cloud) -> None:
     chosen = cloud.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
-    fitting = {n: catalog.price({"name": n}, "eastus") for n, (c, m, _) in VM_SIZES.items() if c >= 2 and m >= 3072}
+    fitting = {n: catalog.price({"name": n}, "eastus") for n, (c, m, _, _) in VM_SIZES.items() if c >= 2 and m >= 3072}
     assert fitting[chosen.type_name] == min(fitting.values()) < float("inf")
     assert cloud.provider.resolve_size(cloudvm.Size(instance_type="Standard_D4s_v3")) == cloudvm.ResolvedSize(
         "Standard_D4s_v3", 4, 16.0)

@@ -16,34 +16,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-# name: (vCPUs, memory MiB, max data disks)
-VM_SIZES = {
-    "Standard_B1ls": (1, 512, 2), "Standard_B1s": (1, 1024, 2), "Standard_B1ms": (1, 2048, 2),
-    "Standard_B2s": (2, 4096, 4), "Standard_B2ms": (2, 8192, 4), "Standard_B4ms": (4, 16384, 8),
-    "Standard_D2s_v3": (2, 8192, 4), "Standard_D4s_v3": (4, 16384, 8), "Standard_D2as_v4": (2, 8192, 4),
-    "Standard_F2s_v2": (2, 4096, 4), "Standard_D2_v2": (2, 7168, 8), "Standard_E2s_v3": (2, 16384, 4),
-    "Standard_A1_v2": (1, 2048, 2),
-}
-# (publisher, offer, sku) of the marketplace images the fake knows; version -> OS disk GiB
-IMAGES = {
-    ("Canonical", "ubuntu-24_04-lts", "server"): {"24.04.202611010": 30},
-    ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"): {"22.04.202611010": 30},
-    ("Debian", "debian-12", "12"): {"0.20261105.1800": 30},
-    ("Debian", "debian-13", "13"): {"0.20261105.1800": 30},
-    ("MicrosoftWindowsServer", "WindowsServer", "2016-Datacenter"): {"14393.5786.230310": 127},
-}
-LOCATIONS = ("eastus", "eastus2", "westus", "westus2", "westeurope", "northeurope")
-
 
 class ArmError(Exception):
-    """An error answer in ARM's ``{"error": {"code", "message"}}`` shape."""
+    """An error answer in ARM's ``{"error": {"code", "message"[, "target"]}}`` shape."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 target: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+        self.status, self.code, self.message, self.headers, self.target = status, code, message, headers or {}, target
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message}}
+        return {"error": {"code": self.code, "message": self.message, **({"target": self.target} if self.target
+                                                                         else {})}}
 
 
 def now_text() -> str:
@@ -76,7 +60,7 @@ class Operation:
     error: dict[str, str] | None = None
     ended: str | None = None
 
-    def status(self, disks: bool) -> dict[str, Any]:
+    def status(self) -> dict[str, Any]:
         done = time.monotonic() >= self.done_at
         if done and self.ended is None:
             self.ended = now_text()
@@ -99,6 +83,7 @@ class Arm:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     power: dict[str, str] = field(default_factory=dict)  # VM id -> running, stopped, deallocated, ...
+    quotas: dict[str, int] = field(default_factory=dict)  # "subscription/location/family" -> cores ("cores": all)
     pending: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _addresses: itertools.count[int] = field(default_factory=lambda: itertools.count(4))
@@ -120,7 +105,8 @@ class Arm:
         return op
 
     def find(self, rid: str) -> dict[str, Any] | None:
-        return self.resources.get(rid.lower())
+        """A resource by id, compared as ARM compares ids: without case, the leading slash optional."""
+        return self.resources.get("/" + rid.lower().lstrip("/"))
 
     def get(self, rid: str) -> dict[str, Any]:
         found = self.find(rid)
@@ -142,6 +128,11 @@ class Arm:
         low = prefix.lower() + "/"
         return sorted((r for k, r in self.resources.items() if k.startswith(low) and k.count("/") == depth),
                       key=lambda r: r["name"])
+
+    def descendants(self, rid: str) -> list[dict[str, Any]]:
+        """Every resource nested under ``rid`` (a network's subnets, a VM's extensions)."""
+        low = rid.lower() + "/"
+        return [r for k, r in self.resources.items() if k.startswith(low)]
 
     def group(self, subscription: str, name: str) -> dict[str, Any]:
         found = self.groups.get(f"{subscription}/{name}".lower())

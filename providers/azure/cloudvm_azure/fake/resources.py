@@ -1,14 +1,20 @@
-"""What a PUT or DELETE of each resource type does, and what it answers."""
+"""What a PUT, PATCH or DELETE of each resource type does, and the rules
+Azure holds them to: a child needs its parent, a reference must resolve,
+what is in use cannot be deleted, disks only grow and only while their VM
+is deallocated. VMs and their extensions are in ``machines``."""
 
 from __future__ import annotations
 
 import copy
+import ipaddress
+from collections.abc import Callable
 from typing import Any
 
-from cloudvm_azure.fake.arm import IMAGES, VM_SIZES, Arm, ArmError, etag, now_text
+from cloudvm_azure.fake import machines
+from cloudvm_azure.fake.arm import Arm, ArmError, etag, now_text
+from cloudvm_azure.fake.routes import NETWORK
 
-NETWORK = "Microsoft.Network"
-COMPUTE = "Microsoft.Compute"
+Builder = Callable[[Arm, dict[str, Any], dict[str, Any], "dict[str, Any] | None"], None]
 
 
 def _base(rid: str, kind: str, body: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
@@ -19,6 +25,9 @@ def _base(rid: str, kind: str, body: dict[str, Any], old: dict[str, Any] | None)
     if old is not None:
         resource["properties"] = {**old.get("properties", {}), **resource["properties"]}
         resource["properties"]["provisioningState"] = old["properties"].get("provisioningState")
+        resource.setdefault("location", old.get("location"))
+        if body.get("tags") is None and "tags" in old:
+            resource["tags"] = old["tags"]
     if kind.startswith(NETWORK):
         resource["etag"] = etag()
     if kind.startswith(NETWORK) and not kind.endswith("/subnets"):
@@ -26,7 +35,7 @@ def _base(rid: str, kind: str, body: dict[str, Any], old: dict[str, Any] | None)
     return resource
 
 
-def _ref(arm: Arm, holder: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
+def ref(arm: Arm, holder: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
     """A referenced resource (``{"id": ...}``), which must exist."""
     if not holder or not holder.get("id"):
         return None
@@ -37,14 +46,21 @@ def _ref(arm: Arm, holder: dict[str, Any] | None, what: str) -> dict[str, Any] |
     return found
 
 
+def parent(arm: Arm, rid: str) -> dict[str, Any]:
+    """A child's parent (a subnet's network, an extension's VM), which must exist."""
+    owner = rid.rsplit("/", 2)[0]
+    found = arm.find(owner)
+    if found is None:
+        raise ArmError(404, "ParentResourceNotFound", f"Can not perform requested operation on nested resource. "
+                                                      f"Parent resource '{owner.rsplit('/', 1)[1]}' not found.")
+    return found
+
+
 def put(arm: Arm, rid: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """Create or update; returns the stored resource (provisioning goes on after)."""
     old = arm.find(rid)
     resource = _base(rid, kind, body, old)
-    builders = {"virtualNetworks": _vnet, "subnets": _subnet, "publicIPAddresses": _public_ip,
-                "networkSecurityGroups": _nsg, "networkInterfaces": _nic, "disks": _disk, "snapshots": _snapshot,
-                "virtualMachines": _vm, "images": _image}
-    builders[kind.rsplit("/", 1)[1]](arm, resource, body, old)
+    BUILDERS[kind.split("/", 1)[1]](arm, resource, body, old)
     arm.put(resource)
     if kind.endswith("/networkInterfaces"):  # ARM answers a NIC's PUT as done (see the recordings)
         resource["properties"]["provisioningState"] = "Succeeded"
@@ -53,15 +69,63 @@ def put(arm: Arm, rid: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
+def patch(arm: Arm, resource: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """An update: tags replaced, properties merged key by key (lists replaced), as the PATCH
+    operations of each type document."""
+    kind = resource["type"]
+    before = copy.deepcopy(resource)
+    if "tags" in body:
+        resource["tags"] = body["tags"] or {}
+    if kind.startswith(NETWORK):  # the network types take tags alone (UpdateTags)
+        resource["etag"] = etag()
+        return resource
+    merged = _merge(resource.get("properties") or {}, body.get("properties") or {})
+    resource["properties"] = merged
+    if body.get("sku"):
+        resource["sku"] = {**resource.get("sku", {}), **body["sku"]}
+    if kind.split("/", 1)[1] in PATCHES:
+        PATCHES[kind.split("/", 1)[1]](arm, resource, body, before)
+    arm.provisioned(resource)
+    return resource
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out = dict(old)
+    for key, value in new.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+# -- networks ------------------------------------------------------------------------------------------
+
+
 def _vnet(arm: Arm, vnet: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
     subnets = vnet["properties"].pop("subnets", None) or []
+    arm.put(vnet)  # its subnets need it in place
     for subnet in subnets:
         put(arm, f"{vnet['id']}/subnets/{subnet['name']}", f"{NETWORK}/virtualNetworks/subnets", subnet)
 
 
 def _subnet(arm: Arm, subnet: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
-    if not subnet["properties"].get("addressPrefix"):
+    vnet = parent(arm, subnet["id"])
+    prefix = subnet["properties"].get("addressPrefix") or (subnet["properties"].get("addressPrefixes") or [""])[0]
+    if not prefix:
         raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: subnet addressPrefix is missing.")
+    spaces = (vnet["properties"].get("addressSpace") or {}).get("addressPrefixes") or []
+    try:
+        inside = any(_within(prefix, space) for space in spaces)
+    except ValueError:
+        raise ArmError(400, "InvalidAddressPrefixFormat", f"Address prefix {prefix} of resource {subnet['id']} is "
+                                                          "not formatted correctly.") from None
+    if spaces and not inside:
+        raise ArmError(400, "NetcfgSubnetRangeOutsideVnet", f"Subnet '{subnet['name']}' is not valid because its IP "
+                                                            f"address range is outside the IP address range of "
+                                                            f"virtual network '{vnet['name']}'.")
+
+
+def _within(prefix: str, space: str) -> bool:
+    inner, outer = ipaddress.ip_network(prefix, strict=False), ipaddress.ip_network(space, strict=False)
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
 def _public_ip(arm: Arm, ip: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -81,7 +145,7 @@ def _nsg(arm: Arm, nsg: dict[str, Any], body: dict[str, Any], old: dict[str, Any
 
 def _nic(arm: Arm, nic: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
     props = nic["properties"]
-    nsg = _ref(arm, props.get("networkSecurityGroup"), "networkSecurityGroup")
+    nsg = ref(arm, props.get("networkSecurityGroup"), "networkSecurityGroup")
     if nsg is not None:  # Azure lists the NICs a security group is on (read-only)
         users = nsg["properties"].setdefault("networkInterfaces", [])
         if not any(u["id"].lower() == nic["id"].lower() for u in users):
@@ -92,10 +156,10 @@ def _nic(arm: Arm, nic: dict[str, Any], body: dict[str, Any], old: dict[str, Any
                                                                        "IP configuration.")
     for config in configs:
         cprops = config.setdefault("properties", {})
-        subnet = _ref(arm, cprops.get("subnet"), "ipConfiguration.subnet")
+        subnet = ref(arm, cprops.get("subnet"), "ipConfiguration.subnet")
         if subnet is None:
             raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: ipConfiguration needs a subnet.")
-        ip = _ref(arm, cprops.get("publicIPAddress"), "ipConfiguration.publicIPAddress")
+        ip = ref(arm, cprops.get("publicIPAddress"), "ipConfiguration.publicIPAddress")
         config.update(id=f"{nic['id']}/ipConfigurations/{config['name']}", etag=etag(),
                       type=f"{NETWORK}/networkInterfaces/ipConfigurations")
         previous = next((c for c in (old or {}).get("properties", {}).get("ipConfigurations", [])
@@ -113,18 +177,24 @@ def _nic(arm: Arm, nic: dict[str, Any], body: dict[str, Any], old: dict[str, Any
                     if old and "virtualMachine" in old["properties"] else {}))
 
 
+# -- disks, snapshots, images ----------------------------------------------------------------------------
+
+
 def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
     props = disk["properties"]
     data = props.get("creationData") or {}
     size = props.get("diskSizeGB")
-    if data.get("createOption") == "Copy":
-        source = _ref(arm, {"id": data.get("sourceResourceId")}, "creationData.sourceResourceId")
+    if old is not None:
+        _resized(arm, disk, old)
+    elif data.get("createOption") == "Copy":
+        source = ref(arm, {"id": data.get("sourceResourceId")}, "creationData.sourceResourceId")
         assert source is not None
         data["sourceUniqueId"] = source["properties"]["uniqueId"]
         size = max(size or 0, source["properties"]["diskSizeGB"])
     elif data.get("createOption") == "Empty" and not size:
-        raise ArmError(400, "InvalidParameter", "Required parameter 'diskSizeGB' is missing (null).")
-    disk["sku"] = body.get("sku") or {"name": "Standard_LRS", "tier": "Standard"}
+        raise ArmError(400, "InvalidParameter", "Required parameter 'diskSizeGB' is missing (null).",
+                       target="diskSizeGB")
+    disk["sku"] = body.get("sku") or (old or {}).get("sku") or {"name": "Standard_LRS", "tier": "Standard"}
     disk["sku"].setdefault("tier", "Premium" if disk["sku"]["name"].startswith("Premium") else "Standard")
     props.update(diskSizeGB=size, diskSizeBytes=size * 2**30, timeCreated=props.get("timeCreated") or now_text(),
                  uniqueId=props.get("uniqueId") or str(Arm.unique()), diskIOPSReadWrite=500, diskMBpsReadWrite=60,
@@ -133,20 +203,52 @@ def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, A
         disk["managedBy"] = old["managedBy"]
 
 
+def _resized(arm: Arm, disk: dict[str, Any], old: dict[str, Any]) -> None:
+    """A disk only grows, and only while nothing runs on it (its VM deallocated, or none)."""
+    before, after = old["properties"]["diskSizeGB"], disk["properties"].get("diskSizeGB") or old["properties"][
+        "diskSizeGB"]
+    disk["properties"]["diskSizeGB"] = after
+    if after == before:
+        return
+    if after < before:
+        raise ArmError(409, "OperationNotAllowed", f"Changing property 'diskSizeGB' of disk '{disk['name']}' from "
+                                                   f"{before} to {after} is not allowed: a disk can only grow.")
+    if old.get("managedBy") and arm.power.get(old["managedBy"].lower()) != "deallocated":
+        raise ArmError(409, "OperationNotAllowed", "Disk resizing is allowed only when creating a VM or when the VM "
+                                                   f"is deallocated. Disk '{disk['name']}' is attached to "
+                                                   f"{old['managedBy']}.")
+
+
+def _disk_patch(arm: Arm, disk: dict[str, Any], body: dict[str, Any], before: dict[str, Any]) -> None:
+    _resized(arm, disk, before)
+    disk["properties"]["diskSizeBytes"] = disk["properties"]["diskSizeGB"] * 2**30
+
+
 def _image(arm: Arm, image: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
-    os_disk = (image["properties"].get("storageProfile") or {}).get("osDisk") or {}
-    for key in ("snapshot", "managedDisk"):
-        _ref(arm, os_disk.get(key), f"storageProfile.osDisk.{key}")
-    _ref(arm, image["properties"].get("sourceVirtualMachine"), "sourceVirtualMachine")
+    storage = image["properties"].get("storageProfile") or {}
+    os_disk = storage.get("osDisk") or {}
+    sources = [ref(arm, os_disk.get(key), f"storageProfile.osDisk.{key}") for key in ("snapshot", "managedDisk")]
+    vm = ref(arm, image["properties"].get("sourceVirtualMachine"), "sourceVirtualMachine")
+    if old is None and not any(sources) and vm is None:
+        raise ArmError(400, "InvalidParameter", "An image needs a source: storageProfile.osDisk.snapshot, "
+                                                "storageProfile.osDisk.managedDisk or sourceVirtualMachine.",
+                       target="storageProfile.osDisk")
+    source = next((s for s in sources if s), None)
+    if source is not None:
+        os_disk.setdefault("diskSizeGB", source["properties"]["diskSizeGB"])
+        os_disk.setdefault("storageAccountType", (source.get("sku") or {}).get("name", "Standard_LRS"))
+    image["properties"].setdefault("hyperVGeneration", "V1")
 
 
 def _snapshot(arm: Arm, snap: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
     props = snap["properties"]
     data = props.get("creationData") or {}
-    source = _ref(arm, {"id": data.get("sourceResourceId") or data.get("sourceUri")}, "creationData.sourceResourceId")
+    if old is not None:
+        return
+    source = ref(arm, {"id": data.get("sourceResourceId") or data.get("sourceUri")}, "creationData.sourceResourceId")
     if source is None or data.get("createOption") not in ("Copy", "CopyStart"):
         raise ArmError(400, "InvalidParameter", "A snapshot needs creationData.createOption Copy or CopyStart and "
-                                                "a sourceResourceId.")
+                                                "a sourceResourceId.", target="creationData")
     if data["createOption"] == "CopyStart":
         if not source["type"].endswith("/snapshots") or source.get("location") == snap.get("location"):
             raise ArmError(400, "InvalidParameter", "CopyStart copies a snapshot into another region.")
@@ -160,140 +262,65 @@ def _snapshot(arm: Arm, snap: dict[str, Any], body: dict[str, Any], old: dict[st
                  **({"osType": source["properties"]["osType"]} if "osType" in source["properties"] else {}))
 
 
-def _vm(arm: Arm, vm: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
-    props = vm["properties"]
-    size = (props.get("hardwareProfile") or {}).get("vmSize")
-    if size not in VM_SIZES:
-        raise ArmError(400, "InvalidParameter", f"The value {size} provided for the VM size is not valid.")
-    if old is not None:
-        return
-    storage = props.get("storageProfile") or {}
-    os_disk = storage.get("osDisk") or {}
-    image = storage.get("imageReference")
-    base = vm["id"].split("/providers/")[0]
-    if os_disk.get("createOption") == "FromImage" and (image or {}).get("id"):
-        custom = _ref(arm, image, "storageProfile.imageReference")
-        assert custom is not None
-        os_disk["diskSizeGB"] = max(os_disk.get("diskSizeGB") or 0, 30)
-    elif os_disk.get("createOption") == "FromImage":
-        image = image or {}
-        versions = IMAGES.get((str(image.get("publisher")), str(image.get("offer")), str(image.get("sku"))))
-        if not versions:
-            raise ArmError(404, "PlatformImageNotFound", f"The platform image '{image}' is not available.")
-        version = max(versions)
-        image["exactVersion"] = version
-        os_disk["diskSizeGB"] = max(os_disk.get("diskSizeGB") or 0, versions[version])
-    nics = [_ref(arm, n, "networkProfile.networkInterfaces") for n in (props.get("networkProfile") or {}).get(
-        "networkInterfaces") or []]
-    for nic in nics:
-        assert nic is not None
-        if nic["properties"].get("virtualMachine"):
-            raise ArmError(400, "NicInUse", f"Network Interface {nic['id']} is used by existing resource "
-                                            f"{nic['properties']['virtualMachine']['id']}.")
-    disks = [(os_disk, True), *((d, False) for d in storage.get("dataDisks") or [])]
-    for spec, is_os in disks:
-        _attach(arm, vm, base, spec, is_os)
-    for nic in nics:
-        assert nic is not None
-        nic["properties"]["virtualMachine"] = {"id": vm["id"]}
-        nic["properties"]["macAddress"] = "00-0D-3A-" + Arm.unique()[:6].upper()
-    os_disk.setdefault("osType", "Windows" if (image or {}).get("publisher", "").startswith("MicrosoftWindows")
-                       else "Linux")
-    profile = props.get("osProfile") or {}
-    profile.pop("customData", None)  # never given back, as Azure does
-    profile.pop("adminPassword", None)
-    props.update(vmId=str(Arm.unique()), timeCreated=now_text())
+# machines and this module use each other: its functions are looked up when called
+BUILDERS: dict[str, Builder] = {
+    "virtualNetworks": _vnet, "virtualNetworks/subnets": _subnet, "publicIPAddresses": _public_ip,
+    "networkSecurityGroups": _nsg, "networkInterfaces": _nic, "disks": _disk, "snapshots": _snapshot,
+    "images": _image, "virtualMachines": lambda *a: machines.vm(*a),
+    "virtualMachines/extensions": lambda *a: machines.extension(*a),
+}
+PATCHES: dict[str, Callable[[Arm, dict[str, Any], dict[str, Any], dict[str, Any]], None]] = {
+    "disks": _disk_patch, "virtualMachines": lambda *a: machines.vm_patch(*a),
+}
 
 
-def _attach(arm: Arm, vm: dict[str, Any], base: str, spec: dict[str, Any], is_os: bool) -> None:
-    option = spec.get("createOption")
-    managed = spec.setdefault("managedDisk", {})
-    if option == "Attach":
-        disk = _ref(arm, managed, "managedDisk")
-        assert disk is not None
-        if disk.get("managedBy"):
-            raise ArmError(409, "OperationNotAllowed", f"Disk {disk['name']} is attached to {disk['managedBy']}.")
-        spec["diskSizeGB"] = disk["properties"]["diskSizeGB"]
-    else:
-        name = spec.get("name") or f"{vm['name']}_{'OsDisk_1' if is_os else 'disk' + str(spec.get('lun', 0))}_" \
-                                   f"{Arm.unique()[:32]}"
-        sku = managed.get("storageAccountType") or "Standard_LRS"
-        disk = put(arm, f"{base}/providers/Microsoft.Compute/disks/{name}", "Microsoft.Compute/disks", {
-            "location": vm["location"], "tags": vm.get("tags"), "sku": {"name": sku},
-            "properties": {"diskSizeGB": spec.get("diskSizeGB") or 30,
-                           "creationData": {"createOption": "FromImage" if is_os else "Empty"},
-                           **({"osType": "Linux"} if is_os else {})}})
-        spec["name"] = name
-        managed["storageAccountType"] = sku
-    managed["id"] = disk["id"]
-    spec.setdefault("deleteOption", "Detach")
-    spec.setdefault("caching", "ReadWrite" if is_os else "None")
-    disk["managedBy"] = vm["id"]
-    disk["properties"]["diskState"] = "Attached"
+# -- deleting --------------------------------------------------------------------------------------------
 
 
 def delete(arm: Arm, resource: dict[str, Any]) -> None:
     """Refuse what is in use, as Azure does; otherwise remove after a while."""
-    kind = resource["type"].rsplit("/", 1)[1]
+    kind = resource["type"].split("/", 1)[1]
     in_use = {
         "networkInterfaces": ("NicInUse", (resource["properties"].get("virtualMachine") or {}).get("id")),
         "publicIPAddresses": ("PublicIPAddressCannotBeDeleted",
                               (resource["properties"].get("ipConfiguration") or {}).get("id")),
         "disks": ("OperationNotAllowed", resource.get("managedBy")),
         "networkSecurityGroups": ("InUseNetworkSecurityGroupCannotBeDeleted", _nsg_user(arm, resource)),
-        "virtualNetworks": ("InUseSubnetCannotBeDeleted", _vnet_user(arm, resource)),
+        "virtualNetworks": ("InUseSubnetCannotBeDeleted", _subnet_user(arm, resource["id"] + "/subnets/")),
+        "virtualNetworks/subnets": ("InUseSubnetCannotBeDeleted", _subnet_user(arm, resource["id"])),
     }.get(kind)
     if in_use and in_use[1]:
         status = 409 if kind == "disks" else 400
         raise ArmError(status, in_use[0], f"{resource['type']} {resource['name']} is in use by {in_use[1]} and "
                                           "cannot be deleted.")
     resource["properties"]["provisioningState"] = "Deleting"
-    arm.later(arm.timing.delete, lambda: _gone(arm, resource))
+    arm.later(arm.timing.delete, lambda: gone(arm, resource))
 
 
-def _gone(arm: Arm, resource: dict[str, Any]) -> None:
+def gone(arm: Arm, resource: dict[str, Any]) -> None:
     arm.remove(resource["id"])
+    for child in arm.descendants(resource["id"]):  # a network's subnets, a VM's extensions
+        arm.remove(child["id"])
     kind = resource["type"].rsplit("/", 1)[1]
-    if kind == "virtualNetworks":
-        for subnet in arm.children(f"{resource['id']}/subnets"):
-            arm.remove(subnet["id"])
     if kind == "networkInterfaces":
-        nsg = arm.find((resource["properties"].get("networkSecurityGroup") or {}).get("id", ""))
-        if nsg is not None:
-            users = [u for u in nsg["properties"].get("networkInterfaces", [])
-                     if u["id"].lower() != resource["id"].lower()]
-            nsg["properties"]["networkInterfaces"] = users
-            if not users:
-                del nsg["properties"]["networkInterfaces"]
-        for config in resource["properties"].get("ipConfigurations") or []:
-            ip = arm.find(((config.get("properties") or {}).get("publicIPAddress") or {}).get("id", ""))
-            if ip is not None:
-                ip["properties"].pop("ipConfiguration", None)
-                if config["properties"]["publicIPAddress"].get("properties", {}).get("deleteOption") == "Delete":
-                    arm.remove(ip["id"])
+        _nic_gone(arm, resource)
     if kind == "virtualMachines":
-        _release(arm, resource)
+        machines.release(arm, resource)
 
 
-def _release(arm: Arm, vm: dict[str, Any]) -> None:
-    """A deleted VM's disks and NICs go too when their ``deleteOption`` says Delete."""
-    storage = vm["properties"].get("storageProfile") or {}
-    for spec in [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]:
-        disk = arm.find((spec.get("managedDisk") or {}).get("id", ""))
-        if disk is None:
-            continue
-        disk.pop("managedBy", None)
-        disk["properties"]["diskState"] = "Unattached"
-        if spec.get("deleteOption") == "Delete":
-            arm.remove(disk["id"])
-    for ref in (vm["properties"].get("networkProfile") or {}).get("networkInterfaces") or []:
-        nic = arm.find(ref["id"])
-        if nic is None:
-            continue
-        nic["properties"].pop("virtualMachine", None)
-        nic["properties"].pop("macAddress", None)
-        if (ref.get("properties") or {}).get("deleteOption") == "Delete":
-            _gone(arm, nic)
+def _nic_gone(arm: Arm, nic: dict[str, Any]) -> None:
+    nsg = arm.find((nic["properties"].get("networkSecurityGroup") or {}).get("id", ""))
+    if nsg is not None:
+        users = [u for u in nsg["properties"].get("networkInterfaces", []) if u["id"].lower() != nic["id"].lower()]
+        nsg["properties"]["networkInterfaces"] = users
+        if not users:
+            del nsg["properties"]["networkInterfaces"]
+    for config in nic["properties"].get("ipConfigurations") or []:
+        ip = arm.find(((config.get("properties") or {}).get("publicIPAddress") or {}).get("id", ""))
+        if ip is not None:
+            ip["properties"].pop("ipConfiguration", None)
+            if config["properties"]["publicIPAddress"].get("properties", {}).get("deleteOption") == "Delete":
+                arm.remove(ip["id"])
 
 
 def _nsg_user(arm: Arm, nsg: dict[str, Any]) -> str | None:
@@ -302,26 +329,10 @@ def _nsg_user(arm: Arm, nsg: dict[str, Any]) -> str | None:
                 None)
 
 
-def _vnet_user(arm: Arm, vnet: dict[str, Any]) -> str | None:
-    prefix = vnet["id"].lower() + "/subnets/"
+def _subnet_user(arm: Arm, prefix: str) -> str | None:
+    """A NIC with an IP configuration in the subnet ``prefix`` (or in any subnet under it)."""
+    low = prefix.lower()
     return next((r["id"] for r in arm.resources.values() if r["type"] == f"{NETWORK}/networkInterfaces"
-                 and any(((c.get("properties") or {}).get("subnet") or {}).get("id", "").lower().startswith(prefix)
+                 and any(((c.get("properties") or {}).get("subnet") or {}).get("id", "").lower().startswith(low)
                          for c in r["properties"].get("ipConfigurations") or [])), None)
 
-
-def instance_view(arm: Arm, vm: dict[str, Any]) -> dict[str, Any]:
-    power = arm.power.get(vm["id"].lower(), "running")
-    state = vm["properties"].get("provisioningState", "Succeeded").lower()
-    statuses = [{"code": f"ProvisioningState/{state}", "level": "Info",
-                 "displayStatus": f"Provisioning {state}"}]
-    if state not in ("creating", "failed"):
-        statuses.append({"code": f"PowerState/{power}", "level": "Info", "displayStatus": f"VM {power}"})
-    storage = vm["properties"].get("storageProfile") or {}
-    disks = [{"name": d.get("name", ""), "statuses": [{"code": "ProvisioningState/succeeded", "level": "Info",
-                                                       "displayStatus": "Provisioning succeeded"}]}
-             for d in [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]]
-    agent = {"vmAgentVersion": "2.11.1.12", "statuses": [{"code": "ProvisioningState/succeeded", "level": "Info",
-                                                          "displayStatus": "Ready"}]}
-    return {"computerName": (vm["properties"].get("osProfile") or {}).get("computerName", vm["name"]),
-            "osName": "ubuntu", "osVersion": "24.04", "hyperVGeneration": "V2", "statuses": statuses,
-            "disks": disks, "vmAgent": agent}
