@@ -100,12 +100,15 @@ def measure_gcp(n: int, scale: float) -> dict[str, Any]:
 def measure_azure(n: int, scale: float) -> dict[str, Any]:
     from cloudvm_azure.fake import limits
     from cloudvm_azure.fake.arm import Timing
+    from cloudvm_azure.fake.catalog import VM_SIZES
     from cloudvm_azure.testing import fake_resource_manager
 
     buckets = limits.resource_manager(scale)
     timing = Timing(provision=limits.LATENCY["PUT"] * scale, boot=limits.BOOT * scale,
-                    delete=limits.LATENCY["DELETE"] * scale)
+                    delete=limits.LATENCY["DELETE"] * scale, retry_after=0)  # the provider's own polling interval
     with fake_resource_manager(timing, limits=buckets) as arm:
+        for quota in {"cores", *(size[3] for size in VM_SIZES.values())}:  # a subscription sized for the fleet
+            arm.set_quota(quota, 100 * n)
         # The provider's own polling interval against Azure (5 s), scaled like everything else.
         options = arm.connect_options(credential="cloudvm_azure.testing:FakeCredential", polling_interval=5.0 * scale)
         result = _child(["cloudvm", "azure", str(n), json.dumps(options), str(scale)])

@@ -1,6 +1,7 @@
 """Testing against EC2 offline: a moto server on a loopback port, seeded
-with AMIs that carry the owners and names the image aliases look for, and a
-fault-injecting proxy to put between boto3 and it."""
+with AMIs that carry the owners and names the image aliases look for, behind
+a proxy that holds it to the EC2 rules moto lets through (``ec2_rules``) and
+injects the faults clients must survive."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from typing import Any
 import boto3
 
 from cloudvm import tags as tagging
-from cloudvm_aws import catalog
+from cloudvm_aws import catalog, ec2_rules
 from cloudvm_aws.simulated import Ec2Limits, params_of
 
 REGION = "us-east-1"
@@ -54,8 +55,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server in its own process; yields its endpoint URL."""
+def moto_server(*, rules: bool = True) -> Iterator[str]:
+    """A moto server in its own process; yields the endpoint URL of a proxy in front of it that holds it to
+    EC2's rules (``rules=False``: moto's own URL)."""
     with tempfile.TemporaryDirectory() as tmp:
         amis = Path(tmp) / "amis.json"
         amis.write_text(json.dumps(seed_amis()))
@@ -73,7 +75,11 @@ def moto_server() -> Iterator[str]:
                     time.sleep(0.1)
             else:
                 raise RuntimeError("moto server did not start")
-            yield url
+            if not rules:
+                yield url
+            else:
+                with FaultProxy(url) as proxy:
+                    yield proxy.url
         finally:
             proc.terminate()
             proc.wait(10)
@@ -122,7 +128,8 @@ def _unpaged(action: str, params: dict[str, list[str]], path: str, body: bytes) 
 
 
 class FaultProxy:
-    """An HTTP proxy between boto3 and moto that injects the faults real EC2 shows.
+    """An HTTP proxy between boto3 and moto that enforces the EC2 rules moto does not (``ec2_rules``:
+    client tokens, user-data, tag and filter limits) and injects the faults real EC2 shows.
 
     ``drop`` is the one that matters for exactly-once: the request reaches
     moto and takes effect, then the connection is closed before the client
@@ -132,6 +139,7 @@ class FaultProxy:
     def __init__(self, upstream: str, limits: Ec2Limits | None = None) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.limits = limits  # EC2's documented throttling, latency and boot time (benchmarks)
+        self.tokens = ec2_rules.ClientTokens()
         self.faults: list[Fault] = []
         self.seen: list[str] = []
         self._lock = threading.Lock()
@@ -198,19 +206,38 @@ class FaultProxy:
                 if fault and fault.kind in ("throttle", "error"):
                     code, status = ("RequestLimitExceeded", 503) if fault.kind == "throttle" else (
                         fault.code, fault.status)
-                    self._reply(status, [("Content-Type", "text/xml")], _ERROR_BODY.format(
-                        code=code, message=f"injected {code}", request_id=f"fault-{len(proxy.seen)}").encode())
+                    self._error(status, code, f"injected {code}")
                     return
-                path, body = _unpaged(action, params, self.path, body)
-                status, reply_headers, reply = proxy._forward(self.command, path, headers, body)
-                reply = reply.replace(MOTO_NS, EC2_NS)  # the namespace as EC2 writes it (XML-parsing clients care)
-                if proxy.limits and status == 200:
-                    reply = proxy.limits.answered(action, reply)
+                try:
+                    ec2_rules.check(params)
+                    earlier = proxy.tokens.earlier(params)
+                except ec2_rules.Refused as refused:
+                    self._error(400, refused.code, refused.message)
+                    return
+                if earlier is not None:  # the same ClientToken: EC2 answers as it did the first time
+                    status, reply_headers, reply = 200, [("Content-Type", "text/xml")], earlier
+                else:
+                    status, reply_headers, reply = self._pass(action, params, headers, body)
+                    if status == 200:
+                        proxy.tokens.remember(params, reply)
                 if fault and fault.kind == "drop":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 self._reply(status, reply_headers, reply)
+
+            def _pass(self, action: str, params: dict[str, list[str]], headers: dict[str, str], body: bytes
+                      ) -> tuple[int, list[Any], bytes]:
+                path, body = _unpaged(action, params, self.path, body)
+                status, reply_headers, reply = proxy._forward(self.command, path, headers, body)
+                reply = reply.replace(MOTO_NS, EC2_NS)  # the namespace as EC2 writes it (XML-parsing clients care)
+                if proxy.limits and status == 200:
+                    reply = proxy.limits.answered(action, reply)
+                return status, reply_headers, reply
+
+            def _error(self, status: int, code: str, message: str) -> None:
+                self._reply(status, [("Content-Type", "text/xml")], _ERROR_BODY.format(
+                    code=code, message=message, request_id=f"proxy-{len(proxy.seen)}").encode())
 
             def _reply(self, status: int, headers: list[Any], body: bytes) -> None:
                 self.send_response(status)

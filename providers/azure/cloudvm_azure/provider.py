@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from azure.core import MatchConditions
-
 from cloudvm import cloudinit
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError, Throttled
@@ -366,7 +364,7 @@ class AzureProvider(Provider):
             **body}}
         try:
             return self._begin(f"VM {request.spec.name}", self.compute.virtual_machines.begin_create_or_update,
-                               request.spec.name, full, match_condition=MatchConditions.IfMissing)
+                               request.spec.name, full, headers={"If-None-Match": "*"})  # any SDK generation
         except AlreadyExists:
             found = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
             if found is None or (found.get("tags") or {}).get(tagging.TOKEN) != request.token:

@@ -103,7 +103,7 @@ class FakeResourceManager:
         import azure.identity
         from azure.mgmt.compute import ComputeManagementClient
         from azure.mgmt.network import NetworkManagementClient
-        from azure.mgmt.resource import ResourceManagementClient  # type: ignore[attr-defined]
+        from azure.mgmt.resource.resources import ResourceManagementClient
 
         def pointed(init: Any) -> Any:
             def __init__(client: Any, *args: Any, **kwargs: Any) -> None:

@@ -274,3 +274,18 @@ def test_children_need_their_parents(gce: FakeComputeEngine) -> None:
     status, _ = gce.request("POST", f"{ZONE_PATH}/instances", instance("lost", networkInterfaces=[
         {"subnetwork": "regions/us-central1/subnetworks/nowhere"}]))
     assert status == 404
+
+
+def test_the_readme_says_what_is_served() -> None:
+    from pathlib import Path
+
+    from cloudvm_gcp.fake.server import SERVED
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    table = readme.split("<!-- gcp:served -->", 1)[1].split("<!-- /gcp:served -->", 1)[0]
+    said: dict[str, set[str]] = {}
+    for row in table.strip().splitlines()[2:]:
+        resources, methods = (cell.strip() for cell in row.strip("|").split("|"))
+        for resource in resources.split(", "):
+            said[resource] = {m.split(" (")[0] for m in methods.split(", ")}
+    assert said == {resource: set(methods.split()) for resource, methods in SERVED.items()}

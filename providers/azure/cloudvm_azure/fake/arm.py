@@ -47,7 +47,7 @@ class Timing:
     stop: float = 0.15
     delete: float = 0.15
     copy: float = 0.5
-    retry_after: int = 0  # the Retry-After the fake's long-running operations suggest
+    retry_after: float = 0.1  # the Retry-After its long-running operations suggest (ARM's: 2 to 10 s); 0: none
 
 
 @dataclass

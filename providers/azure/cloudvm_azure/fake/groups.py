@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudvm_azure.fake import operations
 from cloudvm_azure.fake.arm import Arm, ArmError
 from cloudvm_azure.fake.catalog import LOCATIONS
 from cloudvm_azure.fake.operations import Answer, Call
@@ -70,7 +71,7 @@ def _delete(arm: Arm, call: Call, found: dict[str, Any] | None) -> Answer:
     op = arm.operation("Microsoft.Resources", found["location"], arm.timing.delete * 2)
     arm.later(arm.timing.delete * 2, lambda: _empty(arm, sub, name))
     return 202, None, {"Location": f"{call.base}/subscriptions/{sub}/operationresults/{op.name}?api-version="
-                                   f"{call.version}", "Retry-After": str(arm.timing.retry_after)}
+                                   f"{call.version}", **operations.pause(arm)}
 
 
 def _empty(arm: Arm, sub: str, name: str) -> None:

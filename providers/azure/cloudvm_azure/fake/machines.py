@@ -74,17 +74,19 @@ def vm(arm: Arm, machine: dict[str, Any], body: dict[str, Any], old: dict[str, A
         _update(arm, machine, old)
         return
     props = machine["properties"]
-    storage = props.get("storageProfile") or {}
-    os_disk = storage.get("osDisk") or {}
+    storage = props.setdefault("storageProfile", {})
+    storage.setdefault("dataDisks", [])  # always there, as Azure shows it
     image = storage.get("imageReference") or {}
+    os_disk = storage.setdefault("osDisk", {"createOption": "FromImage"} if image else {})  # made from the image
     windows = str(image.get("publisher", "")).startswith("MicrosoftWindows") or os_disk.get("osType") == "Windows"
     check_names(machine, windows)
     check_custom_data(props.get("osProfile") or {})
     quotas.check(arm, _subscription(machine), machine.get("location", ""), size)
-    if os_disk.get("createOption") == "FromImage" and image.get("id"):
+    from_image = resources.create_option(os_disk) == "FromImage"
+    if from_image and image.get("id"):
         resources.ref(arm, image, "storageProfile.imageReference")
         os_disk["diskSizeGB"] = max(os_disk.get("diskSizeGB") or 0, 30)
-    elif os_disk.get("createOption") == "FromImage":
+    elif from_image:
         versions = IMAGES.get((str(image.get("publisher")), str(image.get("offer")), str(image.get("sku"))))
         if not versions:
             raise ArmError(404, "PlatformImageNotFound", f"The platform image '{image}' is not available.")
@@ -137,9 +139,8 @@ def _update(arm: Arm, machine: dict[str, Any], old: dict[str, Any]) -> None:
 
 
 def _attach(arm: Arm, machine: dict[str, Any], spec: dict[str, Any], *, is_os: bool) -> None:
-    option = spec.get("createOption")
     managed = spec.setdefault("managedDisk", {})
-    if option == "Attach":
+    if resources.create_option(spec) == "Attach":
         disk = resources.ref(arm, managed, "managedDisk")
         if disk is None:
             raise ArmError(400, "InvalidParameter", "A disk to attach needs managedDisk.id.", target="managedDisk")

@@ -46,9 +46,17 @@ def begin(arm: Arm, call: Call, namespace: str, location: str, delay: float, sho
     headers = {"Azure-AsyncOperation": f"{url}?api-version={call.version}"}
     if poll_location:
         headers["Location"] = f"{url}?monitor=true&api-version={call.version}"
-    if arm.timing.retry_after:
-        headers["Retry-After"] = str(arm.timing.retry_after)
-    return headers
+    return {**headers, **pause(arm)}
+
+
+def pause(arm: Arm) -> dict[str, str]:
+    """How long a client should wait before it polls, if the fake's timing says: ``Retry-After`` in whole
+    seconds as ARM sends it (the SDKs read it as an integer), or ``retry-after-ms`` below a second (which
+    azure-core honours too), since the fake's operations finish far sooner than Azure's."""
+    wait = arm.timing.retry_after
+    if not wait:
+        return {}
+    return {"Retry-After": str(round(wait))} if wait >= 1 else {"retry-after-ms": str(round(wait * 1000))}
 
 
 def status(arm: Arm, call: Call) -> Answer:
@@ -58,10 +66,11 @@ def status(arm: Arm, call: Call) -> Answer:
     if op is None:
         raise ArmError(404, "OperationNotFound", f"The operation '{call.route.name}' was not found.")
     document = op.status()
+    running = document["status"] == "InProgress"
     if call.query.get("monitor") != "true":
-        return 200, document, {}
-    if document["status"] == "InProgress":
-        return 202, None, {"Location": f"{call.base}{call.path}"}
+        return 200, document, pause(arm) if running else {}
+    if running:
+        return 202, None, {"Location": f"{call.base}{call.path}", **pause(arm)}
     if op.error:
         raise ArmError(409 if op.error["code"] == "AllocationFailed" else 400, op.error["code"], op.error["message"])
     return 200, None, {}
@@ -73,5 +82,5 @@ def group_result(arm: Arm, call: Call) -> Answer:
     if op is None:
         raise ArmError(404, "OperationNotFound", f"The operation '{call.route.name}' was not found.")
     if op.status()["status"] == "InProgress":
-        return 202, None, {"Location": f"{call.base}{call.path}", "Retry-After": str(arm.timing.retry_after)}
+        return 202, None, {"Location": f"{call.base}{call.path}", **pause(arm)}
     return 200, None, {}

@@ -22,10 +22,12 @@ def _base(rid: str, kind: str, body: dict[str, Any], old: dict[str, Any] | None)
     resource = {"name": name, "id": rid, "type": kind, **({"location": body["location"]} if "location" in body else {}),
                 **({"tags": body["tags"]} if body.get("tags") is not None else {}),
                 "properties": {**copy.deepcopy(body.get("properties") or {})}}
-    if old is not None:
-        resource["properties"] = {**old.get("properties", {}), **resource["properties"]}
+    if old is not None:  # Compute merges a PUT into what exists (a VM tagged by a PUT keeps its disks)
+        merge = _merge if kind.startswith("Microsoft.Compute/") else lambda a, b: {**a, **b}
+        resource["properties"] = merge(copy.deepcopy(old.get("properties", {})), resource["properties"])
         resource["properties"]["provisioningState"] = old["properties"].get("provisioningState")
-        resource.setdefault("location", old.get("location"))
+        if "location" in old:
+            resource.setdefault("location", old["location"])
         if body.get("tags") is None and "tags" in old:
             resource["tags"] = old["tags"]
     if kind.startswith(NETWORK):
@@ -33,6 +35,18 @@ def _base(rid: str, kind: str, body: dict[str, Any], old: dict[str, Any] | None)
     if kind.startswith(NETWORK) and not kind.endswith("/subnets"):
         resource["properties"]["resourceGuid"] = (old or {}).get("properties", {}).get("resourceGuid") or Arm.unique()
     return resource
+
+
+_OPTIONS = {o.lower(): o for o in ("Attach", "Empty", "FromImage", "Copy", "CopyStart", "Upload", "Import",
+                                    "Restore")}
+
+
+def create_option(holder: dict[str, Any]) -> str:
+    """A ``createOption``, read as ARM reads its enums (without regard to case) and kept in its own spelling."""
+    value = str(holder.get("createOption") or "")
+    if value:
+        holder["createOption"] = value = _OPTIONS.get(value.lower(), value)
+    return value
 
 
 def ref(arm: Arm, holder: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
@@ -184,14 +198,15 @@ def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, A
     props = disk["properties"]
     data = props.get("creationData") or {}
     size = props.get("diskSizeGB")
+    option = create_option(data)
     if old is not None:
         _resized(arm, disk, old)
-    elif data.get("createOption") == "Copy":
+    elif option == "Copy":
         source = ref(arm, {"id": data.get("sourceResourceId")}, "creationData.sourceResourceId")
         assert source is not None
         data["sourceUniqueId"] = source["properties"]["uniqueId"]
         size = max(size or 0, source["properties"]["diskSizeGB"])
-    elif data.get("createOption") == "Empty" and not size:
+    elif option == "Empty" and not size:
         raise ArmError(400, "InvalidParameter", "Required parameter 'diskSizeGB' is missing (null).",
                        target="diskSizeGB")
     disk["sku"] = body.get("sku") or (old or {}).get("sku") or {"name": "Standard_LRS", "tier": "Standard"}
@@ -246,7 +261,7 @@ def _snapshot(arm: Arm, snap: dict[str, Any], body: dict[str, Any], old: dict[st
     if old is not None:
         return
     source = ref(arm, {"id": data.get("sourceResourceId") or data.get("sourceUri")}, "creationData.sourceResourceId")
-    if source is None or data.get("createOption") not in ("Copy", "CopyStart"):
+    if source is None or create_option(data) not in ("Copy", "CopyStart"):
         raise ArmError(400, "InvalidParameter", "A snapshot needs creationData.createOption Copy or CopyStart and "
                                                 "a sourceResourceId.", target="creationData")
     if data["createOption"] == "CopyStart":

@@ -15,14 +15,15 @@ KINDS = tuple(f"{ns}/{t}" for ns, types in {
               "networkSecurityGroups"),
 }.items() for t in types)
 _KINDS = {kind.lower(): kind for kind in KINDS}
+_NAMESPACES = {COMPUTE.lower(): COMPUTE, NETWORK.lower(): NETWORK}
 # POST actions (and the instance view, a GET) by resource type.
 ACTIONS = {f"{COMPUTE}/virtualMachines": ("start", "powerOff", "deallocate", "restart", "instanceView")}
 
 
 @dataclass(frozen=True)
 class Route:
-    """What a path names. ``what``: token, locations, groups, group, group-result, operation, sizes,
-    usages, images, list-all, collection, resource, action, unserved or not-arm."""
+    """What a path names. ``what``: token, locations, groups, group, group-result, provider, operation,
+    sizes, usages, images, list-all, collection, resource, action, unserved or not-arm."""
 
     what: str
     subscription: str = ""
@@ -51,6 +52,8 @@ def parse(path: str) -> Route:
         return Route({"locations": "locations", "resourcegroups": "groups"}[lrest[0]], sub)
     if len(lrest) == 2 and lrest[0] in ("resourcegroups", "operationresults"):
         return Route("group" if lrest[0] == "resourcegroups" else "group-result", sub, group=rest[1], name=rest[1])
+    if lrest[:1] == ["providers"] and len(rest) == 2 and rest[1].lower() in _NAMESPACES:
+        return Route("provider", sub, kind=_NAMESPACES[rest[1].lower()])
     if lrest[:1] == ["providers"] and len(rest) >= 3:
         return _provider(sub, rest[1], rest[2:])
     if len(lrest) >= 5 and lrest[0] == "resourcegroups" and lrest[2] == "providers":

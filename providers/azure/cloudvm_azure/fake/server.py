@@ -115,6 +115,7 @@ class Handler(JSONHandler):
     def _route(self, call: Call, fault: Fault | None) -> Answer:
         arm, route = self.server.fake.arm, call.route
         reads = {"locations": lambda: services.locations(call), "groups": lambda: groups.listed(arm, call),
+                 "provider": lambda: services.provider(call),
                  "group-result": lambda: operations.group_result(arm, call),
                  "operation": lambda: operations.status(arm, call), "sizes": lambda: services.sizes(call),
                  "usages": lambda: services.usages(arm, call), "images": lambda: services.images(call),

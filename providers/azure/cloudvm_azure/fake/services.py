@@ -16,6 +16,7 @@ from cloudvm_azure.fake import quotas
 from cloudvm_azure.fake.arm import Arm, ArmError
 from cloudvm_azure.fake.catalog import IMAGES, LOCATIONS, VM_SIZES
 from cloudvm_azure.fake.operations import Answer, Call
+from cloudvm_azure.fake.routes import KINDS
 
 
 def locations(call: Call) -> Answer:
@@ -27,6 +28,17 @@ def locations(call: Call) -> Answer:
                      "geographyGroup": geography, "latitude": lat, "longitude": lon, "physicalLocation": display,
                      "pairedRegion": [{"name": pair, "id": f"/subscriptions/{sub}/locations/{pair}"}]},
     } for name, (display, geography, lat, lon, pair) in LOCATIONS.items()]}, {}
+
+
+def provider(call: Call) -> Answer:
+    """A resource provider's registration: its resource types and the locations that offer them."""
+    namespace, sub = call.route.kind, call.route.subscription
+    types = sorted({kind.split("/", 1)[1].split("/")[0] for kind in KINDS if kind.startswith(namespace + "/")})
+    where = [display for display, *_ in LOCATIONS.values()]
+    return 200, {"id": f"/subscriptions/{sub}/providers/{namespace}", "namespace": namespace,
+                 "registrationState": "Registered", "registrationPolicy": "RegistrationRequired",
+                 "resourceTypes": [{"resourceType": t, "locations": where, "apiVersions": ["2024-03-01"],
+                                    "capabilities": "None"} for t in [*types, "locations", "operations"]]}, {}
 
 
 def _location(name: str) -> str:

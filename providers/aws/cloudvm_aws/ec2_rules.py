@@ -1,0 +1,115 @@
+"""EC2's rules that moto lets through, enforced by the test proxy in front
+of it, each answered with the error EC2 answers:
+
+- ``ClientToken`` makes a request idempotent: the same token again returns
+  the first answer, and with other arguments is ``IdempotentParameterMismatch``
+  (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html);
+- user data is limited to 16 KB before base64 encoding (``InvalidParameterValue``,
+  https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html);
+- a resource takes 50 tags, keys of up to 128 characters, values of up to
+  256, and no key starting with ``aws:``
+  (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions);
+- a call takes at most 200 values across its filters (``FilterLimitExceeded``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+USER_DATA_BYTES = 16384
+FILTER_VALUES = 200
+TAGS_PER_RESOURCE, TAG_KEY, TAG_VALUE = 50, 128, 256
+_TAG = re.compile(r"^(?:TagSpecification\.(\d+)\.)?Tag\.(\d+)\.(Key|Value)$")
+_FILTER_VALUE = re.compile(r"^Filter\.\d+\.Value\.\d+$")
+_UNSIGNED = ("ClientToken", "Version")  # what differs between the tries of one request without changing it
+
+Params = dict[str, list[str]]
+
+
+class Refused(Exception):
+    """An answer EC2 gives instead of doing the work: an error code and message, HTTP 400."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def check(params: Params) -> None:
+    """Raise ``Refused`` for a request EC2 would refuse on these rules."""
+    _check_user_data(params.get("UserData", [""])[0])
+    _check_tags(params)
+    values = sum(len(v) for key, v in params.items() if _FILTER_VALUE.match(key))
+    if values > FILTER_VALUES:
+        raise Refused("FilterLimitExceeded", f"The maximum number of filter values specified on a single call is "
+                                             f"{FILTER_VALUES}")
+
+
+def _check_user_data(encoded: str) -> None:
+    if not encoded:
+        return
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise Refused("InvalidUserData.Malformed", "Invalid BASE64 encoding of user data.") from None
+    if len(raw) > USER_DATA_BYTES:
+        raise Refused("InvalidParameterValue", f"User data is limited to {USER_DATA_BYTES} bytes")
+
+
+def _check_tags(params: Params) -> None:
+    per_set: Counter[str] = Counter()
+    for key, values in params.items():
+        found = _TAG.match(key)
+        if not found:
+            continue
+        per_set[found.group(1) or ""] += found.group(3) == "Key"
+        value = values[0]
+        if found.group(3) == "Key" and value.lower().startswith("aws:"):
+            raise Refused("InvalidParameterValue", f"Tag keys starting with 'aws:' are reserved for internal use: "
+                                                   f"{value}")
+        limit = TAG_KEY if found.group(3) == "Key" else TAG_VALUE
+        if len(value) > limit:
+            raise Refused("InvalidParameterValue", f"Tag {found.group(3).lower()} exceeds the maximum length of "
+                                                   f"{limit} characters")
+    if any(count > TAGS_PER_RESOURCE for count in per_set.values()):
+        raise Refused("TagLimitExceeded", "The maximum number of Tags for a resource has been reached.")
+
+
+@dataclass
+class ClientTokens:
+    """The answers to requests that carried a ``ClientToken``, kept to be given again."""
+
+    answers: dict[str, tuple[tuple[tuple[str, tuple[str, ...]], ...], bytes]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def _key(params: Params) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...]] | None:
+        token = params.get("ClientToken", [""])[0]
+        if not token:
+            return None
+        arguments = tuple(sorted((k, tuple(v)) for k, v in params.items() if k not in _UNSIGNED))
+        return f"{params.get('Action', [''])[0]}/{token}", arguments
+
+    def earlier(self, params: Params) -> bytes | None:
+        """The first answer to this token, or None; ``Refused`` if the arguments changed."""
+        key = self._key(params)
+        if key is None:
+            return None
+        with self.lock:
+            found = self.answers.get(key[0])
+        if found is None:
+            return None
+        if found[0] != key[1]:
+            raise Refused("IdempotentParameterMismatch", "Arguments on this idempotent request are inconsistent with "
+                                                         "arguments used in previous request(s).")
+        return found[1]
+
+    def remember(self, params: Params, answer: bytes) -> None:
+        key = self._key(params)
+        if key is not None:
+            with self.lock:
+                self.answers.setdefault(key[0], (key[1], answer))
