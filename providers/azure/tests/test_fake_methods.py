@@ -189,7 +189,10 @@ def test_patch_updates_tags_and_properties(arm: FakeResourceManager, group: Grou
         "createOption": "Copy", "sourceResourceId": disk.split("?")[0]}}})
     assert group.call("PATCH", snap, {"tags": {"kept": "yes"}})[0] == 202
     assert arm.request("GET", snap)[2]["tags"] == {"kept": "yes"}
-    for kind, name in [("networkInterfaces", "patched-nic"), ("virtualNetworks", "net")]:
+    group.call("PUT", group.at("Microsoft.Network/publicIPAddresses", "patched-ip", NETWORK_API),
+               {"location": "eastus", "sku": {"name": "Standard"}})
+    for kind, name in [("networkInterfaces", "patched-nic"), ("virtualNetworks", "net"),
+                       ("publicIPAddresses", "patched-ip")]:
         status, body = group.call("PATCH", group.at(f"Microsoft.Network/{kind}", name, NETWORK_API),
                                   {"tags": {"t": "1"}})
         assert status == 200 and body["tags"] == {"t": "1"}, kind
