@@ -60,9 +60,10 @@ def ref(arm: Arm, holder: dict[str, Any] | None, what: str) -> dict[str, Any] | 
     return found
 
 
-def parent(arm: Arm, rid: str) -> dict[str, Any]:
-    """A child's parent (a subnet's network, an extension's VM), which must exist."""
-    owner = rid.rsplit("/", 2)[0]
+def parent(arm: Arm, rid: str, *, collection: bool = False) -> dict[str, Any]:
+    """The parent of a child resource, or of a collection of children (a subnet's network, an
+    extension's VM), which must exist."""
+    owner = rid.rsplit("/", 1 if collection else 2)[0]
     found = arm.find(owner)
     if found is None:
         raise ArmError(404, "ParentResourceNotFound", f"Can not perform requested operation on nested resource. "

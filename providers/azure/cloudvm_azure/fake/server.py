@@ -151,7 +151,7 @@ class Handler(JSONHandler):
         arm, route = self.server.fake.arm, call.route
         arm.group(route.subscription, route.group)
         if route.kind.count("/") == 2:  # subnets of a network, extensions of a VM
-            resources.parent(arm, route.rid + "/x")
+            resources.parent(arm, route.rid, collection=True)
         return arm.children(route.rid)
 
     def _view(self, resource: dict[str, Any]) -> dict[str, Any]:
