@@ -69,6 +69,24 @@ def _filters(tags: dict[str, str]) -> list[dict[str, Any]]:
     return [{"Name": f"tag:{k}", "Values": [v]} for k, v in tags.items()]
 
 
+# EC2 takes at most 200 filter values in one call, across its filters (FilterLimitExceeded beyond):
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/Query-Requests.html#query-filters
+FILTER_VALUES = 200
+
+
+def described(client: Any, method: str, key: str, filters: list[dict[str, Any]], name: str,
+              values: Sequence[str], **arguments: Any) -> list[dict[str, Any]]:
+    """The items (``key``: Reservations, Volumes, ...) of a describe call whose filter ``name`` takes
+    ``values``, in as many calls as EC2's limit on filter values needs, each read to its last page."""
+    room = FILTER_VALUES - sum(len(f["Values"]) for f in filters)
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(values), room):
+        chunk = [*filters, {"Name": name, "Values": list(values[start:start + room])}]
+        for page in client.get_paginator(method).paginate(Filters=chunk, **arguments):
+            items += page[key]
+    return items
+
+
 class AWSProvider(Provider):
     """``cloudvm.connect("aws", region="us-east-1", profile=None, endpoint_url=None)``.
 
@@ -302,12 +320,11 @@ class AWSProvider(Provider):
     def _existing(self, *tokens: str) -> dict[str, str]:
         """Token -> instance, for instances already launched with these tokens (one call for a batch)."""
         with mapped("find instances by token"):
-            pages = self.ec2.get_paginator("describe_instances").paginate(Filters=[
-                {"Name": f"tag:{tagging.TOKEN}", "Values": list(tokens)},
-                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-            ])
+            reservations = described(self.ec2, "describe_instances", "Reservations", [
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+                f"tag:{tagging.TOKEN}", tokens)
             return {_tag_dict(i.get("Tags"))[tagging.TOKEN]: i["InstanceId"]
-                    for page in pages for r in page["Reservations"] for i in r["Instances"]}
+                    for r in reservations for i in r["Instances"]}
 
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
         # A token sent before and now tagged on an instance is a retry after a lost response.
@@ -354,22 +371,17 @@ class AWSProvider(Provider):
     def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
         filters = _filters({tagging.MANAGED: "true", **(tags or {})})
         if ids is not None:
-            if not ids:
-                return []
-            filters.append({"Name": "instance-id", "Values": list(ids)})
+            wanted = ("instance-id", list(ids))
         else:
-            filters.append({"Name": "instance-state-name",
-                            "Values": ["pending", "running", "stopping", "stopped", "shutting-down"]})
+            wanted = ("instance-state-name", ["pending", "running", "stopping", "stopped", "shutting-down"])
         with mapped("describe instances"):
-            pages = self.ec2.get_paginator("describe_instances").paginate(Filters=filters)
-            instances = [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+            instances = [i for r in described(self.ec2, "describe_instances", "Reservations", filters, *wanted)
+                         for i in r["Instances"]]
         self._describe_types(sorted({i["InstanceType"] for i in instances}))
         volume_ids = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", [])]
-        sizes: dict[str, int] = {}
-        if volume_ids:
-            with mapped("describe volumes"):
-                sizes = {v["VolumeId"]: v["Size"] for v in self.ec2.describe_volumes(
-                    Filters=[{"Name": "volume-id", "Values": volume_ids}])["Volumes"]}
+        with mapped("describe volumes"):
+            sizes = {v["VolumeId"]: v["Size"] for v in described(self.ec2, "describe_volumes", "Volumes", [],
+                                                                  "volume-id", volume_ids)}
         return [self._vm(i, sizes) for i in instances]
 
     def _vm(self, inst: dict[str, Any], sizes: dict[str, int]) -> VM:
@@ -410,8 +422,8 @@ class AWSProvider(Provider):
         """Delete the security groups of terminated VMs once nothing uses them."""
         names = [f"cloudvm-{vm.name}" for vm in vms]
         with mapped("find security groups"):
-            groups = self.ec2.describe_security_groups(Filters=[
-                {"Name": "group-name", "Values": names}, *_filters({tagging.MANAGED: "true"})])["SecurityGroups"]
+            groups = described(self.ec2, "describe_security_groups", "SecurityGroups",
+                               _filters({tagging.MANAGED: "true"}), "group-name", names)
         self._delete_groups([g["GroupId"] for g in groups])
 
     def _delete_groups(self, group_ids: list[str]) -> None:
@@ -444,8 +456,13 @@ class AWSProvider(Provider):
 
     # -- snapshots ------------------------------------------------------------------
 
-    def _snapshot_items(self, filters: list[dict[str, Any]], client: Any = None) -> list[dict[str, Any]]:
+    def _snapshot_items(self, filters: list[dict[str, Any]], client: Any = None, sets: Sequence[str] = ()
+                        ) -> list[dict[str, Any]]:
+        """Snapshots cloudvm made that match ``filters`` (and belong to one of ``sets``, if named)."""
         with mapped("describe snapshots"):
+            if sets:
+                return described(client or self.ec2, "describe_snapshots", "Snapshots", filters,
+                                 f"tag:{snapshots.SET}", sets, OwnerIds=["self"])
             pages = (client or self.ec2).get_paginator("describe_snapshots").paginate(
                 OwnerIds=["self"], Filters=filters)
             return [item for page in pages for item in page["Snapshots"]]
@@ -477,10 +494,10 @@ class AWSProvider(Provider):
 
     def describe_snapshots(self, ids: Sequence[str] | None = None,
                            tags: dict[str, str] | None = None) -> list[Snapshot]:
+        if ids is not None and not ids:
+            return []
         filters = _filters({tagging.MANAGED: "true", **(tags or {})})
-        if ids is not None:
-            filters.append({"Name": f"tag:{snapshots.SET}", "Values": list(ids)})
-        return snapshots.group(self._snapshot_items(filters), self.name, self.region)
+        return snapshots.group(self._snapshot_items(filters, sets=ids or ()), self.name, self.region)
 
     def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
         """Register an AMI whose root is the root snapshot, launch it with the data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,6 +76,21 @@ def test_launch_is_exactly_once_per_token(cloud: cloudvm.Cloud, moto_url: str) -
     assert again.id not in first and [vm.name for vm in cloud.list()].count("once") == 1
     cloud.delete(again)
     assert leftovers(moto_url, "once") == []
+
+
+def test_more_ids_than_one_call_may_filter_by_are_asked_in_parts(cloud: cloudvm.Cloud, moto_url: str) -> None:
+    vms = cloud.create_many([spec("wide-1"), spec("wide-2")])
+    try:
+        ghosts = [f"i-{n:017x}" for n in range(450)]  # the backend refuses more than 200 filter values a call
+        found = cloud.provider.describe([*ghosts, *(vm.id for vm in vms)])
+        assert sorted(vm.name for vm in found) == ["wide-1", "wide-2"] and all(vm.disks for vm in found)
+        assert cloud.provider.describe_snapshots([f"set-{n}" for n in range(300)]) == []
+        tokens = [f"token-{n}" for n in range(300)]
+        assert cloud.provider.launch([]) == [] and not cloud.provider._existing(*tokens)
+        cloud.provider.release([dataclasses.replace(vms[0], name=f"ghost-{n}") for n in range(250)])  # none there
+    finally:
+        cloud.delete(vms)
+    assert leftovers(moto_url, "wide-1") == leftovers(moto_url, "wide-2") == []
 
 
 def test_tags_group_ingress_public_ip_and_user_data(cloud: cloudvm.Cloud, ec2: Any, moto_url: str) -> None:
