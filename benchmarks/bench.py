@@ -218,7 +218,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     clouds = args.clouds.split(",")
     if "aws" in clouds:
-        with moto_server() as url:
+        with moto_server(settle=0) as url:  # throughput, not eventual consistency, is measured here
             ami = _ami(url)
             for n in sizes:
                 for name in args.contenders.split(","):

@@ -26,7 +26,7 @@ _BY_CODE: dict[str, type[errors.CloudVMError]] = {
     "InvalidClientTokenId": errors.AuthenticationError,
     "UnauthorizedOperation": errors.PermissionDenied,
     "InvalidInstanceID.NotFound": errors.NotFoundYet,
-    "InvalidGroup.NotFound": errors.NotFound,
+    "InvalidGroup.NotFound": errors.NotFoundYet,  # also just after its create: eventual consistency
     "InvalidAMIID.NotFound": errors.NotFound,
     "InvalidAMIID.Malformed": errors.NotFound,
     "InvalidGroup.Duplicate": errors.AlreadyExists,

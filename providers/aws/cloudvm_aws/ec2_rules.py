@@ -9,7 +9,13 @@ of it, each answered with the error EC2 answers:
 - a resource takes 50 tags, keys of up to 128 characters, values of up to
   256, and no key starting with ``aws:``
   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions);
-- a call takes at most 200 values across its filters (``FilterLimitExceeded``).
+- a call takes at most 200 values across its filters (``FilterLimitExceeded``);
+- gp3 volumes take 3,000 to 16,000 IOPS, at most 500 per GiB above the baseline of
+  3,000, and up to 0.25 MiB/s of throughput per IOPS
+  (https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html#gp3-ebs-volume-type);
+- a security group or instance just made is not found for a moment
+  (``InvalidGroup.NotFound``, ``InvalidInstanceID.NotFound``: EC2's eventual consistency,
+  https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ FILTER_VALUES = 200
 TAGS_PER_RESOURCE, TAG_KEY, TAG_VALUE = 50, 128, 256
 _TAG = re.compile(r"^(?:TagSpecification\.(\d+)\.)?Tag\.(\d+)\.(Key|Value)$")
 _FILTER_VALUE = re.compile(r"^Filter\.\d+\.Value\.\d+$")
+_EBS = re.compile(r"^(?P<at>(?:BlockDeviceMapping\.\d+\.Ebs\.)?)(?:VolumeType|Iops|VolumeSize|Size|Throughput)$")
+GP3_BASELINE, GP3_MAX_IOPS, GP3_IOPS_PER_GIB, GP3_MIBPS_PER_IOPS = 3000, 16000, 500, 0.25
 _UNSIGNED = ("ClientToken", "Version")  # what differs between the tries of one request without changing it
 
 Params = dict[str, list[str]]
@@ -43,6 +51,8 @@ def check(params: Params) -> None:
     """Raise ``Refused`` for a request EC2 would refuse on these rules."""
     _check_user_data(params.get("UserData", [""])[0])
     _check_tags(params)
+    for prefix in {m.group("at") for key in params if (m := _EBS.match(key))}:
+        _check_gp3(params, prefix)
     values = sum(len(v) for key, v in params.items() if _FILTER_VALUE.match(key))
     if values > FILTER_VALUES:
         raise Refused("FilterLimitExceeded", f"The maximum number of filter values specified on a single call is "
@@ -58,6 +68,26 @@ def _check_user_data(encoded: str) -> None:
         raise Refused("InvalidUserData.Malformed", "Invalid BASE64 encoding of user data.") from None
     if len(raw) > USER_DATA_BYTES:
         raise Refused("InvalidParameterValue", f"User data is limited to {USER_DATA_BYTES} bytes")
+
+
+def _check_gp3(params: Params, at: str) -> None:
+    """A gp3 volume's IOPS and throughput against its size (``at``: a block device mapping's prefix)."""
+    def number(name: str) -> int:
+        return int(params.get(f"{at}{name}", ["0"])[0] or 0)
+
+    if params.get(f"{at}VolumeType", [""])[0] != "gp3":
+        return
+    size, iops, throughput = number("VolumeSize") or number("Size"), number("Iops"), number("Throughput")
+    if iops and not GP3_BASELINE <= iops <= GP3_MAX_IOPS:
+        raise Refused("InvalidParameterValue", f"Volume iops of {iops} is invalid: gp3 volumes take "
+                                               f"{GP3_BASELINE} to {GP3_MAX_IOPS} IOPS.")
+    if iops > GP3_BASELINE and size and iops > GP3_IOPS_PER_GIB * size:
+        raise Refused("InvalidParameterValue", f"Iops to volume size ratio of {iops / size:g} is too high; "
+                                               f"maximum is {GP3_IOPS_PER_GIB}.")
+    if throughput and throughput > GP3_MIBPS_PER_IOPS * (iops or GP3_BASELINE):
+        raise Refused("InvalidParameterValue", f"Throughput of {throughput} MiB/s is too high for "
+                                               f"{iops or GP3_BASELINE} IOPS; the maximum is "
+                                               f"{GP3_MIBPS_PER_IOPS:g} MiB/s per IOPS.")
 
 
 def _check_tags(params: Params) -> None:
@@ -113,3 +143,35 @@ class ClientTokens:
         if key is not None:
             with self.lock:
                 self.answers.setdefault(key[0], (key[1], answer))
+
+
+_MADE = {"CreateSecurityGroup": ("groupId", "InvalidGroup.NotFound", "The security group '{id}' does not exist"),
+         "RunInstances": ("instanceId", "InvalidInstanceID.NotFound", "The instance ID '{id}' does not exist")}
+_NAMING = re.compile(r"^(GroupId|InstanceId|ResourceId|NetworkInterface\.\d+\.SecurityGroupId)(\.\d+)?$")
+
+
+@dataclass
+class Settling:
+    """Resources made moments ago that EC2 does not show yet, for ``seconds`` after their create."""
+
+    seconds: float = 0.2
+    hidden: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # id -> (until, code, message)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def made(self, action: str, answer: bytes, now: float) -> None:
+        if action not in _MADE or self.seconds <= 0:
+            return
+        element, code, message = _MADE[action]
+        with self.lock:
+            for found in re.findall(rf"<{element}>([^<]+)</{element}>".encode(), answer):
+                made = found.decode()
+                self.hidden[made] = (now + self.seconds, code, message.format(id=made))
+
+    def check(self, params: Params, now: float) -> None:
+        """``Refused`` when the request names a resource EC2 does not show yet."""
+        named = [v for key, values in params.items() if _NAMING.match(key) for v in values]
+        with self.lock:
+            for name in named:
+                until, code, message = self.hidden.get(name, (0.0, "", ""))
+                if now < until:
+                    raise Refused(code, message)

@@ -44,11 +44,17 @@ _STATES = {
     "pending": VMState.PENDING, "running": VMState.RUNNING, "stopping": VMState.STOPPING,
     "shutting-down": VMState.STOPPING, "stopped": VMState.STOPPED, "terminated": VMState.TERMINATED,
 }
-# Neutral tiers on EBS: gp3 at its baseline, or gp3 provisioned well above it.
-_TIERS: dict[str, dict[str, Any]] = {
-    "standard": {"VolumeType": "gp3"},
-    "ssd": {"VolumeType": "gp3", "Iops": 6000, "Throughput": 250},
-}
+# Neutral tiers on EBS: gp3 at its baseline (3,000 IOPS, 125 MiB/s), or gp3 provisioned above it: 6,000
+# IOPS and 250 MiB/s where the size allows, as gp3 takes at most 500 IOPS per GiB (so below 6 GiB the
+# baseline is all there is): https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html
+SSD_IOPS, SSD_MIBPS, GP3_BASELINE_IOPS, GP3_IOPS_PER_GIB = 6000, 250, 3000, 500
+
+
+def _tier(tier: str, size_gib: int) -> dict[str, Any]:
+    if tier != "ssd":
+        return {"VolumeType": "gp3"}
+    return {"VolumeType": "gp3", "Iops": max(GP3_BASELINE_IOPS, min(SSD_IOPS, GP3_IOPS_PER_GIB * size_gib)),
+            "Throughput": SSD_MIBPS}
 DATA_DEVICES = [f"/dev/sd{c}" for c in "fghijklmnopqrstu"]
 
 
@@ -121,7 +127,7 @@ class AWSProvider(Provider):
         self._roots: dict[str, tuple[str, int]] = {}  # image id -> (root device, size in GiB)
         self._subnets: dict[str | None, dict[str, Any]] = {}
         self._sent: set[str] = set()  # launch tokens sent: a second try first looks for what the first made
-        self._groups: dict[str, tuple[str, float]] = {}  # token -> its group and when it was claimed
+        self._groups: dict[str, tuple[str, float, bool]] = {}  # token -> its group, when claimed, rules in
 
     @property
     def ec2(self) -> Any:
@@ -228,12 +234,17 @@ class AWSProvider(Provider):
 
     def _group(self, request: LaunchRequest, vpc_id: str) -> str:
         """The group this create claimed on a try moments ago (a launch throttled or lost on the
-        way), or one made or claimed now."""
+        way), or one made or claimed now; with the spec's rules in it (added again if a try failed
+        between making the group and adding them)."""
         held = self._groups.get(request.token)
         if held and time.time() - held[1] < self.claim_lease / 2:
-            return held[0]
-        group_id = self._security_group(request, vpc_id)
-        self._groups[request.token] = (group_id, time.time())
+            group_id, claimed, ready = held
+        else:
+            group_id, claimed, ready = self._security_group(request, vpc_id), time.time(), False
+        self._groups[request.token] = (group_id, claimed, ready)
+        if not ready:
+            self._authorize(group_id, request.spec.network.ingress)  # a group just made may not be found yet
+            self._groups[request.token] = (group_id, claimed, True)
         return group_id
 
     def _security_group(self, request: LaunchRequest, vpc_id: str) -> str:
@@ -257,7 +268,6 @@ class AWSProvider(Provider):
             if not found["SecurityGroups"]:
                 raise TransientError(f"security group {name} is being deleted") from None
             return self._claimed(request, found["SecurityGroups"][0])
-        self._authorize(group_id, request.spec.network.ingress)
         return group_id
 
     def _claimed(self, request: LaunchRequest, group: dict[str, Any]) -> str:
@@ -279,7 +289,6 @@ class AWSProvider(Provider):
                 self.ec2.delete_security_group(GroupId=group_id)
                 return self._security_group(request, group["VpcId"])
             self.ec2.create_tags(Resources=[group_id], Tags=[{"Key": CLAIMED_TAG, "Value": str(int(time.time()))}])
-        self._authorize(group_id, request.spec.network.ingress)
         return group_id
 
     def _held(self, name: str) -> bool:
@@ -314,7 +323,8 @@ class AWSProvider(Provider):
             "VolumeSize": max(size, spec.root_disk_gib or 0), "DeleteOnTermination": True, "VolumeType": "gp3"}}]
         for device, disk in zip(DATA_DEVICES, spec.disks, strict=False):
             devices.append({"DeviceName": device, "Ebs": {"VolumeSize": disk.size_gib,
-                                                         "DeleteOnTermination": not disk.keep, **_TIERS[disk.tier]}})
+                                                         "DeleteOnTermination": not disk.keep,
+                                                         **_tier(disk.tier, disk.size_gib)}})
         return devices
 
     def _existing(self, *tokens: str) -> dict[str, str]:

@@ -55,9 +55,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def moto_server(*, rules: bool = True) -> Iterator[str]:
+def moto_server(*, rules: bool = True, settle: float = 0.2) -> Iterator[str]:
     """A moto server in its own process; yields the endpoint URL of a proxy in front of it that holds it to
-    EC2's rules (``rules=False``: moto's own URL)."""
+    EC2's rules (``rules=False``: moto's own URL), a group or instance just made staying out of sight for
+    ``settle`` seconds."""
     with tempfile.TemporaryDirectory() as tmp:
         amis = Path(tmp) / "amis.json"
         amis.write_text(json.dumps(seed_amis()))
@@ -78,7 +79,7 @@ def moto_server(*, rules: bool = True) -> Iterator[str]:
             if not rules:
                 yield url
             else:
-                with FaultProxy(url) as proxy:
+                with FaultProxy(url, settle=settle) as proxy:
                     yield proxy.url
         finally:
             proc.terminate()
@@ -136,10 +137,11 @@ class FaultProxy:
     sees the answer, as when a response is lost.
     """
 
-    def __init__(self, upstream: str, limits: Ec2Limits | None = None) -> None:
+    def __init__(self, upstream: str, limits: Ec2Limits | None = None, settle: float = 0.0) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.limits = limits  # EC2's documented throttling, latency and boot time (benchmarks)
         self.tokens = ec2_rules.ClientTokens()
+        self.settling = ec2_rules.Settling(settle)  # how long what was just made stays out of sight
         self.faults: list[Fault] = []
         self.seen: list[str] = []
         self._lock = threading.Lock()
@@ -210,6 +212,7 @@ class FaultProxy:
                     return
                 try:
                     ec2_rules.check(params)
+                    proxy.settling.check(params, time.monotonic())
                     earlier = proxy.tokens.earlier(params)
                 except ec2_rules.Refused as refused:
                     self._error(400, refused.code, refused.message)
@@ -220,6 +223,7 @@ class FaultProxy:
                     status, reply_headers, reply = self._pass(action, params, headers, body)
                     if status == 200:
                         proxy.tokens.remember(params, reply)
+                        proxy.settling.made(action, reply, time.monotonic())
                 if fault and fault.kind == "drop":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)

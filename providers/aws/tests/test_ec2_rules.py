@@ -4,13 +4,14 @@ as it would on a real account."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cloudvm_aws.testing import REGION, moto_server
+from cloudvm_aws.testing import REGION, FaultProxy, moto_server
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,27 @@ def test_a_call_takes_at_most_200_filter_values(ec2: Any) -> None:
     split = [{"Name": "instance-id", "Values": ids[:100]}, {"Name": "tag:x", "Values": ids[100:]}]
     assert refused(ec2.describe_instances, Filters=split)[0] == "FilterLimitExceeded"  # counted across filters
     assert ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": ids[:200]}])["Reservations"] == []
+
+
+def test_gp3_iops_and_throughput_follow_the_size(ec2: Any) -> None:
+    def volume(**arguments: Any) -> Any:
+        return ec2.create_volume(AvailabilityZone=f"{REGION}a", VolumeType="gp3", **arguments)
+
+    assert "ratio" in refused(volume, Size=2, Iops=6000)[1]  # 500 IOPS a GiB above the baseline
+    assert "IOPS" in refused(volume, Size=100, Iops=20000)[1]
+    assert "Throughput" in refused(volume, Size=100, Iops=3000, Throughput=1000)[1]
+    assert volume(Size=2, Iops=3000)["Iops"] == 3000  # the baseline, whatever the size
+    assert volume(Size=12, Iops=6000, Throughput=250)["Iops"] == 6000
+
+
+def test_what_was_just_made_is_not_found_for_a_moment() -> None:
+    with moto_server(rules=False) as moto, FaultProxy(moto, settle=1.0) as proxy:
+        ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=proxy.url, aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        group = ec2.create_security_group(GroupName="fresh", Description="settling")["GroupId"]
+        assert refused(ec2.authorize_security_group_ingress, GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]) == (
+            "InvalidGroup.NotFound", f"The security group '{group}' does not exist")
+        time.sleep(1.0)  # a moment later, it is there
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])

@@ -265,16 +265,20 @@ def test_names_and_custom_data_are_held_to_azures_rules(group: Group) -> None:
 
 
 def test_core_quotas(arm: FakeResourceManager, group: Group) -> None:
+    def usage() -> dict[str, Any]:
+        usages = arm.request("GET", f"{SUB}/providers/Microsoft.Compute/locations/eastus/usages?{COMPUTE_API}")[2]
+        return next(u for u in usages["value"] if u["name"]["value"] == "standardBSFamily")
+
     subnet = group.network()
+    before = usage()["currentValue"]  # other tests' VMs may share the subscription
     group.vm("first", group.nic("first-nic", subnet))
-    arm.set_quota("standardBSFamily", 3)  # Standard_B2s: 2 cores each
+    assert usage()["currentValue"] == before + 2  # Standard_B2s: 2 cores each
+    arm.set_quota("standardBSFamily", before + 3)
     status, body = group.vm("second", group.nic("second-nic", subnet))
     assert status == 409 and body["error"]["code"] == "OperationNotAllowed"
     assert "exceeding approved standardBSFamily Cores quota" in body["error"]["message"]
+    assert usage()["limit"] == before + 3
     vm = group.at("Microsoft.Compute/virtualMachines", "first").split("?")[0]
-    usages = arm.request("GET", f"{SUB}/providers/Microsoft.Compute/locations/eastus/usages?{COMPUTE_API}")[2]
-    family = next(u for u in usages["value"] if u["name"]["value"] == "standardBSFamily")
-    assert family["limit"] == 3 and family["currentValue"] >= 2
     group.call("POST", f"{vm}/deallocate?{COMPUTE_API}")
     assert group.vm("second", group.nic("second-nic", subnet))[0] == 201  # a deallocated VM holds no cores
     status, body = group.call("POST", f"{vm}/start?{COMPUTE_API}")

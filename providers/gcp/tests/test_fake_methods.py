@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloudvm_gcp.testing import PROJECT, ZONE, FakeComputeEngine
+from cloudvm_gcp.testing import ZONE, FakeComputeEngine
 
+PROJECT = "fake-methods"  # a project of its own: usage and lists count only what these tests make
 ZONE_PATH = f"projects/{PROJECT}/zones/{ZONE}"
 GLOBAL = f"projects/{PROJECT}/global"
 
@@ -71,15 +72,16 @@ def test_aggregated_lists_group_by_zone_and_page_across_zones(gce: FakeComputeEn
     call(gce, "POST", f"projects/{PROJECT}/zones/us-east1-b/instances",
          instance("agg-b", machineType="zones/us-east1-b/machineTypes/e2-small"))
     try:
-        listed = call(gce, "GET", f"projects/{PROJECT}/aggregated/instances")
+        ours = "filter=name%20eq%20agg-.*"  # other tests' instances may share the project
+        listed = call(gce, "GET", f"projects/{PROJECT}/aggregated/instances?{ours}")
         assert listed["kind"] == "compute#instanceAggregatedList"
         names = {scope: [i["name"] for i in entry.get("instances", [])] for scope, entry in listed["items"].items()}
         assert names[f"zones/{ZONE}"] == ["agg-a"] and names["zones/us-east1-b"] == ["agg-b"]
         empty = listed["items"]["zones/europe-west1-b"]["warning"]
         assert empty["code"] == "NO_RESULTS_ON_PAGE" and empty["data"] == [{"key": "scope",
                                                                             "value": "zones/europe-west1-b"}]
-        first = call(gce, "GET", f"projects/{PROJECT}/aggregated/instances?maxResults=1")
-        rest = call(gce, "GET", f"projects/{PROJECT}/aggregated/instances?maxResults=1"
+        first = call(gce, "GET", f"projects/{PROJECT}/aggregated/instances?maxResults=1&{ours}")
+        rest = call(gce, "GET", f"projects/{PROJECT}/aggregated/instances?maxResults=1&{ours}"
                                 f"&pageToken={first['nextPageToken']}")
         paged = [i["name"] for page in (first, rest) for entry in page["items"].values()
                  for i in entry.get("instances", [])]
@@ -116,14 +118,14 @@ def test_disk_types(gce: FakeComputeEngine) -> None:
 
 
 def test_the_cpu_quota_fails_an_insert_and_makes_nothing(gce: FakeComputeEngine, vm: str) -> None:
-    gce.set_quota("CPUS", 3, region="us-central1")  # the running VM holds 2
+    gce.set_quota("CPUS", 3, region="us-central1", project=PROJECT)  # the running VM holds 2
     status, op = gce.request("POST", f"{ZONE_PATH}/instances", instance("over-quota"))
     assert status == 200
     failed = done(gce, op)
     assert failed["httpErrorStatusCode"] == 403 and failed["error"]["errors"][0]["code"] == "QUOTA_EXCEEDED"
     assert failed["error"]["errors"][0]["message"] == "Quota 'CPUS' exceeded.  Limit: 3.0 in region us-central1."
     assert gce.request("GET", f"{ZONE_PATH}/instances/over-quota")[0] == 404
-    assert gce.leftovers("over-quota") == []  # nor its boot disk
+    assert gce.leftovers("over-quota", PROJECT) == []  # nor its boot disk
     call(gce, "POST", f"{vm}/stop")  # a stopped VM holds no CPUs ...
     call(gce, "POST", f"{ZONE_PATH}/instances", instance("in-quota"))
     status, op = gce.request("POST", f"{vm}/start")  # ... and takes them back to start
@@ -133,7 +135,7 @@ def test_the_cpu_quota_fails_an_insert_and_makes_nothing(gce: FakeComputeEngine,
 
 def test_the_firewall_quota_counts_the_projects_rules(gce: FakeComputeEngine) -> None:
     existing = len(call(gce, "GET", f"{GLOBAL}/firewalls").get("items", []))
-    gce.set_quota("FIREWALLS", existing + 1)
+    gce.set_quota("FIREWALLS", existing + 1, project=PROJECT)
     rule = {"name": "quota-1", "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}
     call(gce, "POST", f"{GLOBAL}/firewalls", rule)
     try:
@@ -144,7 +146,7 @@ def test_the_firewall_quota_counts_the_projects_rules(gce: FakeComputeEngine) ->
     finally:
         gone(gce, f"{GLOBAL}/firewalls/quota-1")
     with pytest.raises(ValueError, match="FIREWALLS"):
-        gce.set_quota("FIREWALLS", 1, region="us-central1")
+        gce.set_quota("FIREWALLS", 1, region="us-central1", project=PROJECT)
 
 
 def test_firewalls_patch_merges_and_update_replaces(gce: FakeComputeEngine) -> None:
