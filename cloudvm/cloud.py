@@ -88,9 +88,12 @@ class Cloud:
 
     # -- creating ---------------------------------------------------------
 
-    def plan(self, specs: Sequence[VMSpec], *, owner: Owner | None = None) -> builtins.list[LaunchRequest]:
+    def plan(self, specs: Sequence[VMSpec], *, owner: Owner | None = None,
+             resolve_images: bool = True) -> builtins.list[LaunchRequest]:
         """Validate and resolve without creating anything (a dry run). ``owner``: tags cloudvm
-        itself adds (``cloudvm-`` keys, e.g. the environment a VM belongs to)."""
+        itself adds (``cloudvm-`` keys, e.g. the environment a VM belongs to). ``resolve_images=False``:
+        the images stay as the specs name them (a restore boots from its snapshot, and the image it
+        was made from may not exist where it is restored)."""
         owned = {spec.name: (owner(spec) if callable(owner) else owner) or {} for spec in specs}
         if any(not k.startswith(tagging.PREFIX) for tags in owned.values() for k in tags):
             raise InvalidSpec("owner", f"owner tags are cloudvm's own: keys start with {tagging.PREFIX!r}")
@@ -102,18 +105,19 @@ class Cloud:
             reason = self.provider.unsupported_reason(spec)
             if reason:
                 raise Unsupported(f"{spec.name}: {reason}")
-        return [self._request(spec, owned[spec.name]) for spec in specs]
+            self.provider.check(spec)
+        return [self._request(spec, owned[spec.name], resolve_images) for spec in specs]
 
-    def _request(self, spec: VMSpec, owner: dict[str, str]) -> LaunchRequest:
+    def _request(self, spec: VMSpec, owner: dict[str, str], resolve_image: bool = True) -> LaunchRequest:
         if spec.size not in self._sizes:
             self._sizes[spec.size] = self._call("resolve_size", lambda: self.provider.resolve_size(spec.size))
-        if spec.image not in self._images:
+        if resolve_image and spec.image not in self._images:
             self._images[spec.image] = self._call("resolve_image", lambda: self.provider.resolve_image(spec.image))
         token = uuid.uuid4().hex[:16]
         return LaunchRequest(
             spec=spec,
             size=self._sizes[spec.size],
-            image=self._images[spec.image],
+            image=self._images[spec.image] if resolve_image else spec.image,
             token=token,
             tags={**spec.tags, **owner, **tagging.system_tags(spec.name, token)},
         )
@@ -303,7 +307,7 @@ class Cloud:
         base = spec or snap.spec
         if base is None:
             raise InvalidSpec("spec", "this snapshot does not record its VM's spec; pass spec=")
-        request = self.plan([base.replace(name=name, **changes)])[0]
+        request = self.plan([base.replace(name=name, **changes)], resolve_images=False)[0]
         return self._launch([request], lambda _: [self.provider.restore(snap, request)], wait, timeout, False)[0]
 
     def delete_snapshot(self, ref: Snapshot | str) -> None:

@@ -79,6 +79,10 @@ class Provider(abc.ABC):
             return f"provider {self.name!r} does not support {', '.join(missing)}"
         return None
 
+    def check(self, spec: VMSpec) -> None:  # noqa: B027 - a provider adds the rules of its cloud
+        """Raise ``InvalidSpec`` naming the field for what the cloud refuses though the spec allows it
+        (sizes once encoded, reserved names, key types); checked before any call."""
+
     def require(self, capability: Capability) -> None:
         """Raise ``Unsupported`` unless the provider declares ``capability``."""
         if capability not in self.capabilities:

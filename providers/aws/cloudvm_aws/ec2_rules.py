@@ -13,6 +13,12 @@ of it, each answered with the error EC2 answers:
 - gp3 volumes take 3,000 to 16,000 IOPS, at most 500 per GiB above the baseline of
   3,000, and up to 0.25 MiB/s of throughput per IOPS
   (https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html#gp3-ebs-volume-type);
+- an image keeps the architecture, boot mode, TPM and IMDS support it was
+  registered with (moto forgets all but the boot mode), and an instance type
+  runs only images of its own architecture (Graviton types are arm64);
+- T3, T3a and T4g instances launched without a credit specification run
+  ``unlimited`` (moto says ``standard``; https://docs.aws.amazon.com/ec2/latest/
+  instancetypes/burstable-performance-instances-unlimited-mode.html);
 - a security group or instance just made is not found for a moment
   (``InvalidGroup.NotFound``, ``InvalidInstanceID.NotFound``: EC2's eventual consistency,
   https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html).
@@ -175,3 +181,83 @@ class Settling:
                 until, code, message = self.hidden.get(name, (0.0, "", ""))
                 if now < until:
                     raise Refused(code, message)
+
+
+IMAGE_ATTRIBUTES = ("Architecture", "BootMode", "TpmSupport", "ImdsSupport")
+_ARM = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)\.")  # Graviton: a1, t4g, m7g, c7gn, r8gd, ...
+_NS = "{http://ec2.amazonaws.com/doc/2016-11-15/}"
+
+
+def architecture(instance_type: str) -> str:
+    return "arm64" if _ARM.match(instance_type) else "x86_64"
+
+
+@dataclass
+class Images:
+    """What images were registered with, told back in DescribeImages and held to at RunInstances."""
+
+    registered: dict[str, dict[str, str]] = field(default_factory=dict)  # image id -> attributes
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def made(self, params: Params, answer: bytes) -> None:
+        found = re.search(rb"<imageId>([^<]+)</imageId>", answer)
+        if found:
+            attributes = {"Architecture": "x86_64", **{k: params[k][0] for k in IMAGE_ATTRIBUTES if k in params}}
+            with self.lock:
+                self.registered[found.group(1).decode()] = attributes
+
+    def check(self, params: Params) -> None:
+        with self.lock:
+            image = self.registered.get(params.get("ImageId", [""])[0])
+        wanted = architecture(params.get("InstanceType", ["m1.small"])[0])
+        if image and image["Architecture"] != wanted:
+            raise Refused("InvalidParameterValue", f"The architecture '{wanted}' of the specified instance type "
+                                                   f"does not match the architecture '{image['Architecture']}' of "
+                                                   "the specified AMI.")
+
+    def told(self, answer: bytes) -> bytes:
+        """A DescribeImages answer with the attributes moto left out."""
+        from xml.etree import ElementTree as ET
+
+        ET.register_namespace("", _NS.strip("{}"))
+        root = ET.fromstring(answer)
+        for item in root.iter(f"{_NS}item"):
+            image_id = item.findtext(f"{_NS}imageId")
+            with self.lock:
+                attributes = self.registered.get(image_id or "", {})
+            for name, value in attributes.items():
+                tag = f"{_NS}{name[0].lower()}{name[1:]}"
+                element = item.find(tag)
+                if element is None:
+                    element = ET.SubElement(item, tag)
+                element.text = value
+        out: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        return out
+
+
+_UNLIMITED_BY_DEFAULT = re.compile(r"^t(3|3a|4g)\.")
+
+
+@dataclass
+class Credits:
+    """The CPU credit mode of each burstable instance, as EC2 sets it at launch."""
+
+    modes: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def made(self, params: Params, answer: bytes) -> None:
+        asked = params.get("CreditSpecification.CpuCredits", [""])[0]
+        default = "unlimited" if _UNLIMITED_BY_DEFAULT.match(params.get("InstanceType", [""])[0]) else "standard"
+        with self.lock:
+            for found in re.findall(rb"<instanceId>([^<]+)</instanceId>", answer):
+                self.modes[found.decode()] = asked or default
+
+    def told(self, answer: bytes) -> bytes:
+        """A DescribeInstanceCreditSpecifications answer with the mode each instance really has."""
+        def mode(found: re.Match[bytes]) -> bytes:
+            with self.lock:
+                wanted = self.modes.get(found.group(2).decode())
+            return found.group(0) if wanted is None else found.group(1) + found.group(2) + found.group(3) + \
+                wanted.encode() + found.group(5)
+
+        return re.sub(rb"(<instanceId>)([^<]+)(</instanceId>\s*<cpuCredits>)([^<]*)(</cpuCredits>)", mode, answer)

@@ -56,6 +56,15 @@ def _tier(tier: str, size_gib: int) -> dict[str, Any]:
     return {"VolumeType": "gp3", "Iops": max(GP3_BASELINE_IOPS, min(SSD_IOPS, GP3_IOPS_PER_GIB * size_gib)),
             "Throughput": SSD_MIBPS}
 DATA_DEVICES = [f"/dev/sd{c}" for c in "fghijklmnopqrstu"]
+USER_DATA_BYTES = 16384
+MAX_TAGS, OWN_TAGS = 50, 12  # a resource's tags, and those cloudvm keeps for its own (system, backup, snapshot)
+
+
+def _credits(instance_type: str) -> dict[str, Any]:
+    """Burstable types (T2, T3, T3a, T4g) run on standard CPU credits: T3 and later default to unlimited,
+    which bills every minute above the baseline (https://docs.aws.amazon.com/ec2/latest/instancetypes/
+    burstable-performance-instances-unlimited-mode.html); a spec that wants more names a non-burstable type."""
+    return {"CreditSpecification": {"CpuCredits": "standard"}} if instance_type.startswith("t") else {}
 
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -161,6 +170,22 @@ class AWSProvider(Provider):
             with mapped("describe instance types"):
                 for info in self.ec2.describe_instance_types(InstanceTypes=missing)["InstanceTypes"]:
                     self._remember(info)
+
+    def check(self, spec: VMSpec) -> None:
+        """EC2's limits: 16 KB of user data as sent (cloudvm's cloud-config and the user's, wrapped in
+        MIME, before base64; https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html), and
+        tags (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions)."""
+        sent = len(cloudinit.user_data(spec).encode())
+        if sent > USER_DATA_BYTES:
+            raise InvalidSpec("user_data", f"EC2 takes {USER_DATA_BYTES} bytes of user data; with cloudvm's "
+                                           f"cloud-config it comes to {sent} bytes")
+        if len(spec.tags) > MAX_TAGS - OWN_TAGS:
+            raise InvalidSpec("tags", f"EC2 takes {MAX_TAGS} tags a resource, {OWN_TAGS} of them cloudvm's own: "
+                                      f"at most {MAX_TAGS - OWN_TAGS}, not {len(spec.tags)}")
+        for key, value in spec.tags.items():
+            if key.lower().startswith("aws:") or len(key) > 128 or len(value) > 256:
+                raise InvalidSpec(f"tags.{key[:40]}", "EC2 refuses keys starting with 'aws:', keys over 128 and "
+                                                     "values over 256 characters")
 
     def resolve_size(self, size: Size) -> ResolvedSize:
         if size.instance_type:
@@ -359,6 +384,7 @@ class AWSProvider(Provider):
                                         "AssociatePublicIpAddress": spec.network.public_ip}],
                     TagSpecifications=[{"ResourceType": kind, "Tags": _tag_list(tags)}
                                        for kind in ("instance", "volume")],
+                    **_credits(request.size.type_name),
                 )
         except Exception as exc:
             if not getattr(exc, "retryable", False) and not self._existing(request.token):  # the group is ours
@@ -487,7 +513,8 @@ class AWSProvider(Provider):
         if not made:
             own = {snapshots.SET: uuid.uuid4().hex, snapshots.SOURCE: vm.name,
                    snapshots.ROOT: inst.get("RootDeviceName", ""), snapshots.TYPE: inst.get("InstanceType", ""),
-                   snapshots.IMAGE: vm.image or "", **({USER_TAG: vm.ssh_user} if vm.ssh_user else {})}
+                   snapshots.IMAGE: vm.image or "", snapshots.BOOT: self._boot(vm),
+                   **({USER_TAG: vm.ssh_user} if vm.ssh_user else {})}
             with mapped(f"snapshot {vm.name}"):
                 made = self.ec2.create_snapshots(
                     InstanceSpecification={"InstanceId": vm.id, "ExcludeBootVolume": False},
@@ -501,6 +528,18 @@ class AWSProvider(Provider):
                                          Tags=[{"Key": snapshots.DEVICE, "Value": devices.get(item["VolumeId"], "")}])
         set_id = _tag_dict(made[0].get("Tags")).get(snapshots.SET) or ""
         return self.describe_snapshots([set_id])[0]
+
+    def _boot(self, vm: VM) -> str:
+        """The source image's architecture, boot mode, TPM and IMDS support, which a restore's image
+        must carry again (an arm64 or UEFI-only VM boots from nothing else)."""
+        with mapped(f"describe image {vm.image}"):
+            found = self.ec2.describe_images(ImageIds=[vm.image])["Images"] if vm.image else []
+        if found:
+            return snapshots.boot_tag(found[0])
+        with mapped(f"describe instance type of {vm.name}"):
+            info = self.ec2.describe_instance_types(InstanceTypes=[vm.raw["InstanceType"]])["InstanceTypes"][0]
+        supported = info["ProcessorInfo"]["SupportedArchitectures"]
+        return snapshots.boot_tag({"Architecture": "x86_64" if "x86_64" in supported else supported[0]})
 
     def describe_snapshots(self, ids: Sequence[str] | None = None,
                            tags: dict[str, str] | None = None) -> list[Snapshot]:
@@ -519,13 +558,14 @@ class AWSProvider(Provider):
         ami_name = f"cloudvm-restore-{request.spec.name}-{request.token}"
         devices = [{"DeviceName": d.device, "Ebs": {"SnapshotId": d.id, "DeleteOnTermination": True,
                                                     "VolumeType": "gp3"}} for d in snapshot.disks]
+        raw = snapshot.raw[0] if snapshot.raw else {}
+        boot = snapshots.boot_attributes(_tag_dict(raw.get("Tags")).get(snapshots.BOOT, ""))
         with mapped(f"register image for {request.spec.name}"):
             found = self.ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [ami_name]}])
             image_id = found["Images"][0]["ImageId"] if found["Images"] else self.ec2.register_image(
                 Name=ami_name, RootDeviceName=root.device, BlockDeviceMappings=devices[:1],
-                VirtualizationType="hvm", Architecture="x86_64", EnaSupport=True)["ImageId"]
+                VirtualizationType="hvm", EnaSupport=True, **boot)["ImageId"]
         try:
-            raw = snapshot.raw[0] if snapshot.raw else {}
             user = _tag_dict(raw.get("Tags")).get(USER_TAG)
             return self._launch(request, image_id, devices, user=user)
         finally:

@@ -16,7 +16,18 @@ SOURCE = "cloudvm-source"
 TYPE = "cloudvm-type"
 IMAGE = "cloudvm-image"
 ROOT = "cloudvm-root"
-OWN = frozenset({SET, DEVICE, SOURCE, TYPE, IMAGE, ROOT, "cloudvm-user", tagging.COPIED_FROM})
+BOOT = "cloudvm-boot"  # what the source image was registered with: Architecture=arm64,BootMode=uefi,...
+OWN = frozenset({SET, DEVICE, SOURCE, TYPE, IMAGE, ROOT, BOOT, "cloudvm-user", tagging.COPIED_FROM})
+BOOT_ATTRIBUTES = ("Architecture", "BootMode", "TpmSupport", "ImdsSupport")
+
+
+def boot_tag(image: dict[str, Any]) -> str:
+    return ",".join(f"{k}={image[k]}" for k in BOOT_ATTRIBUTES if image.get(k))
+
+
+def boot_attributes(tag: str) -> dict[str, str]:
+    """RegisterImage's arguments for a restore: as the source image had them, x86_64 if unknown."""
+    return {"Architecture": "x86_64", **dict(item.split("=", 1) for item in tag.split(",") if "=" in item)}
 _STATES = {"pending": SnapshotState.PENDING, "completed": SnapshotState.READY, "error": SnapshotState.ERROR}
 
 

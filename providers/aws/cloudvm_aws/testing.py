@@ -142,8 +142,11 @@ class FaultProxy:
         self.limits = limits  # EC2's documented throttling, latency and boot time (benchmarks)
         self.tokens = ec2_rules.ClientTokens()
         self.settling = ec2_rules.Settling(settle)  # how long what was just made stays out of sight
+        self.images = ec2_rules.Images()
+        self.credits = ec2_rules.Credits()
         self.faults: list[Fault] = []
         self.seen: list[str] = []
+        self.requests: list[tuple[str, dict[str, list[str]]]] = []  # (action, parameters), as they came
         self._lock = threading.Lock()
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -163,9 +166,10 @@ class FaultProxy:
     def count(self, action: str) -> int:
         return self.seen.count(action)
 
-    def _take(self, action: str) -> Fault | None:
+    def _take(self, action: str, params: dict[str, list[str]]) -> Fault | None:
         with self._lock:
             self.seen.append(action)
+            self.requests.append((action, params))
             for fault in self.faults:
                 if fault.times > 0 and fault.action in (action, "*"):
                     fault.times -= 1
@@ -197,7 +201,7 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 params = params_of(body, urllib.parse.urlsplit(self.path).query)
                 action = params.get("Action", ["?"])[0]
-                fault = proxy._take(action)
+                fault = proxy._take(action, params)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 if fault and fault.kind == "latency":
                     time.sleep(fault.delay)
@@ -213,6 +217,8 @@ class FaultProxy:
                 try:
                     ec2_rules.check(params)
                     proxy.settling.check(params, time.monotonic())
+                    if action == "RunInstances":
+                        proxy.images.check(params)
                     earlier = proxy.tokens.earlier(params)
                 except ec2_rules.Refused as refused:
                     self._error(400, refused.code, refused.message)
@@ -224,6 +230,14 @@ class FaultProxy:
                     if status == 200:
                         proxy.tokens.remember(params, reply)
                         proxy.settling.made(action, reply, time.monotonic())
+                        if action == "RegisterImage":
+                            proxy.images.made(params, reply)
+                        if action == "RunInstances":
+                            proxy.credits.made(params, reply)
+                if status == 200 and action == "DescribeImages":
+                    reply = proxy.images.told(reply)
+                if status == 200 and action == "DescribeInstanceCreditSpecifications":
+                    reply = proxy.credits.told(reply)
                 if fault and fault.kind == "drop":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)

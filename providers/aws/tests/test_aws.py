@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import yaml
 from botocore.exceptions import ClientError
 from cloudvm_aws import catalog
 from cloudvm_aws._errors import convert
-from cloudvm_aws.testing import REGION, leftovers
+from cloudvm_aws.testing import REGION, FaultProxy, leftovers
 
 import cloudvm
 from cloudvm import errors, tags
@@ -60,6 +61,16 @@ def test_aliases_find_the_publishers_images(cloud: cloudvm.Cloud, ec2: Any) -> N
         cloud.create(spec("noimage", image="centos-7"))
 
 
+def test_burstable_types_run_on_standard_credits(cloud: cloudvm.Cloud, ec2: Any) -> None:
+    vm = cloud.create(spec("credits"))  # t3a.micro: unlimited unless told otherwise
+    try:
+        time.sleep(0.3)  # EC2 may not show an instance made a moment ago to every call yet
+        found = ec2.describe_instance_credit_specifications(InstanceIds=[vm.id])["InstanceCreditSpecifications"]
+        assert vm.size and vm.size.type_name.startswith("t3") and found[0]["CpuCredits"] == "standard"
+    finally:
+        cloud.delete(vm)
+
+
 def test_plan_shows_the_resolved_type_without_creating(cloud: cloudvm.Cloud, ec2: Any) -> None:
     request = cloud.plan([spec("dry")])[0]
     assert request.size.type_name == "t3a.micro" and request.image.startswith("ami-")
@@ -76,6 +87,22 @@ def test_launch_is_exactly_once_per_token(cloud: cloudvm.Cloud, moto_url: str) -
     assert again.id not in first and [vm.name for vm in cloud.list()].count("once") == 1
     cloud.delete(again)
     assert leftovers(moto_url, "once") == []
+
+
+def test_what_ec2_refuses_is_refused_before_anything_is_made(cloud: cloudvm.Cloud, moto_url: str) -> None:
+    script = "#!/bin/sh\n" + "echo padding\n" * 1250  # 16,260 characters: within the spec's own limit
+    with pytest.raises(errors.InvalidSpec, match=r"user_data: EC2 takes 16384 bytes") as caught:
+        cloud.create(spec("big-data", user_data=script))
+    assert caught.value.field == "user_data" and leftovers(moto_url, "big-data") == []
+    with pytest.raises(errors.InvalidSpec, match=r"tags: EC2 takes 50 tags"):
+        cloud.create(spec("many-tags", tags={f"k{n}": "v" for n in range(45)}))
+    with pytest.raises(errors.InvalidSpec, match=r"tags.aws:owner"):
+        cloud.create(spec("reserved", tags={"aws:owner": "me"}))
+    ssd = cloud.create(spec("small-ssd", disks=[cloudvm.Disk(size_gib=2, tier="ssd")]))  # 3,000 IOPS: the baseline
+    try:
+        assert ssd.disks[1].size_gib == 2
+    finally:
+        cloud.delete(ssd)
 
 
 def test_more_ids_than_one_call_may_filter_by_are_asked_in_parts(cloud: cloudvm.Cloud, moto_url: str) -> None:
@@ -122,17 +149,34 @@ def test_kept_disks_outlive_the_vm(cloud: cloudvm.Cloud, ec2: Any, moto_url: str
     ec2.delete_volume(VolumeId=kept[0].split()[1])
 
 
-def test_copy_snapshot_to_another_region_and_restore_there(cloud: cloudvm.Cloud, moto_url: str) -> None:
-    vm = cloud.create(spec("dr", disks=[cloudvm.Disk(size_gib=1)]))
+def _own_image(ec2: Any) -> str:
+    """An image of this account's own (not public, so in one region only): arm64, UEFI, TPM, IMDSv2."""
+    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    image: str = ec2.register_image(Name="own-arm64", Architecture="arm64", BootMode="uefi", TpmSupport="v2.0",
+                                    ImdsSupport="v2.0", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+                                    BlockDeviceMappings=[{"DeviceName": "/dev/xvda",
+                                                          "Ebs": {"SnapshotId": snapshot}}])["ImageId"]
+    return image
+
+
+def test_copy_snapshot_to_another_region_and_restore_there(cloud: cloudvm.Cloud, ec2: Any, moto_url: str) -> None:
+    image = _own_image(ec2)
+    vm = cloud.create(spec("dr", image=image, size=cloudvm.Size(instance_type="t4g.micro"),
+                           disks=[cloudvm.Disk(size_gib=1)]))
     snap = cloud.snapshot(vm, name="dr-snap", tags={"policy": "daily"})
-    assert len(snap.disks) == 2 and snap.disks[0].root and snap.spec and snap.spec.size.instance_type == "t3a.micro"
+    assert len(snap.disks) == 2 and snap.disks[0].root and snap.spec and snap.spec.size.instance_type == "t4g.micro"
     copy = cloud.copy_snapshot(snap, region="us-west-2")
     assert copy.region == "us-west-2" and copy.name == "dr-snap" and copy.id == snap.id
     assert cloud.copy_snapshot(snap, region="us-west-2").disks == copy.disks  # idempotent
-    with cloudvm.connect("aws", region="us-west-2", endpoint_url=moto_url, timeout=60, poll_interval=0.1) as west:
+    with FaultProxy(moto_url) as seen, cloudvm.connect("aws", region="us-west-2", endpoint_url=seen.url, timeout=60,
+                                                       poll_interval=0.1) as west:
         assert [s.name for s in west.list_snapshots(tags={"policy": "daily"})] == ["dr-snap"]
-        restored = west.restore("dr-snap", name="dr-west")
+        restored = west.restore("dr-snap", name="dr-west")  # the source image is not in this region
         assert restored.zone and restored.zone.startswith("us-west-2") and len(restored.disks) == 2
+        registered = next(params for action, params in seen.requests if action == "RegisterImage")
+        assert {k: registered[k] for k in ("Architecture", "BootMode", "TpmSupport", "ImdsSupport")} == {
+            "Architecture": ["arm64"], "BootMode": ["uefi"], "TpmSupport": ["v2.0"], "ImdsSupport": ["v2.0"]}
         west.delete(restored)
         west.delete_snapshot("dr-snap")
         assert west.list_snapshots() == []
