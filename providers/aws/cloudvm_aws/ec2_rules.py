@@ -19,6 +19,8 @@ of it, each answered with the error EC2 answers:
 - T3, T3a and T4g instances launched without a credit specification run
   ``unlimited`` (moto says ``standard``; https://docs.aws.amazon.com/ec2/latest/
   instancetypes/burstable-performance-instances-unlimited-mode.html);
+- an instance type launches only in the zones that offer it (``Unsupported``;
+  moto launches anywhere);
 - a security group or instance just made is not found for a moment
   (``InvalidGroup.NotFound``, ``InvalidInstanceID.NotFound``: EC2's eventual consistency,
   https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html).
@@ -31,6 +33,7 @@ import binascii
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 USER_DATA_BYTES = 16384
@@ -261,3 +264,43 @@ class Credits:
                 wanted.encode() + found.group(5)
 
         return re.sub(rb"(<instanceId>)([^<]+)(</instanceId>\s*<cpuCredits>)([^<]*)(</cpuCredits>)", mode, answer)
+
+
+Ask = Callable[[str], bytes]  # a query (Action=...&...) to the EC2 behind the proxy, in the caller's region
+
+
+@dataclass
+class Offerings:
+    """The zones that offer each instance type, as the EC2 behind the proxy lists them."""
+
+    zones: dict[str, str] = field(default_factory=dict)  # subnet -> its zone
+    offered: dict[tuple[str, str], bool] = field(default_factory=dict)  # (type, zone) -> offered
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, params: Params, ask: Ask) -> None:
+        subnet = (params.get("NetworkInterface.1.SubnetId") or params.get("SubnetId") or [""])[0]
+        kind = params.get("InstanceType", ["m1.small"])[0]
+        if not subnet:
+            return
+        with self.lock:
+            zone = self.zones.get(subnet)
+        if zone is None:
+            found = re.search(rb"<availabilityZone>([^<]+)</availabilityZone>",
+                              ask(f"Action=DescribeSubnets&SubnetId.1={subnet}"))
+            if found is None:
+                return  # no such subnet: EC2's own error follows
+            zone = found.group(1).decode()
+            with self.lock:
+                self.zones[subnet] = zone
+        with self.lock:
+            offered = self.offered.get((kind, zone))
+        if offered is None:
+            answer = ask(f"Action=DescribeInstanceTypeOfferings&LocationType=availability-zone&Filter.1.Name="
+                         f"instance-type&Filter.1.Value.1={kind}&Filter.2.Name=location&Filter.2.Value.1={zone}")
+            offered = b"<instanceType>" in answer
+            with self.lock:
+                self.offered[(kind, zone)] = offered
+        if not offered:
+            raise Refused("Unsupported", f"Your requested instance type ({kind}) is not supported in your requested "
+                                         f"Availability Zone ({zone}). Please retry your request by not specifying "
+                                         "an Availability Zone or choosing another one.")

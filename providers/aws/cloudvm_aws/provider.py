@@ -5,14 +5,16 @@ Retries: botocore's own are switched off (``total_max_attempts=1``) so the core'
 policy is the only one and attempts never multiply; its errors are mapped in
 ``_errors`` with ``retryable`` set where a retry can help.
 
-Exactly once: every ``RunInstances`` carries the core's token as
-``ClientToken`` and as the ``cloudvm-token`` tag (applied atomically at
-launch); a retried launch first looks the token up, so a lost response never
-yields a second instance, on AWS or on endpoints that ignore ClientToken.
+Exactly once: every ``RunInstances`` carries the core's token (with the
+zone it tries) as ``ClientToken`` and as the ``cloudvm-token`` tag (applied
+atomically at launch); a retried launch first looks the token up, so a lost
+response never yields a second instance, on AWS or on endpoints that ignore
+ClientToken.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -25,13 +27,14 @@ from botocore.exceptions import ClientError
 
 from cloudvm import cloudinit
 from cloudvm import tags as tagging
-from cloudvm.errors import AlreadyExists, InvalidSpec, TransientError
+from cloudvm.errors import AlreadyExists, CapacityUnavailable, InvalidSpec, TransientError
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Ingress, Size, VMSpec
 from cloudvm_aws import catalog, snapshots
 from cloudvm_aws._errors import mapped
 
+log = logging.getLogger("cloudvm.aws")
 USER_TAG = "cloudvm-user"
 CLAIMED_TAG = "cloudvm-claimed"  # when a create last worked on the VM's name (its security group)
 # How long a name claimed by a create that has not launched is honoured. A live create renews its claim
@@ -134,7 +137,8 @@ class AWSProvider(Provider):
         self._client: Any = None
         self._types: dict[str, ResolvedSize] = {}
         self._roots: dict[str, tuple[str, int]] = {}  # image id -> (root device, size in GiB)
-        self._subnets: dict[str | None, dict[str, Any]] = {}
+        self._subnet_lists: dict[str | None, list[dict[str, Any]]] = {}  # what a VM names -> its subnets
+        self._offered: dict[str, set[str]] = {}  # instance type -> the zones offering it
         self._sent: set[str] = set()  # launch tokens sent: a second try first looks for what the first made
         self._groups: dict[str, tuple[str, float, bool]] = {}  # token -> its group, when claimed, rules in
 
@@ -200,6 +204,11 @@ class AWSProvider(Provider):
         with mapped("describe instance types"):
             pages = self.ec2.get_paginator("describe_instance_types").paginate(Filters=filters)
             types = [t for page in pages for t in page["InstanceTypes"]]
+            offers = described(self.ec2, "describe_instance_type_offerings", "InstanceTypeOfferings", [],
+                               "instance-type", [t["InstanceType"] for t in types], LocationType="availability-zone")
+        for offer in offers:  # offerings differ by zone: a type no zone offers is no choice
+            self._offered.setdefault(offer["InstanceType"], set()).add(offer["Location"])
+        types = [t for t in types if t["InstanceType"] in self._offered]
         best = catalog.cheapest(types, self.region, size.cpus, size.memory_gib)
         if best is None:
             raise InvalidSpec("size", f"no current x86_64 type in {self.region} has {size.cpus} vCPUs "
@@ -233,16 +242,31 @@ class AWSProvider(Provider):
 
     def prepare(self, requests: Sequence[LaunchRequest]) -> None:
         for request in requests:
-            self._subnet(request.spec)
+            self._subnets(request.spec, request.size.type_name)
 
-    def _subnet(self, spec: VMSpec) -> dict[str, Any]:
-        """The subnet a VM goes in, looked up once per connection (a fleet shares it)."""
+    def _subnets(self, spec: VMSpec, instance_type: str) -> list[dict[str, Any]]:
+        """Where a VM may go: the subnet it names, or the default subnets of the zones that offer its
+        type (offerings differ by zone), looked up once per connection (a fleet shares them)."""
         wanted = spec.network.name or self.subnet_id
-        if wanted not in self._subnets:
-            self._subnets[wanted] = self._find_subnet(wanted)
-        return self._subnets[wanted]
+        if wanted not in self._subnet_lists:
+            self._subnet_lists[wanted] = self._find_subnets(wanted)
+        if wanted:
+            return self._subnet_lists[wanted]
+        zones = self._zones(instance_type)
+        offered = [s for s in self._subnet_lists[wanted] if s["AvailabilityZone"] in zones]
+        if not offered:
+            raise InvalidSpec("size", f"no zone of {self.region} with a default subnet offers {instance_type}")
+        return offered
 
-    def _find_subnet(self, wanted: str | None) -> dict[str, Any]:
+    def _zones(self, instance_type: str) -> set[str]:
+        if instance_type not in self._offered:
+            with mapped(f"zones offering {instance_type}"):
+                pages = self.ec2.get_paginator("describe_instance_type_offerings").paginate(
+                    LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": [instance_type]}])
+                self._offered[instance_type] = {o["Location"] for page in pages for o in page["InstanceTypeOfferings"]}
+        return self._offered[instance_type]
+
+    def _find_subnets(self, wanted: str | None) -> list[dict[str, Any]]:
         with mapped("find subnet"):
             if wanted:
                 found = self.ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": [wanted]}])["Subnets"]
@@ -254,8 +278,7 @@ class AWSProvider(Provider):
                     raise InvalidSpec("network.name", f"{self.region} has no default VPC; name a subnet")
                 found = self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]},
                                                            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
-        subnet: dict[str, Any] = sorted(found, key=lambda s: s["AvailabilityZone"])[0]
-        return subnet
+        return sorted(found, key=lambda s: s["AvailabilityZone"])
 
     def _group(self, request: LaunchRequest, vpc_id: str) -> str:
         """The group this create claimed on a try moments ago (a launch throttled or lost on the
@@ -370,27 +393,42 @@ class AWSProvider(Provider):
 
     def _launch(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]],
                 user: str | None = None) -> str:
+        """Launch in the first zone that has room: a zone out of capacity for the type
+        (InsufficientInstanceCapacity) passes the VM to the next one that offers it."""
         spec = request.spec
-        subnet = self._subnet(spec)
+        subnets = self._subnets(spec, request.size.type_name)
         user = spec.ssh.user if spec.ssh else user
         tags = {**request.tags, "Name": spec.name, **({USER_TAG: user} if user else {})}
-        group_id = self._group(request, subnet["VpcId"])
+        group_id = self._group(request, subnets[0]["VpcId"])
         try:
-            with mapped(f"launch {spec.name}"):
-                reply = self.ec2.run_instances(
-                    ImageId=image_id, InstanceType=request.size.type_name, MinCount=1, MaxCount=1,
-                    ClientToken=request.token, UserData=cloudinit.user_data(spec), BlockDeviceMappings=devices,
-                    NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet["SubnetId"], "Groups": [group_id],
-                                        "AssociatePublicIpAddress": spec.network.public_ip}],
-                    TagSpecifications=[{"ResourceType": kind, "Tags": _tag_list(tags)}
-                                       for kind in ("instance", "volume")],
-                    **_credits(request.size.type_name),
-                )
+            for index, subnet in enumerate(subnets):
+                try:
+                    return self._run(request, image_id, devices, tags, subnet, group_id)
+                except CapacityUnavailable:
+                    if index == len(subnets) - 1:
+                        raise
+                    log.info("%s: no capacity for %s in %s, trying %s", spec.name, request.size.type_name,
+                             subnet["AvailabilityZone"], subnets[index + 1]["AvailabilityZone"])
+            raise AssertionError("unreachable")
         except Exception as exc:
             if not getattr(exc, "retryable", False) and not self._existing(request.token):  # the group is ours
                 self._groups.pop(request.token, None)
                 self._delete_groups([group_id])
             raise  # a throttled or dropped launch keeps its group for the next try; abandon() if none comes
+
+    def _run(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]], tags: dict[str, str],
+             subnet: dict[str, Any], group_id: str) -> str:
+        spec, zone = request.spec, subnet["AvailabilityZone"]
+        with mapped(f"launch {spec.name} in {zone}"):
+            reply = self.ec2.run_instances(
+                ImageId=image_id, InstanceType=request.size.type_name, MinCount=1, MaxCount=1,
+                ClientToken=f"{request.token}-{zone}", UserData=cloudinit.user_data(spec),
+                BlockDeviceMappings=devices,
+                NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet["SubnetId"], "Groups": [group_id],
+                                    "AssociatePublicIpAddress": spec.network.public_ip}],
+                TagSpecifications=[{"ResourceType": kind, "Tags": _tag_list(tags)} for kind in ("instance", "volume")],
+                **_credits(request.size.type_name),
+            )
         self._groups.pop(request.token, None)
         instance_id: str = reply["Instances"][0]["InstanceId"]
         return instance_id

@@ -102,7 +102,8 @@ def leftovers(endpoint_url: str, name: str) -> list[str]:
 
 @dataclass
 class Fault:
-    """What to do to the next ``times`` requests for ``action`` (an EC2 API name, or ``*``)."""
+    """What to do to the next ``times`` requests for ``action`` (an EC2 API name, or ``*``); with
+    ``about``, only to requests one of whose parameters is that (a subnet, a group, an instance)."""
 
     action: str
     kind: str  # "throttle", "error", "latency" or "drop"
@@ -110,6 +111,7 @@ class Fault:
     code: str = "InternalError"
     status: int = 500
     delay: float = 0.0
+    about: str = ""
 
 
 MOTO_NS, EC2_NS = b'xmlns="http://ec2.amazonaws.com/doc/2016-11-15"', b'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"'
@@ -144,6 +146,7 @@ class FaultProxy:
         self.settling = ec2_rules.Settling(settle)  # how long what was just made stays out of sight
         self.images = ec2_rules.Images()
         self.credits = ec2_rules.Credits()
+        self.offerings = ec2_rules.Offerings()
         self.faults: list[Fault] = []
         self.seen: list[str] = []
         self.requests: list[tuple[str, dict[str, list[str]]]] = []  # (action, parameters), as they came
@@ -171,7 +174,8 @@ class FaultProxy:
             self.seen.append(action)
             self.requests.append((action, params))
             for fault in self.faults:
-                if fault.times > 0 and fault.action in (action, "*"):
+                concerned = not fault.about or any(fault.about in values for values in params.values())
+                if fault.times > 0 and fault.action in (action, "*") and concerned:
                     fault.times -= 1
                     return fault
         return None
@@ -219,6 +223,7 @@ class FaultProxy:
                     proxy.settling.check(params, time.monotonic())
                     if action == "RunInstances":
                         proxy.images.check(params)
+                        proxy.offerings.check(params, lambda query: self._ask(headers, query))
                     earlier = proxy.tokens.earlier(params)
                 except ec2_rules.Refused as refused:
                     self._error(400, refused.code, refused.message)
@@ -252,6 +257,12 @@ class FaultProxy:
                 if proxy.limits and status == 200:
                     reply = proxy.limits.answered(action, reply)
                 return status, reply_headers, reply
+
+            def _ask(self, headers: dict[str, str], query: str) -> bytes:
+                """A question of the proxy's own to the EC2 behind it, in the caller's region and credentials."""
+                ask = {**headers, "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+                status, _, reply = proxy._forward("POST", "/", ask, f"{query}&Version=2016-11-15".encode())
+                return reply if status == 200 else b""
 
             def _error(self, status: int, code: str, message: str) -> None:
                 self._reply(status, [("Content-Type", "text/xml")], _ERROR_BODY.format(

@@ -61,6 +61,24 @@ def test_aliases_find_the_publishers_images(cloud: cloudvm.Cloud, ec2: Any) -> N
         cloud.create(spec("noimage", image="centos-7"))
 
 
+def test_a_vm_goes_to_a_zone_that_offers_its_type_and_has_room(cloud: cloudvm.Cloud, ec2: Any,
+                                                               moto_url: str) -> None:
+    rare = cloud.create(spec("rare", size=cloudvm.Size(instance_type="trn1.2xlarge")))  # not in us-east-1a
+    assert rare.zone and rare.zone != f"{REGION}a"
+    cloud.delete(rare)
+    with FaultProxy(moto_url) as proxy, cloudvm.connect("aws", region=REGION, endpoint_url=proxy.url, timeout=60,
+                                                        poll_interval=0.1) as full:
+        first = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": [f"{REGION}a"]},
+                                              {"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+        proxy.inject("RunInstances", "error", code="InsufficientInstanceCapacity", status=500, times=100,
+                     about=first["SubnetId"])
+        moved = full.create(spec("moved"))
+        assert moved.zone == f"{REGION}b"  # us-east-1a had no room for it
+        assert [vm.name for vm in full.list()].count("moved") == 1
+        full.delete(moved)
+    assert leftovers(moto_url, "rare") == leftovers(moto_url, "moved") == []
+
+
 def test_burstable_types_run_on_standard_credits(cloud: cloudvm.Cloud, ec2: Any) -> None:
     vm = cloud.create(spec("credits"))  # t3a.micro: unlimited unless told otherwise
     try:

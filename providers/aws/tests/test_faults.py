@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import boto3
 import pytest
 from cloudvm_aws.testing import REGION, FaultProxy, leftovers
 
@@ -76,10 +77,14 @@ def test_throttling_backs_off_and_surfaces_only_at_the_deadline(proxy: FaultProx
 
 
 def test_a_failed_launch_removes_its_security_group(proxy: FaultProxy, moto_url: str) -> None:
-    proxy.inject("RunInstances", "error", code="InsufficientInstanceCapacity", status=500)
+    proxy.inject("RunInstances", "error", code="InsufficientInstanceCapacity", status=500, times=100)
     with connect(proxy) as cloud, pytest.raises(errors.CapacityUnavailable):
         cloud.create(spec("f-nocapacity"))
-    assert proxy.count("RunInstances") == 1  # not a retryable error
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto_url)
+    zones = {o["Location"] for o in ec2.describe_instance_type_offerings(
+        LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": ["t3a.micro"]}])[
+        "InstanceTypeOfferings"]}
+    assert proxy.count("RunInstances") == len(zones) > 1  # each zone offering the type once; not retried
     assert leftovers(moto_url, "f-nocapacity") == []
 
 
