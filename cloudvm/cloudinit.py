@@ -97,6 +97,19 @@ def user_data(spec: VMSpec) -> str:
     return doc.as_string()
 
 
+def run_once(script: str) -> str:
+    """A user's script as a boot script that runs it once per instance, as cloud-init runs user
+    scripts, for guests that run a script at every boot and no cloud-init."""
+    end = "CLOUDVM_USER_DATA"
+    while end in script:
+        end += "_"
+    return (f"#!/bin/sh\n# cloudvm: the VM's user_data, once per instance\nstate=/var/lib/cloudvm\n"
+            f"[ -e \"$state/user-data.done\" ] && exit 0\nmkdir -p \"$state\"\n"
+            f"cat > \"$state/user-data\" <<'{end}'\n{script.rstrip(chr(10))}\n{end}\n"
+            f"chmod 700 \"$state/user-data\"\n\"$state/user-data\"\nstatus=$?\ntouch \"$state/user-data.done\"\n"
+            f"exit $status\n")
+
+
 def meta_data(spec: VMSpec, instance_id: str) -> str:
     """NoCloud meta-data: a new ``instance-id`` makes cloud-init run per-instance modules again."""
     return yaml.safe_dump({"instance-id": instance_id, "local-hostname": spec.name}, sort_keys=False)

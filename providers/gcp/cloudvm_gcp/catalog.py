@@ -17,8 +17,23 @@ IMAGES: dict[str, tuple[str, str]] = {
     "ubuntu-22.04": ("ubuntu-os-cloud", "ubuntu-2204-lts"),
     "rocky-9": ("rocky-linux-cloud", "rocky-linux-9"),
 }
+# Public image projects whose images run no cloud-init (Compute Engine's guest environment reads
+# ``ssh-keys`` and runs a ``startup-script`` instead): https://cloud.google.com/compute/docs/images/os-details
+# and https://cloud.google.com/compute/docs/instances/startup-scripts/linux. Ubuntu, Container-Optimized OS
+# and custom images are taken to run it.
+NO_CLOUD_INIT = ("debian-cloud", "rocky-linux-cloud", "centos-cloud", "rhel-cloud", "rhel-sap-cloud", "suse-cloud",
+                 "suse-sap-cloud", "opensuse-cloud", "almalinux-cloud", "oracle-linux-cloud", "fedora-coreos-cloud",
+                 "windows-cloud", "windows-sql-cloud")
 BOOT_DISK_TYPE = "pd-balanced"
 DISK_TYPES = {"standard": "pd-balanced", "ssd": "pd-ssd"}
+
+
+def runs_cloud_init(image: str) -> bool:
+    """Whether an image (an alias, ``projects/P/...`` or its URL) boots cloud-init."""
+    if image in IMAGES:
+        return IMAGES[image][0] not in NO_CLOUD_INIT
+    path = image.split("/compute/v1/")[-1].lstrip("/").split("/")
+    return not (len(path) > 1 and path[0] == "projects" and path[1] in NO_CLOUD_INIT)
 
 
 @cache

@@ -178,6 +178,15 @@ class GCPProvider(Provider):
                                       f"{size.memory_gib:g} GiB")
         return self._remember(best)
 
+    def check(self, spec: VMSpec) -> None:
+        """Images without cloud-init (Debian, Rocky, ... on Compute Engine) run the user's script as a
+        startup-script; a ``#cloud-config`` has nothing there to read it."""
+        if spec.user_data and not catalog.runs_cloud_init(spec.image) and \
+                cloudinit.content_type(spec.user_data) != "text/x-shellscript":
+            raise InvalidSpec("user_data", f"{spec.image} on Compute Engine runs no cloud-init: give a script "
+                                           "(#!...), which runs once as the VM's startup-script, or an image with "
+                                           "cloud-init (ubuntu-24.04)")
+
     def resolve_image(self, image: str) -> str:
         path = urllib.parse.urlsplit(image).path.split("/compute/v1/")[-1].lstrip("/")
         parts = path.split("/")
@@ -230,6 +239,8 @@ class GCPProvider(Provider):
         user = spec.ssh.user if spec.ssh else user
         items = {"user-data": cloudinit.user_data(spec), TAGS_KEY: json.dumps(request.tags, sort_keys=True),
                  IMAGE_KEY: request.image, **({USER_KEY: user} if user else {})}
+        if spec.user_data and not catalog.runs_cloud_init(request.image):  # the guest runs a startup-script
+            items["startup-script"] = cloudinit.run_once(spec.user_data)
         if spec.ssh:
             items["ssh-keys"] = "\n".join(f"{spec.ssh.user}:{key}" for key in spec.ssh.public_keys)
         access = [{"name": "External NAT", "type": "ONE_TO_ONE_NAT"}] if spec.network.public_ip else []

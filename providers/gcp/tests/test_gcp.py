@@ -92,6 +92,25 @@ def test_tags_that_collide_as_labels_fail_before_anything_is_made(cloud: cloudvm
     assert gce.leftovers("collide") == []
 
 
+def test_user_data_runs_where_the_image_has_no_cloud_init(cloud: cloudvm.Cloud, gce: FakeComputeEngine,
+                                                          make_vm: MakeVM) -> None:
+    script = "#!/bin/sh\necho configured > /etc/motd\n"
+    debian = cloud.create(make_vm("no-cloud-init", image="debian-12", user_data=script))
+    ubuntu = cloud.create(make_vm("with-cloud-init", image="ubuntu-24.04", user_data=script))
+    try:
+        metadata = {i["key"]: i["value"] for i in gce.request(
+            "GET", f"projects/{PROJECT}/zones/{ZONE}/instances/no-cloud-init")[1]["metadata"]["items"]}
+        assert script.strip() in metadata["startup-script"] and "user-data.done" in metadata["startup-script"]
+        assert "startup-script exit status 0" in cloud.console_output(debian)
+        assert "running user-data" in cloud.console_output(ubuntu)
+        with pytest.raises(cloudvm.errors.InvalidSpec, match=r"user_data: debian-12 on Compute Engine runs no "
+                                                             r"cloud-init"):
+            cloud.create(make_vm("config-on-debian", image="debian-12", user_data="#cloud-config\nruncmd: [ls]\n"))
+        assert gce.leftovers("config-on-debian") == []
+    finally:
+        cloud.delete([debian, ubuntu])
+
+
 def test_kept_disks_outlive_the_vm(cloud: cloudvm.Cloud, gce: FakeComputeEngine, make_vm: MakeVM) -> None:
     vm = cloud.create(make_vm("keeper", disks=[cloudvm.Disk(size_gib=1, keep=True), cloudvm.Disk(size_gib=1)]))
     cloud.delete(vm)

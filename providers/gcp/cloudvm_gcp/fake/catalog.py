@@ -30,6 +30,8 @@ IMAGES = {
                         ("ubuntu-2204-jammy-v20261101", "ubuntu-2204-lts", 10, False)],
     "rocky-linux-cloud": [("rocky-linux-9-v20261030", "rocky-linux-9", 20, False)],
 }
+# The image projects whose images boot cloud-init; the others' guest environment runs a startup-script.
+CLOUD_INIT_PROJECTS = ("ubuntu-os-cloud",)
 # name: (description, valid sizes, default GB)
 DISK_TYPE_INFO = {
     "pd-standard": ("Standard Persistent Disk", "10GB-65536GB", 500),

@@ -315,11 +315,21 @@ class ComputeApi(Disks, Networking):
                             lambda r: r.update(tags={"items": body.get("items") or [], "fingerprint": _fingerprint()}))
 
     def instances_getSerialPortOutput(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
+        """A boot log: cloud-init reading user-data on images that carry it, the guest environment
+        running the startup-script on the others."""
         path = self._path(p)
         instance = self.c.get(path)
         keys = {i["key"] for i in instance["metadata"].get("items", [])}
+        boot = self.c.find(relative(next(d["source"] for d in instance["disks"] if d["boot"]))) or {}
+        image = relative(boot.get("sourceImage", "")).split("/")
+        cloud_init = len(image) > 1 and image[1] in catalog.CLOUD_INIT_PROJECTS
         lines = ["SeaBIOS (version 1.8.2)", "Booting from Hard Disk 0...", "[    0.000000] Linux version 6.1.0",
-                 f"{instance['name']} login: ", *(["cloud-init: user-data found"] if "user-data" in keys else [])]
+                 *(["cloud-init[612]: Cloud-init v. 24.4 running 'modules:final': running user-data"]
+                   if cloud_init and "user-data" in keys else []),
+                 *(["google_metadata_script_runner[701]: Found startup-script in metadata.",
+                    "google_metadata_script_runner[701]: startup-script exit status 0"]
+                   if not cloud_init and "startup-script" in keys else []),
+                 f"{instance['name']} login: "]
         contents = "\n".join(lines) + "\n"
         return {"kind": "compute#serialPortOutput", "contents": contents, "start": "0", "next": str(len(contents)),
                 "selfLink": f"{BASE}{path}/serialPort?port=1"}
