@@ -43,19 +43,36 @@ def prices() -> dict[str, Any]:
     return dict(table["compute"]["gce_instances"])
 
 
+def _rate(family: dict[str, Any], part: str, region: str) -> float | None:
+    """A family's rate in the region; where the table has none for it, the family's lowest elsewhere
+    (families keep their order from region to region, and the table covers only some regions)."""
+    rates = (family.get(part) or {}).get("on_demand") or {}
+    found = rates.get(region) or min(rates.values(), key=lambda r: r["price"], default=None)
+    return float(found["price"]) if found else None
+
+
 def price(machine_type: dict[str, Any], region: str) -> float:
     """vCPUs and memory at their family's rates; unpriced families rank last."""
     family = prices().get(machine_type["name"].split("-")[0], {})
-    try:
-        cpu = family["cpu"]["on_demand"][region]["price"]
-        ram = family["ram"]["on_demand"][region]["price"]
-    except KeyError:
+    cpu, ram = _rate(family, "cpu", region), _rate(family, "ram", region)
+    if cpu is None or ram is None:
         return float("inf")
-    total = float(cpu * machine_type["guestCpus"] + ram * machine_type["memoryMb"] / 1024)
+    total = cpu * machine_type["guestCpus"] + ram * machine_type["memoryMb"] / 1024
     return total or float("inf")
 
 
+# Families that take Hyperdisk only, no Persistent Disk for the pd-balanced boot disk cloudvm gives a VM
+# (https://cloud.google.com/compute/docs/disks/persistent-disks#machine-series).
+HYPERDISK_ONLY = ("c4", "c4a", "c4d", "n4", "n4a", "n4d", "x4", "m4", "a4", "a4x", "h4d")
+
+
+def usable(machine_type: dict[str, Any]) -> bool:
+    """x86-64 (the public images cloudvm's aliases name are) and able to boot from a pd-balanced disk."""
+    return machine_type.get("architecture", "X86_64") == "X86_64" and \
+        machine_type["name"].split("-")[0] not in HYPERDISK_ONLY
+
+
 def cheapest(types: list[dict[str, Any]], region: str, cpus: int, memory_gib: float) -> dict[str, Any] | None:
-    """The cheapest type with at least ``cpus`` and ``memory_gib``, then the smallest."""
-    fitting = [t for t in types if t["guestCpus"] >= cpus and t["memoryMb"] >= memory_gib * 1024]
+    """The cheapest usable type with at least ``cpus`` and ``memory_gib``, then the smallest."""
+    fitting = [t for t in types if usable(t) and t["guestCpus"] >= cpus and t["memoryMb"] >= memory_gib * 1024]
     return min(fitting, key=lambda t: (price(t, region), t["guestCpus"], t["memoryMb"], t["name"]), default=None)

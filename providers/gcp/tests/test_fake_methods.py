@@ -111,10 +111,10 @@ def test_disk_types(gce: FakeComputeEngine) -> None:
     ssd = call(gce, "GET", f"{ZONE_PATH}/diskTypes/pd-ssd")
     assert ssd["validDiskSize"] == "10GB-65536GB" and ssd["zone"].endswith(ZONE)
     assert {t["name"] for t in call(gce, "GET", f"{ZONE_PATH}/diskTypes")["items"]} == {
-        "pd-standard", "pd-balanced", "pd-ssd", "pd-extreme"}
+        "pd-standard", "pd-balanced", "pd-ssd", "pd-extreme", "hyperdisk-balanced"}
     assert gce.request("GET", f"{ZONE_PATH}/diskTypes/pd-floppy")[0] == 404
     listed = call(gce, "GET", f"projects/{PROJECT}/aggregated/diskTypes")["items"]
-    assert len(listed["zones/us-east1-c"]["diskTypes"]) == 4
+    assert len(listed["zones/us-east1-c"]["diskTypes"]) == 5
 
 
 def test_the_cpu_quota_fails_an_insert_and_makes_nothing(gce: FakeComputeEngine, vm: str) -> None:
@@ -291,3 +291,23 @@ def test_the_readme_says_what_is_served() -> None:
         for resource in resources.split(", "):
             said[resource] = {m.split(" (")[0] for m in methods.split(", ")}
     assert said == {resource: set(methods.split()) for resource, methods in SERVED.items()}
+
+
+def test_machines_boot_their_own_architecture_from_disks_they_take(gce: FakeComputeEngine) -> None:
+    arm = "projects/debian-cloud/global/images/family/debian-12-arm64"
+    status, body = gce.request("POST", f"{ZONE_PATH}/instances", instance(
+        "arm-x86", machineType=f"zones/{ZONE}/machineTypes/t2a-standard-1"))
+    assert status == 400 and "ARM64" in body["error"]["message"]
+    status, body = gce.request("POST", f"{ZONE_PATH}/instances", instance("hyper-pd", machineType=f"zones/{ZONE}/"
+                                                                          "machineTypes/n4-standard-2"))
+    assert status == 400 and "Hyperdisk" in body["error"]["message"]
+    assert call(gce, "GET", f"{ZONE_PATH}/machineTypes/c4a-standard-1")["architecture"] == "ARM64"
+    booted = instance("arm-arm", machineType=f"zones/{ZONE}/machineTypes/t2a-standard-1", disks=[
+        {"boot": True, "autoDelete": True, "initializeParams": {"sourceImage": arm}}])
+    hyper = instance("hyper-hyper", machineType=f"zones/{ZONE}/machineTypes/n4-standard-2", disks=[
+        {"boot": True, "autoDelete": True, "initializeParams": {
+            "sourceImage": "projects/debian-cloud/global/images/family/debian-12",
+            "diskType": f"zones/{ZONE}/diskTypes/hyperdisk-balanced"}}])
+    for body in (booted, hyper):
+        call(gce, "POST", f"{ZONE_PATH}/instances", body)
+    gone(gce, f"{ZONE_PATH}/instances/arm-arm", f"{ZONE_PATH}/instances/hyper-hyper")

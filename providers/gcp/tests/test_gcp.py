@@ -42,6 +42,16 @@ def test_a_shape_becomes_the_cheapest_fitting_machine_type(cloud: cloudvm.Cloud)
         cloud.provider.resolve_size(cloudvm.Size(cpus=512, memory_gib=1))
 
 
+def test_the_chosen_type_boots_the_images_aliases_name_wherever_prices_are_missing(
+        gce: FakeComputeEngine, make_vm: MakeVM) -> None:
+    with cloudvm.connect("gcp", project=PROJECT, zone="us-east1-b", api_endpoint=gce.url, timeout=60,
+                         poll_interval=0.1) as east:  # the price table has no us-east1 rates
+        for cpus, memory in [(1, 4), (2, 8), (1, 1)]:
+            vm = east.create(make_vm(f"priced-{cpus}-{memory}", size=cloudvm.Size(cpus=cpus, memory_gib=memory)))
+            assert vm.size and vm.size.type_name.split("-")[0] not in ("t2a", "c4a", "n4", "c4"), vm.size
+            east.delete(vm)
+
+
 def test_aliases_resolve_to_image_families_and_urls_pass_through(cloud: cloudvm.Cloud, gce: FakeComputeEngine) -> None:
     for alias, (project, family) in catalog.IMAGES.items():
         link = cloud.provider.resolve_image(alias)

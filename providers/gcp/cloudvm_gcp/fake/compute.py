@@ -111,7 +111,8 @@ class Compute:
                     "archiveSizeBytes": str(size * 40_000_000), "diskSizeGb": str(size), "family": family,
                     "licenses": [f"{BASE}projects/{project}/global/licenses/{family}"],
                     "guestOsFeatures": [{"type": "VIRTIO_SCSI_MULTIQUEUE"}, {"type": "UEFI_COMPATIBLE"}],
-                    "labelFingerprint": "42WmSpB8rSM=", "architecture": "X86_64", "storageLocations": ["us"],
+                    "labelFingerprint": "42WmSpB8rSM=", "architecture": catalog.architecture(name),
+                    "storageLocations": ["us"],
                     **({"deprecated": {"state": "DEPRECATED",
                                        "replacement": f"{BASE}projects/{project}/global/images/{name}"}}
                        if deprecated else {}),

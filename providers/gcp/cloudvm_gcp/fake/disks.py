@@ -36,14 +36,15 @@ class Disks(Locations):
         size = 0
         if spec.get("sourceImage"):
             image = self.image(spec["sourceImage"], project)
-            disk.update(sourceImage=image["selfLink"], sourceImageId=image["id"])
+            disk.update(sourceImage=image["selfLink"], sourceImageId=image["id"], architecture=image["architecture"])
             size = int(image["diskSizeGb"])
         if spec.get("sourceSnapshot"):
             snapshot = self.c.get(relative(spec["sourceSnapshot"], project))
             if snapshot["status"] != "READY":
                 raise ApiError(400, "resourceNotReady", f"The resource '{relative(snapshot['selfLink'])}' "
                                                         "is not ready")
-            disk.update(sourceSnapshot=snapshot["selfLink"], sourceSnapshotId=snapshot["id"])
+            disk.update(sourceSnapshot=snapshot["selfLink"], sourceSnapshotId=snapshot["id"],
+                        architecture=snapshot["architecture"])
             size = int(snapshot["diskSizeGb"])
         wanted = int(spec.get("diskSizeGb") or spec.get("sizeGb") or size or 10)
         if wanted < size:
@@ -110,7 +111,8 @@ class Disks(Locations):
                     "storageBytes": str(size * 2**27), "storageBytesStatus": "UPDATING",
                     "storageLocations": [_region(zone).split("-")[0]], "labels": {},
                     "labelFingerprint": _fingerprint(), "snapshotType": "STANDARD", "autoCreated": False,
-                    "architecture": "X86_64", "downloadBytes": str(size * 2**20), "creationSizeBytes": "0",
+                    "architecture": disk["architecture"], "downloadBytes": str(size * 2**20),
+                    "creationSizeBytes": "0",
                     **{k: v for k, v in body.items() if k in _SNAPSHOT_INPUT and k != "guestFlush"}}
         snapshot["sourceDisk"] = disk["selfLink"]  # output-only fields a client sends are ignored, as Google does
         return path, snapshot, f"projects/{disk_path.split('/')[1]}/zones/{zone}"

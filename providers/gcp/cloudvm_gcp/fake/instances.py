@@ -51,7 +51,8 @@ def _attached(disk: dict[str, Any], request: dict[str, Any], index: int) -> dict
     return {"kind": "compute#attachedDisk", "type": "PERSISTENT", "mode": request.get("mode") or "READ_WRITE",
             "source": disk["selfLink"], "deviceName": request.get("deviceName") or f"persistent-disk-{index}",
             "index": index, "boot": bool(request.get("boot")), "autoDelete": bool(request.get("autoDelete")),
-            "interface": request.get("interface") or "SCSI", "diskSizeGb": disk["sizeGb"], "architecture": "X86_64"}
+            "interface": request.get("interface") or "SCSI", "diskSizeGb": disk["sizeGb"],
+            "architecture": disk["architecture"]}
 
 
 class ComputeApi(Disks, Networking):
@@ -83,6 +84,7 @@ class ComputeApi(Disks, Networking):
         metadata = body.get("metadata") or {}
         check_metadata(metadata.get("items") or [])
         disks = self._disks(project, zone, str(name), body.get("disks") or [])
+        self._fits(machine, disks)
         nics = [self._nic(project, zone, i, nic) for i, nic in enumerate(body.get("networkInterfaces") or [{}])]
         instance_id = _id()
         instance = {
@@ -139,6 +141,20 @@ class ComputeApi(Disks, Networking):
                                                "repeat")
             made.append((disk_path, disk, request, True))
         return made
+
+    @staticmethod
+    def _fits(machine: str, disks: list[NewDisk]) -> None:
+        """Hyperdisk-only machines take no Persistent Disk; a machine boots only its own architecture."""
+        for index, (_, disk, request, _) in enumerate(disks):
+            kind = disk["type"].rsplit("/", 1)[1]
+            if machine.split("-")[0] in catalog.HYPERDISK_ONLY and kind.startswith("pd-"):
+                raise ApiError(400, "invalid", f"Invalid value for field 'resource.disks[{index}].initializeParams."
+                                               f"diskType': '{kind}'. The machine type {machine} does not support "
+                                               f"Persistent Disk; use a Hyperdisk type.")
+            if request.get("boot") and disk["architecture"] != catalog.architecture(machine):
+                raise ApiError(400, "invalid", f"Invalid value for field 'resource.disks[{index}]': the boot disk's "
+                                               f"architecture ({disk['architecture']}) does not match the machine "
+                                               f"type {machine} ({catalog.architecture(machine)}).")
 
     def _existing(self, path: str, zone: str, field: str) -> dict[str, Any]:
         """An existing disk to attach: in the instance's zone, and not held read-write by another instance."""

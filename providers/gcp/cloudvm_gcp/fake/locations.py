@@ -74,7 +74,8 @@ class Locations(Api):
                 "description": f"{cpus} vCPU{'s' if cpus > 1 else ''}, {memory / 1024:g} GB RAM",
                 "guestCpus": cpus, "memoryMb": memory, "imageSpaceGb": 0, "maximumPersistentDisks": 128,
                 "maximumPersistentDisksSizeGb": "263168", "zone": zone, "isSharedCpu": shared,
-                "selfLink": f"{BASE}projects/{project}/zones/{zone}/machineTypes/{name}", "architecture": "X86_64"}
+                "selfLink": f"{BASE}projects/{project}/zones/{zone}/machineTypes/{name}",
+                "architecture": catalog.architecture(name)}
 
     def machineTypes_get(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
         return self._machine_type(p["project"], p["zone"], p["machineType"])
