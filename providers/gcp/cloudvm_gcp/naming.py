@@ -19,9 +19,13 @@ def child(base: str, suffix: str) -> str:
     return f"{base[:_LIMIT - len(suffix) - 9].rstrip('-')}-{digest}{suffix}"
 
 
-def firewall_prefix(token: str) -> str:
-    """The network tag a VM carries and the name prefix of its firewall rules."""
-    return f"cloudvm-{token}"
+INGRESS_PREFIX = "cloudvm-in-"
+
+
+def ingress_tag(*parts: str) -> str:
+    """The network tag of a set of ingress rules on a network (the same for the same set), which
+    their firewall rules aim at and name themselves after."""
+    return INGRESS_PREFIX + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
 def request_id(*parts: str) -> str:

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -28,7 +28,7 @@ from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Size, VMSpec
 from cloudvm_gcp import _sdk, catalog, snapshots
 from cloudvm_gcp._errors import mapped
-from cloudvm_gcp.naming import child, firewall_prefix, request_id
+from cloudvm_gcp.naming import INGRESS_PREFIX, child, ingress_tag, request_id
 from cloudvm_gcp.operations import Operations
 
 TAGS_KEY = "cloudvm-tags"  # metadata: the exact tags (labels are a lossy spelling)
@@ -249,7 +249,7 @@ class GCPProvider(Provider):
             "labels": _labels(request.tags), "disks": disks,
             "networkInterfaces": [{**nic, **({"accessConfigs": access} if access else {})}],
             "metadata": {"items": [{"key": k, "value": v} for k, v in items.items()]},
-            "tags": {"items": [firewall_prefix(request.token)]},
+            "tags": {"items": [self._ingress(spec, nic["network"])[0]] if spec.network.ingress else []},
         }
 
     def _new_disks(self, request: LaunchRequest) -> list[dict[str, Any]]:
@@ -274,21 +274,24 @@ class GCPProvider(Provider):
         return self._insert(list(requests), bodies)
 
     def _insert(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]]) -> list[str]:
-        """Firewalls, then every insert, then every operation: a failed VM takes its firewalls with it."""
-        for request, body in zip(requests, bodies, strict=True):
-            self._firewalls(request, body["networkInterfaces"][0]["network"])
+        """Firewall rules, then every insert, then every operation; the rules once more after (see
+        ``_release_tags``). A failed VM lets go of its rules when no other VM holds them."""
+        rules = {tag: r for request, body in zip(requests, bodies, strict=True) if request.spec.network.ingress
+                 for tag, r in [self._ingress(request.spec, body["networkInterfaces"][0]["network"])]}
+        self._ensure([rule for held in rules.values() for rule in held])
         started = []
         try:
             for request, body in zip(requests, bodies, strict=True):
                 started.append((request, self._insert_one(request, body)))
             failures = [(r, self.ops.error(op, f"create {r.spec.name}")) for r, op in started if op]
         except BaseException:
-            self._drop_firewalls([r.token for r in requests[len(started):]])
+            self._release_tags(rules)
             raise
         failed = [(r, e) for r, e in failures if e is not None]
-        self._drop_firewalls([r.token for r, _ in failed])
         if failed:
+            self._release_tags(rules)
             raise failed[0][1]
+        self._ensure([rule for held in rules.values() for rule in held])
         return [r.spec.name for r in requests]
 
     def _insert_one(self, request: LaunchRequest, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -306,37 +309,65 @@ class GCPProvider(Provider):
         found = self.describe([name])
         return found[0].tags.get(tagging.TOKEN) if found else None
 
-    def _firewalls(self, request: LaunchRequest, network: str) -> None:
-        """One rule per source range, aimed at the VM's own network tag; made once per create."""
-        by_cidr: dict[str, list[dict[str, Any]]] = {}
-        for rule in request.spec.network.ingress:
+    def _ingress(self, spec: VMSpec, network: str) -> tuple[str, list[dict[str, Any]]]:
+        """The network tag for the VM's ingress and the firewall rules aimed at it, one per set of
+        source ranges with the same ports. Every VM with the same rules on the same network shares them,
+        so a fleet takes a rule or two of the project's FIREWALLS quota, not one per VM."""
+        by_cidr: dict[str, set[tuple[str, str]]] = {}
+        for rule in spec.network.ingress:
             ports = f"{rule.port}-{rule.to_port}" if rule.to_port and rule.to_port != rule.port else str(rule.port)
-            by_cidr.setdefault(rule.cidr, []).append({"IPProtocol": rule.protocol, "ports": [ports]})
-        for i, (cidr, allowed) in enumerate(sorted(by_cidr.items())):
-            name = f"{firewall_prefix(request.token)}-{i}"
-            body = {"name": name, "network": network, "direction": "INGRESS", "sourceRanges": [cidr],
-                    "allowed": allowed, "targetTags": [firewall_prefix(request.token)],
-                    "description": f"cloudvm: ingress of {request.spec.name}"}
+            by_cidr.setdefault(rule.cidr, set()).add((rule.protocol, ports))
+        by_ports: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for cidr, ports_of in sorted(by_cidr.items()):
+            by_ports.setdefault(tuple(sorted(ports_of)), []).append(cidr)
+        groups = sorted(by_ports.items())
+        tag = ingress_tag(network, json.dumps(groups))
+        rules = []
+        for i, (allowed, cidrs) in enumerate(groups):
+            protocols: dict[str, list[str]] = {}
+            for protocol, ports in allowed:
+                protocols.setdefault(protocol, []).append(ports)
+            rules.append({"name": f"{tag}-{i}", "network": network, "direction": "INGRESS", "sourceRanges": cidrs,
+                          "allowed": [{"IPProtocol": p, "ports": ports} for p, ports in sorted(protocols.items())],
+                          "targetTags": [tag], "description": "cloudvm: ingress of the VMs with this tag"})
+        return tag, rules
+
+    def _ensure(self, rules: list[dict[str, Any]]) -> None:
+        """Make the rules that are missing (one there already, from another VM or try, is fine)."""
+        for rule in rules:
             try:
-                op = self._call("firewalls", "insert_unary", f"firewall {name}", project=self._project(),
-                                request_id=request_id(request.token, name),
-                                firewall_resource=_sdk.message("Firewall", body))
+                op = self._call("firewalls", "insert_unary", f"firewall {rule['name']}", project=self._project(),
+                                firewall_resource=_sdk.message("Firewall", rule))
             except AlreadyExists:
-                continue  # the name holds this create's token: made by an earlier try
-            error = self.ops.error(op, f"firewall {name}")
-            if error:
+                continue
+            error = self.ops.error(op, f"firewall {rule['name']}")
+            if error and not isinstance(error, AlreadyExists):
                 raise error
 
-    def _drop_firewalls(self, tokens: Sequence[str]) -> None:
-        if not tokens:
-            return
-        prefixes = tuple(firewall_prefix(t) + "-" for t in tokens)
+    def _holders(self, tag: str) -> bool:
+        """Whether an instance anywhere in the project carries the tag (stopped ones too)."""
+        with mapped(f"instances with {tag}"):
+            pager = self._client("instances").aggregated_list(request={
+                "project": self._project(), "filter": f'tags.items = "{tag}"', "max_results": 1}, retry=None,
+                timeout=60.0)
+            return any(scoped.instances for _, scoped in pager)
+
+    def _release_tags(self, tags: Iterable[str]) -> None:
+        """Delete the rules of each tag no instance carries. A VM made meanwhile with the same rules may
+        have found them before they went: they are made again if one turns up after the delete (and the
+        create itself makes them once more after its insert), so no VM is left without its rules."""
         project = self._project()
-        for firewall in self._list("firewalls", "list firewalls", project=project, filter="name eq cloudvm-.*"):
-            if firewall["name"].startswith(prefixes):
+        for tag in tags:
+            if self._holders(tag):
+                continue
+            rules = self._list("firewalls", f"rules of {tag}", project=project, filter=f"name eq {tag}-.*")
+            for rule in rules:
                 with contextlib.suppress(NotFound):
-                    self._call("firewalls", "delete_unary", f"delete firewall {firewall['name']}", project=project,
-                               firewall=firewall["name"])
+                    self._call("firewalls", "delete_unary", f"delete firewall {rule['name']}", project=project,
+                               firewall=rule["name"])
+            if rules and self._holders(tag):
+                self._ensure([{k: rule[k] for k in ("name", "network", "direction", "sourceRanges", "allowed",
+                                                    "targetTags", "description")} for rule in rules])
 
     # -- describing -----------------------------------------------------------------
 
@@ -398,14 +429,17 @@ class GCPProvider(Provider):
         self._each("delete_unary", "delete", ids, missing_ok=True)
 
     def release(self, vms: Sequence[VM]) -> None:
-        """Drop the firewall rules aimed at the VMs' own network tags."""
-        self._drop_firewalls([vm.tags[tagging.TOKEN] for vm in vms if tagging.TOKEN in vm.tags])
+        """Drop the firewall rules the VMs held, unless other VMs hold them too."""
+        raws = [vm.raw for vm in vms if isinstance(vm.raw, dict)]
+        self._release_tags(sorted({t for raw in raws for t in (raw.get("tags") or {}).get("items") or []
+                                   if t.startswith(INGRESS_PREFIX)}))
 
     def orphans(self) -> list[str]:
-        """Firewall rules aimed at a tag no instance carries, and cloudvm's disks nothing uses."""
+        """Firewall rules aimed at a tag no instance of the project carries, and cloudvm's disks nothing uses."""
         project = self._project()
-        tags = {t for i in self._list("instances", "list instances", **self._scope())
-                for t in (i.get("tags") or {}).get("items") or []}
+        with mapped("list instances"):
+            pager = self._client("instances").aggregated_list(request={"project": project}, retry=None, timeout=60.0)
+            tags = {t for _, scoped in pager for i in scoped.instances for t in i.tags.items}
         found = [f"firewall {f['name']} ({f.get('description', '')})"
                  for f in self._list("firewalls", "list firewalls", project=project, filter="name eq cloudvm-.*")
                  if not set(f.get("targetTags") or []) & tags]

@@ -128,11 +128,15 @@ class FakeComputeEngine:
                     for r in items.values()]
 
     def leftovers(self, name: str, project: str = PROJECT) -> list[str]:
-        """Resources still there for the VM or snapshot ``name``: named so, labelled so, or firewalls for it."""
+        """Resources still there for the VM or snapshot ``name`` (named so, labelled so), and firewall rules
+        no instance of the project needs any more (the rules VMs share outlive none of them)."""
+        found = self.resources(project)
+        held = {t for r in found if r["kind"] == "compute#instance" for t in r["tags"].get("items") or []}
+
         def belongs(r: dict[str, Any]) -> bool:
-            return bool(r["name"] == name or (r.get("labels") or {}).get(tagging.NAME) == name
-                        or r.get("description", "").endswith(f" {name}"))
-        return sorted(f"{r['kind'].split('#')[1]} {r['name']}" for r in self.resources(project) if belongs(r))
+            unheld = r["kind"] == "compute#firewall" and not set(r.get("targetTags") or []) & held
+            return bool(r["name"] == name or (r.get("labels") or {}).get(tagging.NAME) == name or unheld)
+        return sorted(f"{r['kind'].split('#')[1]} {r['name']}" for r in found if belongs(r))
 
 
 @contextmanager

@@ -85,7 +85,7 @@ def test_labels_metadata_firewalls_and_public_ip(cloud: cloudvm.Cloud, gce: Fake
         assert [raw(gce, "disk", d.id)["type"].rsplit("/", 1)[1] for d in vm.disks] == ["pd-balanced", "pd-ssd"]
         assert [d["autoDelete"] for d in inst["disks"]] == [True, True]
         rules = sorted((r for r in gce.resources() if r["kind"] == "compute#firewall"
-                        and r["description"] == "cloudvm: ingress of full"), key=lambda r: r["sourceRanges"])
+                        and r["targetTags"] == inst["tags"]["items"]), key=lambda r: r["sourceRanges"])
         assert [(r["sourceRanges"], r["allowed"]) for r in rules] == [
             (["0.0.0.0/0"], [{"IPProtocol": "tcp", "ports": ["8000-8080"]}]),
             (["10.0.0.0/8"], [{"IPProtocol": "tcp", "ports": ["22"]}])]
@@ -93,6 +93,27 @@ def test_labels_metadata_firewalls_and_public_ip(cloud: cloudvm.Cloud, gce: Fake
     finally:
         cloud.delete(vm)
     assert gce.leftovers("full") == []
+
+
+def test_a_fleet_with_the_same_ingress_shares_its_firewall_rules(cloud: cloudvm.Cloud, gce: FakeComputeEngine,
+                                                                  make_vm: MakeVM) -> None:
+    web = cloudvm.Network(ingress=[cloudvm.Ingress(port=443), cloudvm.Ingress(port=80)])
+    rules = len([r for r in gce.resources() if r["kind"] == "compute#firewall"])
+    gce.set_quota("FIREWALLS", rules + 2)  # room for two rules, not one a VM
+    fleet = cloud.create_many([make_vm(f"web-{n}", network=web) for n in range(5)])
+    other = cloud.create(make_vm("ssh-only", network=cloudvm.Network(ingress=[cloudvm.Ingress(port=22)])))
+    try:
+        shared = [r for r in gce.resources() if r["kind"] == "compute#firewall" and r["name"].startswith("cloudvm-in-")]
+        assert len(shared) == 2 and shared[0]["allowed"] != shared[1]["allowed"]
+        web_rule = next(r for r in shared if r["allowed"][0]["ports"] == ["443", "80"])
+        assert {vm.name for vm in cloud.list() if web_rule["targetTags"][0] in vm.raw["tags"]["items"]} == {
+            f"web-{n}" for n in range(5)}
+        cloud.delete(fleet[:4])
+        assert len([r for r in gce.resources() if r["kind"] == "compute#firewall"]) == rules + 2  # web-4 holds it
+    finally:
+        cloud.delete([fleet[4], other])
+    assert gce.leftovers("web-4") == [] and gce.leftovers("ssh-only") == []
+    assert len([r for r in gce.resources() if r["kind"] == "compute#firewall"]) == rules
 
 
 def test_tags_that_collide_as_labels_fail_before_anything_is_made(cloud: cloudvm.Cloud, gce: FakeComputeEngine,
