@@ -6,6 +6,7 @@ their command line here, so host-key handling and options agree.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from collections.abc import Sequence
@@ -45,3 +46,20 @@ def generate_keypair(directory: Path, name: str = "id_ed25519") -> tuple[Path, s
     key = Path(directory) / name
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "cloudvm", "-f", str(key)], check=True)
     return key, key.with_suffix(".pub").read_text().strip()
+
+
+def key_type(line: str) -> tuple[str, int]:
+    """An OpenSSH public key line's algorithm and size in bits (RSA: its modulus; others: 0), for the
+    clouds that take some kinds of keys only."""
+    algorithm, _, rest = line.strip().partition(" ")
+    if algorithm != "ssh-rsa":
+        return algorithm, 0
+    blob = base64.b64decode(rest.split()[0] + "===")
+    fields: list[bytes] = []
+    at = 0
+    while at + 4 <= len(blob) and len(fields) < 3:  # string "ssh-rsa", mpint e, mpint n
+        size = int.from_bytes(blob[at:at + 4], "big")
+        fields.append(blob[at + 4:at + 4 + size])
+        at += 4 + size
+    modulus = fields[2].lstrip(b"\0") if len(fields) == 3 else b""
+    return algorithm, (len(modulus) * 8 - (8 - modulus[0].bit_length()) if modulus else 0)

@@ -16,6 +16,13 @@ IMAGES = {
     "debian-13": "Debian:debian-13:13:latest",
 }
 OS_DISK_SKU = "StandardSSD_LRS"
+# User names Azure refuses for a VM's administrator
+# (https://learn.microsoft.com/azure/virtual-machines/linux/faq#what-are-the-username-requirements-when-creating-a-vm-).
+RESERVED_USERS = frozenset({
+    "administrator", "admin", "user", "user1", "test", "user2", "test1", "user3", "admin1", "1", "123", "a",
+    "actuser", "adm", "admin2", "aspnet", "backup", "console", "david", "guest", "john", "owner", "root", "server",
+    "sql", "support", "support_388945a0", "sys", "test2", "test3", "user4", "user5"})
+CUSTOM_DATA_CHARACTERS = 87380  # 64 KiB once decoded, as osProfile.customData takes it
 DISK_SKUS = {"standard": "StandardSSD_LRS", "ssd": "Premium_LRS"}
 
 

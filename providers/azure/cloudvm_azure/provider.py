@@ -26,6 +26,7 @@ from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, P
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Ingress, Size, VMSpec
+from cloudvm.ssh import key_type
 from cloudvm_azure import catalog, snapshots
 from cloudvm_azure._errors import mapped, note_rate_limits
 
@@ -169,6 +170,25 @@ class AzureProvider(Provider):
                 f"{namespace}/{kind}/{name}")
 
     # -- resolution ----------------------------------------------------------------------
+
+    def check(self, spec: VMSpec) -> None:
+        """What Azure refuses though the spec allows it, before the network interface and the rest are
+        made: reserved administrator names, SSH keys other than RSA of 2048 bits or more and Ed25519
+        (https://learn.microsoft.com/azure/virtual-machines/linux/create-ssh-keys-detailed), and more
+        than 64 KiB of custom data."""
+        user = spec.ssh.user if spec.ssh else "cloudvm"
+        if user in catalog.RESERVED_USERS:
+            raise InvalidSpec("ssh.user", f"Azure does not allow {user!r} as a VM's administrator; pick another")
+        for index, key in enumerate(spec.ssh.public_keys if spec.ssh else ()):
+            algorithm, bits = key_type(key)
+            if not (algorithm == "ssh-ed25519" or (algorithm == "ssh-rsa" and bits >= 2048)):
+                raise InvalidSpec(f"ssh.public_keys[{index}]", f"Azure takes ssh-ed25519 keys and ssh-rsa keys of "
+                                                               f"2048 bits or more, not {algorithm} "
+                                                               f"{bits or ''}".rstrip())
+        encoded = len(_b64(cloudinit.user_data(spec)))
+        if encoded > catalog.CUSTOM_DATA_CHARACTERS:
+            raise InvalidSpec("user_data", f"Azure takes {catalog.CUSTOM_DATA_CHARACTERS} characters of custom data; "
+                                           f"with cloudvm's cloud-config it comes to {encoded}")
 
     def resolve_size(self, size: Size) -> ResolvedSize:
         if not self._sizes:

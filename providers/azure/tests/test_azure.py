@@ -39,6 +39,30 @@ def test_a_shape_becomes_the_cheapest_fitting_size(cloud: cloudvm.Cloud) -> None
         cloud.provider.resolve_size(cloudvm.Size(instance_type="Standard_Z9"))
 
 
+def _key(private: Any) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return private.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                             serialization.PublicFormat.OpenSSH).decode()
+
+
+def test_what_azure_refuses_is_refused_before_anything_is_made(cloud: cloudvm.Cloud, arm: FakeResourceManager,
+                                                               make_vm: MakeVM) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    fine = _key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    short = _key(rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    ecdsa = _key(ec.generate_private_key(ec.SECP256R1()))
+    for changes, field in [({"ssh": cloudvm.SSHAccess(user="guest", public_keys=[fine])}, "ssh.user"),
+                           ({"ssh": cloudvm.SSHAccess(user="ops", public_keys=[fine, short])},
+                            r"ssh.public_keys\[1\]"),
+                           ({"ssh": cloudvm.SSHAccess(user="ops", public_keys=[ecdsa])}, r"ssh.public_keys\[0\]")]:
+        with pytest.raises(errors.InvalidSpec, match=field):
+            cloud.create(make_vm("refused", **changes))
+    assert arm.leftovers("refused") == []
+    cloud.delete(cloud.create(make_vm("rsa-2048", ssh=cloudvm.SSHAccess(user="ops", public_keys=[fine]))))
+
+
 def test_aliases_become_marketplace_urns(cloud: cloudvm.Cloud) -> None:
     for alias, urn in catalog.IMAGES.items():
         assert cloud.provider.resolve_image(alias) == urn

@@ -264,6 +264,21 @@ def test_names_and_custom_data_are_held_to_azures_rules(group: Group) -> None:
     assert status == 400 and body["error"]["target"] == "customData" and "87380" in body["error"]["message"]
 
 
+def test_administrators_and_keys_are_held_to_azures_rules(group: Group) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    nic = group.nic("login-nic", group.network())
+    ecdsa = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    for profile, target in [({"adminUsername": "administrator"}, "adminUsername"),
+                            ({"adminUsername": "ops", "linuxConfiguration": {"ssh": {"publicKeys": [
+                                {"path": "/home/ops/.ssh/authorized_keys", "keyData": ecdsa}]}}},
+                             "linuxConfiguration.ssh.publicKeys.keyData")]:
+        status, body = group.vm("login", nic, osProfile={"computerName": "login", **profile})
+        assert status == 400 and body["error"]["target"] == target
+
+
 def test_core_quotas(arm: FakeResourceManager, group: Group) -> None:
     def usage() -> dict[str, Any]:
         usages = arm.request("GET", f"{SUB}/providers/Microsoft.Compute/locations/eastus/usages?{COMPUTE_API}")[2]

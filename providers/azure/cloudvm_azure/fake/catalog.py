@@ -43,3 +43,10 @@ FAMILY_CORES = 100
 def family_name(family: str) -> str:
     """``standardDSv3Family`` -> ``Standard DSv3 Family vCPUs``, as the usages API words it."""
     return f"Standard {family.removeprefix('standard').removesuffix('Family')} Family vCPUs"
+
+# User names Azure refuses for a VM's administrator
+# (https://learn.microsoft.com/azure/virtual-machines/linux/faq#what-are-the-username-requirements-when-creating-a-vm-).
+RESERVED_ADMIN_NAMES = frozenset({
+    "administrator", "admin", "user", "user1", "test", "user2", "test1", "user3", "admin1", "1", "123", "a",
+    "actuser", "adm", "admin2", "aspnet", "backup", "console", "david", "guest", "john", "owner", "root", "server",
+    "sql", "support", "support_388945a0", "sys", "test2", "test3", "user4", "user5"})

@@ -11,9 +11,10 @@ import binascii
 import re
 from typing import Any
 
+from cloudvm.ssh import key_type
 from cloudvm_azure.fake import quotas, resources
 from cloudvm_azure.fake.arm import Arm, ArmError, now_text
-from cloudvm_azure.fake.catalog import IMAGES, VM_SIZES
+from cloudvm_azure.fake.catalog import IMAGES, RESERVED_ADMIN_NAMES, VM_SIZES
 
 # https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftcompute
 _NAME_FORBIDDEN = set("~!@#$%^&*()=+_[]{}\\|;:'\",<>/?` ")
@@ -39,6 +40,22 @@ def check_names(vm: dict[str, Any], windows: bool) -> None:
         raise ArmError(400, "InvalidParameter", "Linux host name cannot exceed 64 characters in length or contain the "
                                                 f"following characters: {_COMPUTER_FORBIDDEN.replace(' .', '')}.",
                        target="computerName")
+
+
+def check_login(profile: dict[str, Any], windows: bool) -> None:
+    """The administrator's name, and the SSH keys Azure takes: RSA of 2048 bits or more, or Ed25519
+    (https://learn.microsoft.com/azure/virtual-machines/linux/create-ssh-keys-detailed)."""
+    admin = str(profile.get("adminUsername") or "")
+    if admin and (admin.lower() in RESERVED_ADMIN_NAMES or len(admin) > (20 if windows else 64)
+                  or admin.endswith(".") or set(admin) & set('\\/"[]:|<>+=;,?*@& ')):
+        raise ArmError(400, "InvalidParameter", "The Admin Username specified is not allowed.",
+                       target="adminUsername")
+    keys = (((profile.get("linuxConfiguration") or {}).get("ssh") or {}).get("publicKeys")) or []
+    for key in keys:
+        algorithm, bits = key_type(str(key.get("keyData") or ""))
+        if not (algorithm == "ssh-ed25519" or (algorithm == "ssh-rsa" and bits >= 2048)):
+            raise ArmError(400, "InvalidParameter", "The value of parameter linuxConfiguration.ssh.publicKeys.keyData "
+                                                    "is invalid.", target="linuxConfiguration.ssh.publicKeys.keyData")
 
 
 def check_custom_data(profile: dict[str, Any]) -> None:
@@ -80,6 +97,7 @@ def vm(arm: Arm, machine: dict[str, Any], body: dict[str, Any], old: dict[str, A
     os_disk = storage.setdefault("osDisk", {"createOption": "FromImage"} if image else {})  # made from the image
     windows = str(image.get("publisher", "")).startswith("MicrosoftWindows") or os_disk.get("osType") == "Windows"
     check_names(machine, windows)
+    check_login(props.get("osProfile") or {}, windows)
     check_custom_data(props.get("osProfile") or {})
     quotas.check(arm, _subscription(machine), machine.get("location", ""), size)
     from_image = resources.create_option(os_disk) == "FromImage"
