@@ -14,6 +14,7 @@ IMAGES = {
     "ubuntu-22.04": "Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest",
     "debian-12": "Debian:debian-12:12:latest",
     "debian-13": "Debian:debian-13:13:latest",
+    "rocky-9": "resf:rockylinux-x86_64:9-base:latest",  # sold under a plan (free), named in the VM
 }
 OS_DISK_SKU = "StandardSSD_LRS"
 # User names Azure refuses for a VM's administrator

@@ -93,6 +93,7 @@ class AzureProvider(Provider):
         self._subnets: dict[str | None, str] = {}  # the batch's networks, looked up by prepare()
         self._kept: dict[str, str] = {}  # token -> VM name: pieces kept for another try of a throttled call
         self._sizes: dict[str, ResolvedSize] = {}
+        self._plans: dict[str, dict[str, str]] = {}  # image URN -> the purchase plan it is sold under
         self._group_ready = False
 
     @property
@@ -225,6 +226,12 @@ class AzureProvider(Provider):
             versions = []
         if not versions or (parts[3] != "latest" and parts[3] not in {v.name for v in versions}):
             raise InvalidSpec("image", f"no image {urn} in {self.region}")
+        version = max((v.name for v in versions), key=_version_key) if parts[3] == "latest" else parts[3]
+        with mapped(f"image {urn}"):
+            found = _json(self.compute.virtual_machine_images.get(self.region, *parts[:3], version))
+        plan = (found.get("properties") or {}).get("plan")
+        if plan:  # a Marketplace image sold under a plan: the VM must name it
+            self._plans[urn] = {k: plan[k] for k in ("name", "product", "publisher")}
         return urn
 
     # -- launching -----------------------------------------------------------------------
@@ -377,7 +384,8 @@ class AzureProvider(Provider):
     def _vm(self, request: LaunchRequest, body: dict[str, Any], user: str | None = None) -> tuple[str, Any]:
         names = _names(request.spec.name)
         nic = self._rid("Microsoft.Network", "networkInterfaces", names["nic"])
-        full = {"location": self.region, "tags": self._tags(request, user), "properties": {
+        full = {"location": self.region, "tags": self._tags(request, user),
+                **({"plan": self._plans[request.image]} if request.image in self._plans else {}), "properties": {
             "hardwareProfile": {"vmSize": request.size.type_name},
             "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"primary": True,
                                                                                 "deleteOption": "Delete"}}]},
@@ -620,6 +628,11 @@ def _ours(item: dict[str, Any], token: str | None) -> bool:
     tags = item.get("tags") or {}
     return tags.get(tagging.MANAGED) == "true" and (token is None or tags.get(tagging.TOKEN) == token) \
         and not item.get("managedBy")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """Image versions compare by their numbers (``24.04.202611010``), as Azure picks ``latest``."""
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
 def _json(model: Any) -> dict[str, Any]:

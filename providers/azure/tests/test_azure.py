@@ -63,6 +63,15 @@ def test_what_azure_refuses_is_refused_before_anything_is_made(cloud: cloudvm.Cl
     cloud.delete(cloud.create(make_vm("rsa-2048", ssh=cloudvm.SSHAccess(user="ops", public_keys=[fine]))))
 
 
+def test_an_image_sold_under_a_plan_names_it(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
+    vm = cloud.create(make_vm("planned", image="rocky-9"))
+    try:
+        assert raw(arm, "virtualMachines", "planned")["plan"] == {"name": "9-base", "product": "rockylinux-x86_64",
+                                                                  "publisher": "resf"}
+    finally:
+        cloud.delete(vm)
+
+
 def test_aliases_become_marketplace_urns(cloud: cloudvm.Cloud) -> None:
     for alias, urn in catalog.IMAGES.items():
         assert cloud.provider.resolve_image(alias) == urn

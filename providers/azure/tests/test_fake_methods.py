@@ -279,6 +279,18 @@ def test_administrators_and_keys_are_held_to_azures_rules(group: Group) -> None:
         assert status == 400 and body["error"]["target"] == target
 
 
+def test_an_image_sold_under_a_plan_needs_it_named(group: Group) -> None:
+    nic = group.nic("plan-nic", group.network())
+    rocky = {"imageReference": {"publisher": "resf", "offer": "rockylinux-x86_64", "sku": "9-base",
+                                "version": "latest"}, "osDisk": {"createOption": "FromImage"}}
+    status, body = group.vm("unplanned", nic, storageProfile=rocky)
+    assert status == 400 and body["error"]["code"] == "VMMarketplaceInvalidInput"
+    version = group.arm.request("GET", f"{SUB}/providers/Microsoft.Compute/locations/eastus/publishers/resf/"
+                                       f"artifacttypes/vmimage/offers/rockylinux-x86_64/skus/9-base/versions/"
+                                       f"9.5.20241118?{COMPUTE_API}")[2]
+    assert version["properties"]["plan"]["product"] == "rockylinux-x86_64"
+
+
 def test_core_quotas(arm: FakeResourceManager, group: Group) -> None:
     def usage() -> dict[str, Any]:
         usages = arm.request("GET", f"{SUB}/providers/Microsoft.Compute/locations/eastus/usages?{COMPUTE_API}")[2]

@@ -24,7 +24,11 @@ IMAGES = {
     ("Debian", "debian-13", "13"): {"0.20261105.1800": 30},
     ("MicrosoftWindowsServer", "WindowsServer", "2016-Datacenter"): {"14393.5786.230310": 127},
     ("MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-azure-edition"): {"20348.2700.240905": 127},
+    ("resf", "rockylinux-x86_64", "9-base"): {"9.5.20241118": 10},
 }
+# Marketplace images sold under a plan, which a VM made from them must name.
+PLANS = {("resf", "rockylinux-x86_64", "9-base"): {"name": "9-base", "product": "rockylinux-x86_64",
+                                                   "publisher": "resf"}}
 # name: (display name, geography group, latitude, longitude, paired region)
 LOCATIONS = {
     "eastus": ("East US", "US", "37.3719", "-79.8164", "westus"),

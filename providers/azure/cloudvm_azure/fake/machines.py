@@ -14,7 +14,7 @@ from typing import Any
 from cloudvm.ssh import key_type
 from cloudvm_azure.fake import quotas, resources
 from cloudvm_azure.fake.arm import Arm, ArmError, now_text
-from cloudvm_azure.fake.catalog import IMAGES, RESERVED_ADMIN_NAMES, VM_SIZES
+from cloudvm_azure.fake.catalog import IMAGES, PLANS, RESERVED_ADMIN_NAMES, VM_SIZES
 
 # https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftcompute
 _NAME_FORBIDDEN = set("~!@#$%^&*()=+_[]{}\\|;:'\",<>/?` ")
@@ -73,6 +73,17 @@ def check_custom_data(profile: dict[str, Any]) -> None:
                        target="customData")
 
 
+def _check_plan(machine: dict[str, Any], urn: tuple[str, str, str]) -> None:
+    """A Marketplace image sold under a plan needs the plan named in the request (and its terms accepted,
+    which the fake takes as done)."""
+    plan = PLANS.get(urn)
+    if plan and {k: str(v).lower() for k, v in (machine.get("plan") or {}).items() if k in plan} != {
+            k: v.lower() for k, v in plan.items()}:
+        raise ArmError(400, "VMMarketplaceInvalidInput", "Creating a virtual machine from Marketplace image or a "
+                                                         "custom image sourced from a Marketplace image requires Plan "
+                                                         f"information in the request. VM: '{machine['name']}'.")
+
+
 def _size(vm: dict[str, Any]) -> str:
     size = (vm["properties"].get("hardwareProfile") or {}).get("vmSize")
     if size not in VM_SIZES:
@@ -109,6 +120,7 @@ def vm(arm: Arm, machine: dict[str, Any], body: dict[str, Any], old: dict[str, A
         if not versions:
             raise ArmError(404, "PlatformImageNotFound", f"The platform image '{image}' is not available.")
         image["exactVersion"] = max(versions)
+        _check_plan(machine, (str(image.get("publisher")), str(image.get("offer")), str(image.get("sku"))))
         os_disk["diskSizeGB"] = max(os_disk.get("diskSizeGB") or 0, versions[image["exactVersion"]])
     nics = [resources.ref(arm, n, "networkProfile.networkInterfaces")
             for n in (props.get("networkProfile") or {}).get("networkInterfaces") or []]

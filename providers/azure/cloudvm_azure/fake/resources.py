@@ -21,6 +21,7 @@ def _base(rid: str, kind: str, body: dict[str, Any], old: dict[str, Any] | None)
     name = rid.rsplit("/", 1)[1]
     resource = {"name": name, "id": rid, "type": kind, **({"location": body["location"]} if "location" in body else {}),
                 **({"tags": body["tags"]} if body.get("tags") is not None else {}),
+                **({"plan": body["plan"]} if body.get("plan") else {}),
                 "properties": {**copy.deepcopy(body.get("properties") or {})}}
     if old is not None:  # Compute merges a PUT into what exists (a VM tagged by a PUT keeps its disks)
         merge = _merge if kind.startswith("Microsoft.Compute/") else lambda a, b: {**a, **b}

@@ -14,7 +14,7 @@ from typing import Any
 
 from cloudvm_azure.fake import quotas
 from cloudvm_azure.fake.arm import Arm, ArmError
-from cloudvm_azure.fake.catalog import IMAGES, LOCATIONS, VM_SIZES
+from cloudvm_azure.fake.catalog import IMAGES, LOCATIONS, PLANS, VM_SIZES
 from cloudvm_azure.fake.operations import Answer, Call
 from cloudvm_azure.fake.routes import KINDS
 
@@ -83,12 +83,13 @@ def _version(here: str, location: str, parts: tuple[str, ...]) -> dict[str, Any]
     if version not in versions:
         raise ArmError(404, "NotFound", f"Artifact: VMImage was not found ({'/'.join(parts)}).")
     windows = publisher.startswith("MicrosoftWindows")
+    plan = PLANS.get((publisher, offer, sku))
     return {"location": location, "name": version, "id": f"{here.rsplit('/', 1)[0]}/{version}",
             "properties": {"osImage": {"operatingSystem": "Windows" if windows else "Linux",
                                        "sizeInGb": versions[version]},
                            "hyperVGeneration": "V1" if windows else "V2", "dataDiskImages": [],
                            "architecture": "x64", "automaticOSUpgradeProperties": {
-                               "automaticOSUpgradeSupported": False}}}
+                               "automaticOSUpgradeSupported": False}, **({"plan": plan} if plan else {})}}
 
 
 def token(call: Call, raw: bytes) -> tuple[int, dict[str, Any]]:
