@@ -94,6 +94,7 @@ class AzureProvider(Provider):
         self._kept: dict[str, str] = {}  # token -> VM name: pieces kept for another try of a throttled call
         self._sizes: dict[str, ResolvedSize] = {}
         self._plans: dict[str, dict[str, str]] = {}  # image URN -> the purchase plan it is sold under
+        self._restricted: dict[str, str] = {}  # VM size -> why this subscription may not use it here
         self._group_ready = False
 
     @property
@@ -191,14 +192,32 @@ class AzureProvider(Provider):
             raise InvalidSpec("user_data", f"Azure takes {catalog.CUSTOM_DATA_CHARACTERS} characters of custom data; "
                                            f"with cloudvm's cloud-config it comes to {encoded}")
 
+    def _list_sizes(self) -> None:
+        """The VM sizes of the location from its resource SKUs, which say what this subscription may not
+        use there (``NotAvailableForSubscription``); the older VM sizes list does not
+        (https://learn.microsoft.com/rest/api/compute/resource-skus/list)."""
+        with mapped("list VM sizes"):
+            for item in self.compute.resource_skus.list(filter=f"location eq '{self.region}'"):
+                sku = _json(item)
+                if sku.get("resourceType") != "virtualMachines" or self.region not in [
+                        loc.lower() for loc in sku.get("locations") or []]:
+                    continue
+                held = [r.get("reasonCode", "") for r in sku.get("restrictions") or []
+                        if r.get("type") == "Location" and self.region in [v.lower() for v in r.get("values") or []]]
+                if held:
+                    self._restricted[sku["name"]] = held[0]
+                    continue
+                caps = {c["name"]: c["value"] for c in sku.get("capabilities") or []}
+                self._sizes[sku["name"]] = ResolvedSize(sku["name"], int(caps.get("vCPUs", 0)),
+                                                        float(caps.get("MemoryGB", 0)))
+
     def resolve_size(self, size: Size) -> ResolvedSize:
         if not self._sizes:
-            with mapped("list VM sizes"):
-                for item in self.compute.virtual_machine_sizes.list(self.region):
-                    found = _json(item)
-                    self._sizes[found["name"]] = ResolvedSize(found["name"], found["numberOfCores"],
-                                                              found["memoryInMB"] / 1024)
+            self._list_sizes()
         if size.instance_type:
+            if size.instance_type in self._restricted:
+                raise InvalidSpec("size.instance_type", f"{size.instance_type} is not available to this subscription "
+                                                        f"in {self.region} ({self._restricted[size.instance_type]})")
             if size.instance_type not in self._sizes:
                 raise InvalidSpec("size.instance_type", f"{self.region} has no VM size {size.instance_type!r}")
             return self._sizes[size.instance_type]
@@ -456,7 +475,7 @@ class AzureProvider(Provider):
 
     def _size(self, name: str) -> ResolvedSize | None:
         if not self._sizes:
-            self.resolve_size(Size(instance_type=name))
+            self._list_sizes()
         return self._sizes.get(name)
 
     # -- lifecycle ------------------------------------------------------------------------

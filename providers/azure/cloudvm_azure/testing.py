@@ -91,9 +91,17 @@ class FakeResourceManager:
         with self.fake.arm.lock:
             self.fake.arm.quotas[f"{subscription}/{location}/{name}".lower()] = cores
 
+    def restrict(self, size: str, location: str = LOCATION, reason: str = "NotAvailableForSubscription",
+                 subscription: str = SUBSCRIPTION) -> None:
+        """Make a VM size unavailable to the subscription in a location, as resource SKUs then report it."""
+        with self.fake.arm.lock:
+            self.fake.arm.restricted[f"{subscription}/{location}/{size}".lower()] = reason
+
     def reset_quotas(self) -> None:
+        """Quotas back to their defaults, no size restricted."""
         with self.fake.arm.lock:
             self.fake.arm.quotas.clear()
+            self.fake.arm.restricted.clear()
 
     @contextmanager
     def patch_clients(self) -> Iterator[None]:

@@ -63,6 +63,17 @@ def test_what_azure_refuses_is_refused_before_anything_is_made(cloud: cloudvm.Cl
     cloud.delete(cloud.create(make_vm("rsa-2048", ssh=cloudvm.SSHAccess(user="ops", public_keys=[fine]))))
 
 
+def test_sizes_the_subscription_may_not_use_are_never_chosen(arm: FakeResourceManager) -> None:
+    with cloudvm.connect("azure", **arm.connect_options(), timeout=60, poll_interval=0.1) as first:
+        usual = first.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
+    arm.restrict(usual.type_name)
+    with cloudvm.connect("azure", **arm.connect_options(), timeout=60, poll_interval=0.1) as cloud:
+        other = cloud.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
+        assert other.type_name != usual.type_name and other.cpus >= 2 and other.memory_gib >= 3
+        with pytest.raises(errors.InvalidSpec, match=r"not available to this subscription.*NotAvailableForSubscr"):
+            cloud.provider.resolve_size(cloudvm.Size(instance_type=usual.type_name))
+
+
 def test_an_image_sold_under_a_plan_names_it(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
     vm = cloud.create(make_vm("planned", image="rocky-9"))
     try:

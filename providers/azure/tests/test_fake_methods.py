@@ -279,6 +279,17 @@ def test_administrators_and_keys_are_held_to_azures_rules(group: Group) -> None:
         assert status == 400 and body["error"]["target"] == target
 
 
+def test_a_restricted_size_is_listed_so_and_refused(arm: FakeResourceManager, group: Group) -> None:
+    arm.restrict("Standard_B2s")
+    skus = arm.request("GET", f"{SUB}/providers/Microsoft.Compute/skus?{COMPUTE_API}&$filter=location%20eq%20"
+                              "%27eastus%27")[2]["value"]
+    b2s = next(s for s in skus if s["name"] == "Standard_B2s")
+    assert b2s["restrictions"][0]["reasonCode"] == "NotAvailableForSubscription"
+    assert {c["name"]: c["value"] for c in b2s["capabilities"]}["vCPUs"] == "2"
+    status, body = group.vm("restricted", group.nic("restricted-nic", group.network()))
+    assert status == 409 and body["error"]["code"] == "SkuNotAvailable"
+
+
 def test_an_image_sold_under_a_plan_needs_it_named(group: Group) -> None:
     nic = group.nic("plan-nic", group.network())
     rocky = {"imageReference": {"publisher": "resf", "offer": "rockylinux-x86_64", "sku": "9-base",

@@ -84,6 +84,7 @@ class Arm:
     operations: dict[str, Operation] = field(default_factory=dict)
     power: dict[str, str] = field(default_factory=dict)  # VM id -> running, stopped, deallocated, ...
     quotas: dict[str, int] = field(default_factory=dict)  # "subscription/location/family" -> cores ("cores": all)
+    restricted: dict[str, str] = field(default_factory=dict)  # "subscription/location/size" -> reason code
     pending: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _addresses: itertools.count[int] = field(default_factory=lambda: itertools.count(4))

@@ -84,11 +84,17 @@ def _check_plan(machine: dict[str, Any], urn: tuple[str, str, str]) -> None:
                                                          f"information in the request. VM: '{machine['name']}'.")
 
 
-def _size(vm: dict[str, Any]) -> str:
+def _size(arm: Arm, vm: dict[str, Any]) -> str:
     size = (vm["properties"].get("hardwareProfile") or {}).get("vmSize")
     if size not in VM_SIZES:
         raise ArmError(400, "InvalidParameter", f"The value {size} provided for the VM size is not valid.",
                        target="vmSize")
+    location = vm.get("location", "")
+    if f"{_subscription(vm)}/{location}/{size}".lower() in arm.restricted:
+        raise ArmError(409, "SkuNotAvailable", f"The requested VM size for resource 'Following SKUs have failed for "
+                                               f"Capacity Restrictions: {size}' is currently not available in "
+                                               f"location '{location}'. Please try another size or deploy to a "
+                                               "different location or different zone.")
     return str(size)
 
 
@@ -97,7 +103,7 @@ def _subscription(vm: dict[str, Any]) -> str:
 
 
 def vm(arm: Arm, machine: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
-    size = _size(machine)
+    size = _size(arm, machine)
     if old is not None:
         _update(arm, machine, old)
         return
@@ -144,7 +150,7 @@ def vm(arm: Arm, machine: dict[str, Any], body: dict[str, Any], old: dict[str, A
 
 
 def vm_patch(arm: Arm, machine: dict[str, Any], body: dict[str, Any], before: dict[str, Any]) -> None:
-    _size(machine)
+    _size(arm, machine)
     _update(arm, machine, before)
 
 

@@ -23,7 +23,7 @@ ACTIONS = {f"{COMPUTE}/virtualMachines": ("start", "powerOff", "deallocate", "re
 @dataclass(frozen=True)
 class Route:
     """What a path names. ``what``: token, locations, groups, group, group-result, provider, operation,
-    sizes, usages, images, list-all, collection, resource, action, unserved or not-arm."""
+    sizes, skus, usages, images, list-all, collection, resource, action, unserved or not-arm."""
 
     what: str
     subscription: str = ""
@@ -66,6 +66,8 @@ def _provider(sub: str, namespace: str, tail: list[str]) -> Route:
     low = [t.lower() for t in tail]
     if len(tail) == 1 and f"{namespace}/{tail[0]}".lower() in _KINDS:
         return Route("list-all", sub, kind=_KINDS[f"{namespace}/{tail[0]}".lower()])
+    if low == ["skus"] and namespace.lower() == COMPUTE.lower():
+        return Route("skus", sub)
     if len(tail) < 3 or low[0] != "locations":
         return Route("unserved", sub)
     location = tail[1]

@@ -119,6 +119,7 @@ class Handler(JSONHandler):
                  "group-result": lambda: operations.group_result(arm, call),
                  "operation": lambda: operations.status(arm, call), "sizes": lambda: services.sizes(call),
                  "usages": lambda: services.usages(arm, call), "images": lambda: services.images(call),
+                 "skus": lambda: services.skus(arm, call),
                  "list-all": lambda: self._listed(self._everywhere(route)),
                  "collection": lambda: self._listed(self._children(call))}
         where = call.path.split("?")[0]

@@ -55,6 +55,24 @@ def sizes(call: Call) -> Answer:
                            for n, (c, m, d, _) in VM_SIZES.items()]}, {}
 
 
+def skus(arm: Arm, call: Call) -> Answer:
+    """Resource SKUs: every VM size per location with its capabilities and the restrictions on this
+    subscription (``$filter=location eq 'L'`` narrows to one location)."""
+    wanted = call.query.get("$filter", "")
+    where = [loc for loc in LOCATIONS if not wanted or f"'{loc}'" in wanted.lower()]
+    sub = call.route.subscription
+    return 200, {"value": [{
+        "resourceType": "virtualMachines", "name": name, "tier": "Standard", "size": name.split("_", 1)[1],
+        "family": family, "locations": [loc], "locationInfo": [{"location": loc, "zones": ["1", "2", "3"],
+                                                                 "zoneDetails": []}],
+        "capabilities": [{"name": "vCPUs", "value": str(cores)}, {"name": "MemoryGB", "value": f"{memory / 1024:g}"},
+                         {"name": "MaxDataDiskCount", "value": str(disks)}],
+        "restrictions": [{"type": "Location", "values": [loc], "reasonCode": reason,
+                          "restrictionInfo": {"locations": [loc]}}
+                         for reason in [arm.restricted.get(f"{sub}/{loc}/{name}".lower())] if reason]}
+        for loc in where for name, (cores, memory, disks, family) in VM_SIZES.items()]}, {}
+
+
 def usages(arm: Arm, call: Call) -> Answer:
     location = _location(call.route.location)
     return 200, {"value": quotas.usages(arm, call.route.subscription, location)}, {}
