@@ -188,7 +188,6 @@ class Settling:
 
 IMAGE_ATTRIBUTES = ("Architecture", "BootMode", "TpmSupport", "ImdsSupport")
 _ARM = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)\.")  # Graviton: a1, t4g, m7g, c7gn, r8gd, ...
-_NS = "{http://ec2.amazonaws.com/doc/2016-11-15/}"
 
 
 def architecture(instance_type: str) -> str:
@@ -219,17 +218,17 @@ class Images:
                                                    "the specified AMI.")
 
     def told(self, answer: bytes) -> bytes:
-        """A DescribeImages answer with the attributes moto left out."""
+        """A DescribeImages answer with the attributes moto left out (in whichever API namespace it writes)."""
         from xml.etree import ElementTree as ET
 
-        ET.register_namespace("", _NS.strip("{}"))
         root = ET.fromstring(answer)
-        for item in root.iter(f"{_NS}item"):
-            image_id = item.findtext(f"{_NS}imageId")
+        namespace = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+        ET.register_namespace("", namespace.strip("{}"))
+        for item in root.findall(".//{*}item"):
             with self.lock:
-                attributes = self.registered.get(image_id or "", {})
+                attributes = self.registered.get(item.findtext("{*}imageId") or "", {})
             for name, value in attributes.items():
-                tag = f"{_NS}{name[0].lower()}{name[1:]}"
+                tag = f"{namespace}{name[0].lower()}{name[1:]}"
                 element = item.find(tag)
                 if element is None:
                     element = ET.SubElement(item, tag)

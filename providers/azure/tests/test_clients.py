@@ -12,7 +12,7 @@ The samples pass plain dicts in the SDK models' own spelling
 (``{"address_space": ...}``), which the SDK generation they were written for
 turns into Resource Manager's JSON; the newest azure-mgmt-network and
 azure-mgmt-compute send a dict as it is (so these bodies would fail against
-Azure too). ``nox -s azure_lowest`` runs them with that generation (the
+Azure too). ``nox -s lowest`` runs them with that generation (the
 lowest versions the provider declares); elsewhere they are skipped, saying so."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _dicts_become_models() -> bool:
 
 
 samples = pytest.mark.skipif(not _dicts_become_models(), reason="the samples' dict bodies need the SDK generation "
-                             "they were written for: nox -s azure_lowest runs them")
+                             "they were written for: nox -s lowest runs them")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 NETWORK_API = "api-version=2024-01-01"
 
