@@ -14,6 +14,7 @@ ClientToken.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -401,15 +402,13 @@ class AWSProvider(Provider):
         tags = {**request.tags, "Name": spec.name, **({USER_TAG: user} if user else {})}
         group_id = self._group(request, subnets[0]["VpcId"])
         try:
-            for index, subnet in enumerate(subnets):
+            for subnet, following in itertools.pairwise(subnets):
                 try:
                     return self._run(request, image_id, devices, tags, subnet, group_id)
                 except CapacityUnavailable:
-                    if index == len(subnets) - 1:
-                        raise
                     log.info("%s: no capacity for %s in %s, trying %s", spec.name, request.size.type_name,
-                             subnet["AvailabilityZone"], subnets[index + 1]["AvailabilityZone"])
-            raise AssertionError("unreachable")
+                             subnet["AvailabilityZone"], following["AvailabilityZone"])
+            return self._run(request, image_id, devices, tags, subnets[-1], group_id)
         except Exception as exc:
             if not getattr(exc, "retryable", False) and not self._existing(request.token):  # the group is ours
                 self._groups.pop(request.token, None)

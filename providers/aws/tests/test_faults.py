@@ -71,7 +71,7 @@ def test_throttling_backs_off_and_surfaces_only_at_the_deadline(proxy: FaultProx
         cloud.create(spec("f-throttled"))
     elapsed = time.monotonic() - started
     tries = proxy.count("RunInstances")
-    assert 1.5 <= elapsed < 10 and 3 <= tries < 60, (elapsed, tries)  # retried, with pauses between
+    assert 1.5 <= elapsed < 30 and 3 <= tries < 60, (elapsed, tries)  # retried with pauses, not past the deadline
     assert err.value.code == "RequestLimitExceeded" and err.value.request_id
     assert leftovers(moto_url, "f-throttled") == []
 
