@@ -95,6 +95,7 @@ class AzureProvider(Provider):
         self._sizes: dict[str, ResolvedSize] = {}
         self._plans: dict[str, dict[str, str]] = {}  # image URN -> the purchase plan it is sold under
         self._restricted: dict[str, str] = {}  # VM size -> why this subscription may not use it here
+        self._uefi: set[str] = set()  # image URNs of the second generation, which boot with Trusted Launch
         self._group_ready = False
 
     @property
@@ -251,6 +252,8 @@ class AzureProvider(Provider):
         plan = (found.get("properties") or {}).get("plan")
         if plan:  # a Marketplace image sold under a plan: the VM must name it
             self._plans[urn] = {k: plan[k] for k in ("name", "product", "publisher")}
+        if (found.get("properties") or {}).get("hyperVGeneration") == "V2":
+            self._uefi.add(urn)
         return urn
 
     # -- launching -----------------------------------------------------------------------
@@ -393,7 +396,8 @@ class AzureProvider(Provider):
                                                                                        if spec.ssh else [])]
         profile = {"computerName": spec.name, "adminUsername": user, "customData": _b64(cloudinit.user_data(spec)),
                    "linuxConfiguration": {"disablePasswordAuthentication": True, "ssh": {"publicKeys": keys}}}
-        return {"storageProfile": {
+        security = {"securityProfile": catalog.TRUSTED_LAUNCH} if request.image in self._uefi else {}
+        return {**security, "storageProfile": {
             "imageReference": reference,
             "osDisk": {"name": _names(spec.name)["os"], "createOption": "FromImage", "deleteOption": "Delete",
                        "managedDisk": {"storageAccountType": catalog.OS_DISK_SKU},
@@ -612,8 +616,12 @@ class AzureProvider(Provider):
                    "managedDisk": {"id": self._rid("Microsoft.Compute", "disks", name)},
                    **({"osType": "Linux"} if root else {"lun": int(own.get(snapshots.LUN) or 0)})}
                   for name, root, own in made]
+        root = next(m for m in members if (m.get("tags") or {}).get(snapshots.ROOT) == "true")
+        held = ((root.get("properties") or {}).get("securityProfile") or {}).get("securityType")
         body = {"storageProfile": {"osDisk": next(a for a in attach if "osType" in a),
-                                   "dataDisks": [a for a in attach if "lun" in a]}}
+                                   "dataDisks": [a for a in attach if "lun" in a]},
+                # the OS disk keeps the security type of the VM it came from, and a VM takes only its own
+                **({"securityProfile": {**catalog.TRUSTED_LAUNCH, "securityType": held}} if held else {})}
         try:
             return self._create([request], [body], (members[0].get("tags") or {}).get(USER_TAG))[0]
         except BaseException:

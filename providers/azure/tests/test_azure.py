@@ -74,6 +74,24 @@ def test_sizes_the_subscription_may_not_use_are_never_chosen(arm: FakeResourceMa
             cloud.provider.resolve_size(cloudvm.Size(instance_type=usual.type_name))
 
 
+def test_trusted_launch_where_the_image_allows_and_restores_keep_it(cloud: cloudvm.Cloud, arm: FakeResourceManager,
+                                                                    make_vm: MakeVM) -> None:
+    trusted = cloud.create(make_vm("trusted", disks=[cloudvm.Disk(size_gib=1)]))
+    legacy = cloud.create(make_vm("legacy", image="Debian:debian-12:12:latest"))  # generation 1: BIOS
+    try:
+        assert raw(arm, "virtualMachines", "trusted")["properties"]["securityProfile"] == {
+            "securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}
+        assert "securityProfile" not in raw(arm, "virtualMachines", "legacy")["properties"]
+        snap = cloud.snapshot(trusted, name="trusted-snap")
+        restored = cloud.restore(snap, name="trusted-again")  # its OS disk is a Trusted Launch disk
+        assert raw(arm, "virtualMachines", "trusted-again")["properties"]["securityProfile"]["securityType"] == \
+            "TrustedLaunch"
+        cloud.delete(restored)
+        cloud.delete_snapshot(snap)
+    finally:
+        cloud.delete([trusted, legacy])
+
+
 def test_an_image_sold_under_a_plan_names_it(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
     vm = cloud.create(make_vm("planned", image="rocky-9"))
     try:

@@ -302,6 +302,31 @@ def test_an_image_sold_under_a_plan_needs_it_named(group: Group) -> None:
     assert version["properties"]["plan"]["product"] == "rockylinux-x86_64"
 
 
+def test_trusted_launch_takes_generation_2_and_its_own_disks(arm: FakeResourceManager, group: Group) -> None:
+    subnet = group.network()
+    trusted = {"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}
+    gen1 = {"imageReference": {"publisher": "Debian", "offer": "debian-12", "sku": "12", "version": "latest"},
+            "osDisk": {"createOption": "FromImage"}}
+    status, body = group.vm("gen1", group.nic("gen1-nic", subnet), storageProfile=gen1, securityProfile=trusted)
+    assert status == 400 and body["error"]["target"] == "securityProfile.securityType"
+    assert group.vm("tl", group.nic("tl-nic", subnet), securityProfile=trusted)[0] == 201
+    os_disk = next(d for d in group.call("GET", group.at("Microsoft.Compute/disks"))[1]["value"]
+                   if d["name"].startswith("tl_OsDisk"))
+    assert os_disk["properties"]["securityProfile"] == {"securityType": "TrustedLaunch"}
+    snap = group.at("Microsoft.Compute/snapshots", "tl-snap")
+    group.call("PUT", snap, {"location": "eastus", "properties": {"creationData": {
+        "createOption": "Copy", "sourceResourceId": os_disk["id"]}}})
+    copy = group.at("Microsoft.Compute/disks", "tl-copy")
+    group.call("PUT", copy, {"location": "eastus", "properties": {"osType": "Linux", "creationData": {
+        "createOption": "Copy", "sourceResourceId": snap.split("?")[0]}}})
+    assert arm.request("GET", copy)[2]["properties"]["securityProfile"]["securityType"] == "TrustedLaunch"
+    attached = {"osDisk": {"createOption": "Attach", "osType": "Linux", "managedDisk": {"id": copy.split("?")[0]}}}
+    status, body = group.vm("standard", group.nic("standard-nic", subnet), storageProfile=attached)
+    assert status == 400 and "security type" in body["error"]["message"]
+    assert group.vm("tl-again", group.nic("again-nic", subnet), storageProfile=attached,
+                    securityProfile=trusted)[0] == 201
+
+
 def test_core_quotas(arm: FakeResourceManager, group: Group) -> None:
     def usage() -> dict[str, Any]:
         usages = arm.request("GET", f"{SUB}/providers/Microsoft.Compute/locations/eastus/usages?{COMPUTE_API}")[2]

@@ -21,11 +21,17 @@ IMAGES = {
     ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"): {"22.04.202611010": 30},
     ("Canonical", "UbuntuServer", "18.04-LTS"): {"18.04.202306070": 30},
     ("Debian", "debian-12", "12"): {"0.20261105.1800": 30},
+    ("Debian", "debian-12", "12-gen2"): {"0.20261105.1800": 30},
     ("Debian", "debian-13", "13"): {"0.20261105.1800": 30},
+    ("Debian", "debian-13", "13-gen2"): {"0.20261105.1800": 30},
     ("MicrosoftWindowsServer", "WindowsServer", "2016-Datacenter"): {"14393.5786.230310": 127},
     ("MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-azure-edition"): {"20348.2700.240905": 127},
     ("resf", "rockylinux-x86_64", "9-base"): {"9.5.20241118": 10},
 }
+# Images of the first Hyper-V generation (BIOS): no Trusted Launch on them. The others are V2 (UEFI).
+GENERATION_1 = frozenset({("Debian", "debian-12", "12"), ("Debian", "debian-13", "13"),
+                          ("MicrosoftWindowsServer", "WindowsServer", "2016-Datacenter"),
+                          ("resf", "rockylinux-x86_64", "9-base")})
 # Marketplace images sold under a plan, which a VM made from them must name.
 PLANS = {("resf", "rockylinux-x86_64", "9-base"): {"name": "9-base", "product": "rockylinux-x86_64",
                                                    "publisher": "resf"}}

@@ -14,7 +14,7 @@ from typing import Any
 from cloudvm.ssh import key_type
 from cloudvm_azure.fake import quotas, resources
 from cloudvm_azure.fake.arm import Arm, ArmError, now_text
-from cloudvm_azure.fake.catalog import IMAGES, PLANS, RESERVED_ADMIN_NAMES, VM_SIZES
+from cloudvm_azure.fake.catalog import GENERATION_1, IMAGES, PLANS, RESERVED_ADMIN_NAMES, VM_SIZES
 
 # https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftcompute
 _NAME_FORBIDDEN = set("~!@#$%^&*()=+_[]{}\\|;:'\",<>/?` ")
@@ -73,6 +73,25 @@ def check_custom_data(profile: dict[str, Any]) -> None:
                        target="customData")
 
 
+def _security(machine: dict[str, Any]) -> str:
+    """The VM's security type: ``Standard`` unless its securityProfile says ``TrustedLaunch`` (or another)."""
+    return str(((machine["properties"].get("securityProfile") or {}).get("securityType")) or "Standard")
+
+
+def _check_generation(security: str, generation: str) -> None:
+    """Trusted Launch boots UEFI images only (https://learn.microsoft.com/azure/virtual-machines/trusted-launch)."""
+    if security == "TrustedLaunch" and generation != "V2":
+        raise ArmError(400, "InvalidParameter", "The image is of Hyper-V generation 1, which Trusted Launch does not "
+                                                "support: use a generation 2 image or securityType Standard.",
+                       target="securityProfile.securityType")
+
+
+def _generation(machine: dict[str, Any]) -> str:
+    image = (machine["properties"].get("storageProfile") or {}).get("imageReference") or {}
+    urn = (str(image.get("publisher")), str(image.get("offer")), str(image.get("sku")))
+    return "V1" if urn in GENERATION_1 else "V2"
+
+
 def _check_plan(machine: dict[str, Any], urn: tuple[str, str, str]) -> None:
     """A Marketplace image sold under a plan needs the plan named in the request (and its terms accepted,
     which the fake takes as done)."""
@@ -118,15 +137,19 @@ def vm(arm: Arm, machine: dict[str, Any], body: dict[str, Any], old: dict[str, A
     check_custom_data(props.get("osProfile") or {})
     quotas.check(arm, _subscription(machine), machine.get("location", ""), size)
     from_image = resources.create_option(os_disk) == "FromImage"
+    security = _security(machine)
     if from_image and image.get("id"):
-        resources.ref(arm, image, "storageProfile.imageReference")
+        custom = resources.ref(arm, image, "storageProfile.imageReference") or {}
         os_disk["diskSizeGB"] = max(os_disk.get("diskSizeGB") or 0, 30)
+        _check_generation(security, str(custom.get("properties", {}).get("hyperVGeneration", "V1")))
     elif from_image:
-        versions = IMAGES.get((str(image.get("publisher")), str(image.get("offer")), str(image.get("sku"))))
+        urn = (str(image.get("publisher")), str(image.get("offer")), str(image.get("sku")))
+        versions = IMAGES.get(urn)
         if not versions:
             raise ArmError(404, "PlatformImageNotFound", f"The platform image '{image}' is not available.")
         image["exactVersion"] = max(versions)
-        _check_plan(machine, (str(image.get("publisher")), str(image.get("offer")), str(image.get("sku"))))
+        _check_plan(machine, urn)
+        _check_generation(security, "V1" if urn in GENERATION_1 else "V2")
         os_disk["diskSizeGB"] = max(os_disk.get("diskSizeGB") or 0, versions[image["exactVersion"]])
     nics = [resources.ref(arm, n, "networkProfile.networkInterfaces")
             for n in (props.get("networkProfile") or {}).get("networkInterfaces") or []]
@@ -182,6 +205,11 @@ def _attach(arm: Arm, machine: dict[str, Any], spec: dict[str, Any], *, is_os: b
             raise ArmError(400, "InvalidParameter", "A disk to attach needs managedDisk.id.", target="managedDisk")
         if disk.get("managedBy"):
             raise ArmError(409, "OperationNotAllowed", f"Disk {disk['name']} is attached to {disk['managedBy']}.")
+        held = str((disk["properties"].get("securityProfile") or {}).get("securityType") or "Standard")
+        if is_os and held != _security(machine):
+            raise ArmError(400, "InvalidParameter", f"The security type of the VM ({_security(machine)}) is not "
+                                                    f"compatible with the security type of the OS disk {disk['name']} "
+                                                    f"({held}).", target="securityProfile.securityType")
         spec["diskSizeGB"] = disk["properties"]["diskSizeGB"]
         spec.setdefault("name", disk["name"])
     else:
@@ -193,7 +221,9 @@ def _attach(arm: Arm, machine: dict[str, Any], spec: dict[str, Any], *, is_os: b
             "location": machine["location"], "tags": machine.get("tags"), "sku": {"name": sku},
             "properties": {"diskSizeGB": spec.get("diskSizeGB") or 30,
                            "creationData": {"createOption": "FromImage" if is_os else "Empty"},
-                           **({"osType": "Linux"} if is_os else {})}})
+                           **({"osType": "Linux", "hyperVGeneration": _generation(machine)} if is_os else {}),
+                           **({"securityProfile": {"securityType": _security(machine)}}
+                              if is_os and _security(machine) != "Standard" else {})}})
         spec["name"] = name
         managed["storageAccountType"] = sku
     managed["id"] = disk["id"]

@@ -208,6 +208,7 @@ def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, A
         assert source is not None
         data["sourceUniqueId"] = source["properties"]["uniqueId"]
         size = max(size or 0, source["properties"]["diskSizeGB"])
+        props.update(_inherited(source))
     elif option == "Empty" and not size:
         raise ArmError(400, "InvalidParameter", "Required parameter 'diskSizeGB' is missing (null).",
                        target="diskSizeGB")
@@ -257,6 +258,12 @@ def _image(arm: Arm, image: dict[str, Any], body: dict[str, Any], old: dict[str,
     image["properties"].setdefault("hyperVGeneration", "V1")
 
 
+def _inherited(source: dict[str, Any]) -> dict[str, Any]:
+    """What a disk or snapshot copied from another keeps of it: its generation and security type."""
+    return {k: copy.deepcopy(source["properties"][k]) for k in ("hyperVGeneration", "securityProfile")
+            if k in source["properties"]}
+
+
 def _snapshot(arm: Arm, snap: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
     props = snap["properties"]
     data = props.get("creationData") or {}
@@ -272,6 +279,7 @@ def _snapshot(arm: Arm, snap: dict[str, Any], body: dict[str, Any], old: dict[st
         props["completionPercent"] = 0.0
         arm.later(arm.timing.copy, lambda: props.update(completionPercent=100.0))
     data["sourceUniqueId"] = source["properties"]["uniqueId"]
+    props.update(_inherited(source))
     snap["sku"] = {"name": "Standard_LRS", "tier": "Standard"}
     props.update(diskSizeGB=source["properties"]["diskSizeGB"], timeCreated=now_text(), uniqueId=str(Arm.unique()),
                  incremental=bool(props.get("incremental")), creationData=data,

@@ -14,7 +14,7 @@ from typing import Any
 
 from cloudvm_azure.fake import quotas
 from cloudvm_azure.fake.arm import Arm, ArmError
-from cloudvm_azure.fake.catalog import IMAGES, LOCATIONS, PLANS, VM_SIZES
+from cloudvm_azure.fake.catalog import GENERATION_1, IMAGES, LOCATIONS, PLANS, VM_SIZES
 from cloudvm_azure.fake.operations import Answer, Call
 from cloudvm_azure.fake.routes import KINDS
 
@@ -105,7 +105,8 @@ def _version(here: str, location: str, parts: tuple[str, ...]) -> dict[str, Any]
     return {"location": location, "name": version, "id": f"{here.rsplit('/', 1)[0]}/{version}",
             "properties": {"osImage": {"operatingSystem": "Windows" if windows else "Linux",
                                        "sizeInGb": versions[version]},
-                           "hyperVGeneration": "V1" if windows else "V2", "dataDiskImages": [],
+                           "hyperVGeneration": "V1" if (publisher, offer, sku) in GENERATION_1 else "V2",
+                           "dataDiskImages": [],
                            "architecture": "x64", "automaticOSUpgradeProperties": {
                                "automaticOSUpgradeSupported": False}, **({"plan": plan} if plan else {})}}
 
