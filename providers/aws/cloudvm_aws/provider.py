@@ -369,10 +369,11 @@ class AWSProvider(Provider):
             self.resolve_image(request.image)
         device, size = self._roots[request.image]
         devices: list[dict[str, Any]] = [{"DeviceName": device, "Ebs": {
-            "VolumeSize": max(size, spec.root_disk_gib or 0), "DeleteOnTermination": True, "VolumeType": "gp3"}}]
+            "VolumeSize": max(size, spec.root_disk_gib or 0), "DeleteOnTermination": True, "VolumeType": "gp3",
+            "Encrypted": True}}]
         for device, disk in zip(DATA_DEVICES, spec.disks, strict=False):
             devices.append({"DeviceName": device, "Ebs": {"VolumeSize": disk.size_gib,
-                                                         "DeleteOnTermination": not disk.keep,
+                                                         "DeleteOnTermination": not disk.keep, "Encrypted": True,
                                                          **_tier(disk.tier, disk.size_gib)}})
         return devices
 
@@ -427,6 +428,10 @@ class AWSProvider(Provider):
                                     "AssociatePublicIpAddress": spec.network.public_ip}],
                 TagSpecifications=[{"ResourceType": kind, "Tags": _tag_list(tags)} for kind in ("instance", "volume")],
                 **_credits(request.size.type_name),
+                # IMDSv2 only (a token first: no credentials for a server-side request forgery), two hops
+                # so containers on the VM reach it too:
+                # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-options.html
+                MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
             )
         self._groups.pop(request.token, None)
         instance_id: str = reply["Instances"][0]["InstanceId"]
@@ -593,14 +598,17 @@ class AWSProvider(Provider):
             return existing[request.token]
         root = next(d for d in snapshot.disks if d.root)
         ami_name = f"cloudvm-restore-{request.spec.name}-{request.token}"
-        devices = [{"DeviceName": d.device, "Ebs": {"SnapshotId": d.id, "DeleteOnTermination": True,
-                                                    "VolumeType": "gp3"}} for d in snapshot.disks]
+        ebs: list[dict[str, Any]] = [{"SnapshotId": d.id, "DeleteOnTermination": True, "VolumeType": "gp3"}
+                                     for d in snapshot.disks]
+        devices = [{"DeviceName": d.device, "Ebs": {**e, "Encrypted": True}} for d, e in zip(snapshot.disks, ebs,
+                                                                                             strict=True)]
         raw = snapshot.raw[0] if snapshot.raw else {}
         boot = snapshots.boot_attributes(_tag_dict(raw.get("Tags")).get(snapshots.BOOT, ""))
         with mapped(f"register image for {request.spec.name}"):
             found = self.ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [ami_name]}])
             image_id = found["Images"][0]["ImageId"] if found["Images"] else self.ec2.register_image(
-                Name=ami_name, RootDeviceName=root.device, BlockDeviceMappings=devices[:1],
+                Name=ami_name, RootDeviceName=root.device,
+                BlockDeviceMappings=[{"DeviceName": root.device, "Ebs": ebs[0]}],  # the launch encrypts
                 VirtualizationType="hvm", EnaSupport=True, **boot)["ImageId"]
         try:
             user = _tag_dict(raw.get("Tags")).get(USER_TAG)

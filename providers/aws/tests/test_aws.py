@@ -79,6 +79,18 @@ def test_a_vm_goes_to_a_zone_that_offers_its_type_and_has_room(cloud: cloudvm.Cl
     assert leftovers(moto_url, "rare") == leftovers(moto_url, "moved") == []
 
 
+def test_instances_take_imdsv2_only_and_volumes_are_encrypted(cloud: cloudvm.Cloud, ec2: Any) -> None:
+    vm = cloud.create(spec("secure", disks=[cloudvm.Disk(size_gib=1)]))
+    try:
+        time.sleep(0.3)  # EC2 may not show an instance made a moment ago to every call yet
+        options = ec2.describe_instances(InstanceIds=[vm.id])["Reservations"][0]["Instances"][0]["MetadataOptions"]
+        assert options["HttpTokens"] == "required" and options["HttpPutResponseHopLimit"] == 2
+        volumes = ec2.describe_volumes(VolumeIds=[d.id for d in vm.disks])["Volumes"]
+        assert len(volumes) == 2 and all(v["Encrypted"] for v in volumes)
+    finally:
+        cloud.delete(vm)
+
+
 def test_burstable_types_run_on_standard_credits(cloud: cloudvm.Cloud, ec2: Any) -> None:
     vm = cloud.create(spec("credits"))  # t3a.micro: unlimited unless told otherwise
     try:
