@@ -53,6 +53,16 @@ def _metadata(instance: dict[str, Any]) -> dict[str, str]:
     return {i["key"]: i.get("value", "") for i in (instance.get("metadata") or {}).get("items") or []}
 
 
+# Secure Boot, a virtual TPM and integrity monitoring wherever the image boots UEFI:
+# https://cloud.google.com/compute/shielded-vm/docs/shielded-vm
+SHIELDED = {"enableSecureBoot": True, "enableVtpm": True, "enableIntegrityMonitoring": True}
+
+
+def _uefi(resource: dict[str, Any]) -> bool:
+    """Whether an image, or a snapshot of a disk made from one, boots UEFI."""
+    return any(f.get("type") == "UEFI_COMPATIBLE" for f in resource.get("guestOsFeatures") or [])
+
+
 def _last(link: str) -> str:
     return link.rsplit("/", 1)[-1]
 
@@ -98,6 +108,7 @@ class GCPProvider(Provider):
         self._clients: dict[str, Any] = {}
         self._types: dict[str, ResolvedSize] = {}
         self._networks: dict[str, dict[str, str]] = {}
+        self._uefi: set[str] = set()  # image links that boot UEFI, and so as Shielded VMs
         self.ops = Operations(self._client, self._project, operation_timeout)
 
     @property
@@ -206,6 +217,8 @@ class GCPProvider(Provider):
         except NotFound:
             raise InvalidSpec("image", f"no image {image!r}") from None
         link: str = found["selfLink"]
+        if _uefi(found):
+            self._uefi.add(link)
         return link
 
     # -- launching -------------------------------------------------------------------
@@ -234,7 +247,7 @@ class GCPProvider(Provider):
         return nic
 
     def _body(self, request: LaunchRequest, nic: dict[str, str], disks: list[dict[str, Any]],
-              user: str | None = None) -> dict[str, Any]:
+              user: str | None = None, uefi: bool = False) -> dict[str, Any]:
         spec = request.spec
         user = spec.ssh.user if spec.ssh else user
         items = {"user-data": cloudinit.user_data(spec), TAGS_KEY: json.dumps(request.tags, sort_keys=True),
@@ -250,6 +263,7 @@ class GCPProvider(Provider):
             "networkInterfaces": [{**nic, **({"accessConfigs": access} if access else {})}],
             "metadata": {"items": [{"key": k, "value": v} for k, v in items.items()]},
             "tags": {"items": [self._ingress(spec, nic["network"])[0]] if spec.network.ingress else []},
+            **({"shieldedInstanceConfig": SHIELDED} if uefi else {}),
         }
 
     def _new_disks(self, request: LaunchRequest) -> list[dict[str, Any]]:
@@ -270,7 +284,8 @@ class GCPProvider(Provider):
             self._network(request.spec)
 
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
-        bodies = [self._body(r, self._network(r.spec), self._new_disks(r)) for r in requests]
+        bodies = [self._body(r, self._network(r.spec), self._new_disks(r), uefi=r.image in self._uefi)
+                  for r in requests]
         return self._insert(list(requests), bodies)
 
     def _insert(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]]) -> list[str]:
@@ -519,7 +534,8 @@ class GCPProvider(Provider):
             disks.append({"boot": bool(info.get("root")), "autoDelete": True,
                           "deviceName": info.get("device") or f"disk-{index}", "initializeParams": params})
         user = snapshots.manifest(members[0]).get("user")
-        body = self._body(request, self._network(request.spec), disks, user=user)
+        root = next(m for m in members if snapshots.manifest(m).get("root"))
+        body = self._body(request, self._network(request.spec), disks, user=user, uefi=_uefi(root))
         return self._insert([request], [body])[0]
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:

@@ -311,3 +311,15 @@ def test_machines_boot_their_own_architecture_from_disks_they_take(gce: FakeComp
     for body in (booted, hyper):
         call(gce, "POST", f"{ZONE_PATH}/instances", body)
     gone(gce, f"{ZONE_PATH}/instances/arm-arm", f"{ZONE_PATH}/instances/hyper-hyper")
+
+
+def test_shielded_vm_needs_a_uefi_boot_disk(gce: FakeComputeEngine) -> None:
+    centos = [{"boot": True, "autoDelete": True, "initializeParams": {
+        "sourceImage": "projects/centos-cloud/global/images/family/centos-7"}}]
+    status, body = gce.request("POST", f"{ZONE_PATH}/instances", instance(
+        "bios-shielded", disks=centos, shieldedInstanceConfig={"enableSecureBoot": True}))
+    assert status == 400 and "UEFI_COMPATIBLE" in body["error"]["message"]
+    call(gce, "POST", f"{ZONE_PATH}/instances", instance("uefi-default"))
+    assert call(gce, "GET", f"{ZONE_PATH}/instances/uefi-default")["shieldedInstanceConfig"] == {
+        "enableSecureBoot": False, "enableVtpm": True, "enableIntegrityMonitoring": True}  # Google's defaults
+    gone(gce, f"{ZONE_PATH}/instances/uefi-default")

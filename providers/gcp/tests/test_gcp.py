@@ -142,6 +142,23 @@ def test_user_data_runs_where_the_image_has_no_cloud_init(cloud: cloudvm.Cloud, 
         cloud.delete([debian, ubuntu])
 
 
+def test_shielded_vm_where_the_image_boots_uefi_and_restores_keep_it(cloud: cloudvm.Cloud, gce: FakeComputeEngine,
+                                                                      make_vm: MakeVM) -> None:
+    shielded = cloud.create(make_vm("shielded"))
+    bios = cloud.create(make_vm("bios", image="projects/centos-cloud/global/images/family/centos-7"))
+    try:
+        config = raw(gce, "instance", "shielded")["shieldedInstanceConfig"]
+        assert config == {"enableSecureBoot": True, "enableVtpm": True, "enableIntegrityMonitoring": True}
+        assert "shieldedInstanceConfig" not in raw(gce, "instance", "bios")
+        snap = cloud.snapshot(shielded, name="shielded-snap")
+        again = cloud.restore(snap, name="shielded-again")
+        assert raw(gce, "instance", "shielded-again")["shieldedInstanceConfig"]["enableSecureBoot"] is True
+        cloud.delete(again)
+        cloud.delete_snapshot(snap)
+    finally:
+        cloud.delete([shielded, bios])
+
+
 def test_kept_disks_outlive_the_vm(cloud: cloudvm.Cloud, gce: FakeComputeEngine, make_vm: MakeVM) -> None:
     vm = cloud.create(make_vm("keeper", disks=[cloudvm.Disk(size_gib=1, keep=True), cloudvm.Disk(size_gib=1)]))
     cloud.delete(vm)

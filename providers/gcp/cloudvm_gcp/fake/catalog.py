@@ -36,7 +36,10 @@ IMAGES = {
     "ubuntu-os-cloud": [("ubuntu-2404-noble-amd64-v20261101", "ubuntu-2404-lts-amd64", 10, False),
                         ("ubuntu-2204-jammy-v20261101", "ubuntu-2204-lts", 10, False)],
     "rocky-linux-cloud": [("rocky-linux-9-v20261030", "rocky-linux-9", 20, False)],
+    "centos-cloud": [("centos-7-v20240611", "centos-7", 20, False)],
 }
+# Images that boot by BIOS only: no UEFI_COMPATIBLE feature, so no Shielded VM on them.
+BIOS_ONLY = frozenset({"centos-7-v20240611"})
 # The image projects whose images boot cloud-init; the others' guest environment runs a startup-script.
 CLOUD_INIT_PROJECTS = ("ubuntu-os-cloud",)
 # name: (description, valid sizes, default GB)

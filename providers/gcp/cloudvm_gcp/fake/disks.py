@@ -36,7 +36,8 @@ class Disks(Locations):
         size = 0
         if spec.get("sourceImage"):
             image = self.image(spec["sourceImage"], project)
-            disk.update(sourceImage=image["selfLink"], sourceImageId=image["id"], architecture=image["architecture"])
+            disk.update(sourceImage=image["selfLink"], sourceImageId=image["id"], architecture=image["architecture"],
+                        guestOsFeatures=image["guestOsFeatures"])
             size = int(image["diskSizeGb"])
         if spec.get("sourceSnapshot"):
             snapshot = self.c.get(relative(spec["sourceSnapshot"], project))
@@ -44,7 +45,7 @@ class Disks(Locations):
                 raise ApiError(400, "resourceNotReady", f"The resource '{relative(snapshot['selfLink'])}' "
                                                         "is not ready")
             disk.update(sourceSnapshot=snapshot["selfLink"], sourceSnapshotId=snapshot["id"],
-                        architecture=snapshot["architecture"])
+                        architecture=snapshot["architecture"], guestOsFeatures=snapshot.get("guestOsFeatures", []))
             size = int(snapshot["diskSizeGb"])
         wanted = int(spec.get("diskSizeGb") or spec.get("sizeGb") or size or 10)
         if wanted < size:
@@ -111,7 +112,8 @@ class Disks(Locations):
                     "storageBytes": str(size * 2**27), "storageBytesStatus": "UPDATING",
                     "storageLocations": [_region(zone).split("-")[0]], "labels": {},
                     "labelFingerprint": _fingerprint(), "snapshotType": "STANDARD", "autoCreated": False,
-                    "architecture": disk["architecture"], "downloadBytes": str(size * 2**20),
+                    "architecture": disk["architecture"], "guestOsFeatures": disk.get("guestOsFeatures", []),
+                    "downloadBytes": str(size * 2**20),
                     "creationSizeBytes": "0",
                     **{k: v for k, v in body.items() if k in _SNAPSHOT_INPUT and k != "guestFlush"}}
         snapshot["sourceDisk"] = disk["selfLink"]  # output-only fields a client sends are ignored, as Google does

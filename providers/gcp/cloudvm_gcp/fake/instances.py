@@ -85,6 +85,7 @@ class ComputeApi(Disks, Networking):
         check_metadata(metadata.get("items") or [])
         disks = self._disks(project, zone, str(name), body.get("disks") or [])
         self._fits(machine, disks)
+        shielded = self._shielded(body, disks)
         nics = [self._nic(project, zone, i, nic) for i, nic in enumerate(body.get("networkInterfaces") or [{}])]
         instance_id = _id()
         instance = {
@@ -101,6 +102,7 @@ class ComputeApi(Disks, Networking):
                            "provisioningModel": "STANDARD", **(body.get("scheduling") or {})},
             "cpuPlatform": "Intel Cascade Lake", "startRestricted": False,
             "deletionProtection": bool(body.get("deletionProtection")), "fingerprint": _fingerprint(),
+            **({"shieldedInstanceConfig": shielded} if shielded else {}),
             **({"hostname": body["hostname"]} if body.get("hostname") else {}),
         }
         needs = {"CPUS": catalog.MACHINE_TYPES[machine][0], "INSTANCES": 1,
@@ -155,6 +157,20 @@ class ComputeApi(Disks, Networking):
                 raise ApiError(400, "invalid", f"Invalid value for field 'resource.disks[{index}]': the boot disk's "
                                                f"architecture ({disk['architecture']}) does not match the machine "
                                                f"type {machine} ({catalog.architecture(machine)}).")
+
+    @staticmethod
+    def _shielded(body: dict[str, Any], disks: list[NewDisk]) -> dict[str, bool] | None:
+        """Shielded VM features need a UEFI boot disk; one gets vTPM and integrity monitoring unless told
+        otherwise (https://cloud.google.com/compute/shielded-vm/docs/shielded-vm)."""
+        boot = next(disk for _, disk, request, _ in disks if request.get("boot"))
+        uefi = any(f.get("type") == "UEFI_COMPATIBLE" for f in boot.get("guestOsFeatures") or [])
+        asked = body.get("shieldedInstanceConfig") or {}
+        if not uefi:
+            if any(asked.values()):
+                raise ApiError(400, "invalid", "Invalid value for field 'resource.shieldedInstanceConfig': Shielded "
+                                               "VM features need a boot disk whose image is UEFI_COMPATIBLE.")
+            return None
+        return {"enableSecureBoot": False, "enableVtpm": True, "enableIntegrityMonitoring": True, **asked}
 
     def _existing(self, path: str, zone: str, field: str) -> dict[str, Any]:
         """An existing disk to attach: in the instance's zone, and not held read-write by another instance."""
