@@ -279,6 +279,14 @@ def test_administrators_and_keys_are_held_to_azures_rules(group: Group) -> None:
         assert status == 400 and body["error"]["target"] == target
 
 
+def test_the_provider_refuses_up_front_exactly_the_names_the_fake_refuses() -> None:
+    """The provider's list is what lets a spec fail before anything is made; it must not drift from the rule."""
+    from cloudvm_azure.catalog import RESERVED_USERS
+    from cloudvm_azure.fake.catalog import RESERVED_ADMIN_NAMES
+
+    assert RESERVED_USERS == RESERVED_ADMIN_NAMES
+
+
 def test_a_restricted_size_is_listed_so_and_refused(arm: FakeResourceManager, group: Group) -> None:
     arm.restrict("Standard_B2s")
     skus = arm.request("GET", f"{SUB}/providers/Microsoft.Compute/skus?{COMPUTE_API}&$filter=location%20eq%20"
