@@ -11,6 +11,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cloudvm import errors
     from cloudvm.cloud import Cloud
     from cloudvm.environment import Environment
@@ -40,17 +42,18 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("errors", "backup", "ssh", "gc", "testing"):
+    if name in ("errors", "backup", "ssh", "hostkeys", "gc", "testing"):
         return import_module(f"cloudvm.{name}")
     raise AttributeError(f"module 'cloudvm' has no attribute {name!r}")
 
 
 def connect(provider: str, *, retry: RetryPolicy | None = None, timeout: float = 600.0, poll_interval: float = 1.0,
-            **options: Any) -> Cloud:
+            known_hosts: str | Path | None = None, **options: Any) -> Cloud:
     """A ``Cloud`` for the named provider; ``options`` go to the provider
-    (``uri=`` for libvirt, ``region=`` for the clouds, ...)."""
+    (``uri=`` for libvirt, ``region=`` for the clouds, ...). ``known_hosts``: where the
+    host keys learned from VMs' consoles are kept (default: ``cloudvm.hostkeys.default_path()``)."""
     from cloudvm.cloud import Cloud
     from cloudvm.registry import load
 
     return Cloud(load(provider)(**options), retry=retry, timeout=timeout, poll_interval=poll_interval,
-                 origin=(provider, options))
+                 known_hosts=known_hosts, origin=(provider, options))

@@ -325,9 +325,7 @@ def drill(cloud: Cloud, source: Policy | str, *, region: str | None = None, chec
                            rto_seconds=time.monotonic() - started, reached="reachable" if reachable else "running",
                            check=check)
             if check:
-                from cloudvm import ssh
-
-                done_check = ssh.run(vm, check, key_file=key_file)
+                done_check = where.ssh(vm, check, key_file=key_file)
                 report.check_exit, report.check_output = done_check.returncode, done_check.stdout + done_check.stderr
             return report
         finally:

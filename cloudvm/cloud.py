@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import builtins
 import logging
+import subprocess
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cloudvm import ssh
 from cloudvm import tags as tagging
 from cloudvm.errors import InvalidSpec, NotFound, ProviderError, Timeout, Unsupported
 from cloudvm.fanout import fan_out
+from cloudvm.hostkeys import KnownHosts
 from cloudvm.model import VM, ResolvedSize, Snapshot, SnapshotState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.retry import RetryPolicy
@@ -39,6 +42,7 @@ class Cloud:
         retry: RetryPolicy | None = None,
         timeout: float = 600.0,
         poll_interval: float = 1.0,
+        known_hosts: KnownHosts | str | Path | None = None,
         origin: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         self.provider = provider
@@ -46,6 +50,7 @@ class Cloud:
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.waiter = Waiter(provider, self.retry, interval=poll_interval)
+        self.known_hosts = known_hosts if isinstance(known_hosts, KnownHosts) else KnownHosts(known_hosts)
         self._sizes: dict[Size, ResolvedSize] = {}
         self._images: dict[str, str] = {}
 
@@ -70,7 +75,7 @@ class Cloud:
 
         name, options = self.origin
         return connect(name, retry=self.retry, timeout=self.timeout, poll_interval=self.waiter.interval,
-                       **{**options, **self.provider.relocated(location)})
+                       known_hosts=self.known_hosts.path, **{**options, **self.provider.relocated(location)})
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -256,14 +261,47 @@ class Cloud:
         self._spread("terminate", ids, self.provider.terminate)
         by_id = {vm.id: vm for vm in vms}
         self.waiter.until(ids, "terminated", timeout, on_gone and (lambda vm_id, _: on_gone(by_id[vm_id])))
+        self.known_hosts.forget(vms)
         self._spread("release", vms, self.provider.release)
 
     def console_output(self, ref: VMRef) -> str:
         """What the VM printed on its serial console (why it did not come up)."""
         self.provider.require(Capability.CONSOLE_OUTPUT)
-        vm = self.get(ref)
+        return self._console(self.get(ref))
+
+    def _console(self, vm: VM) -> str:
         text: str = self._call("console_output", lambda: self.provider.console_output(vm))
         return text
+
+    # -- logging in ---------------------------------------------------------
+
+    def ssh_argv(self, ref: VMRef, command: Sequence[str] = (), *, user: str | None = None,
+                 key_file: str | None = None, timeout: float | None = None) -> builtins.list[str]:
+        """The ``ssh`` command line that logs in to the VM, trusting only the host keys it printed on
+        its serial console (read until they show, up to ``timeout``)."""
+        vm = self.get(ref)
+        self.host_keys(vm, timeout=timeout)
+        return ssh.argv(vm, self.known_hosts, command, user=user, key_file=key_file)
+
+    def ssh(self, ref: VMRef, command: str, *, user: str | None = None, key_file: str | None = None,
+            timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run one shell command on the VM over SSH, its host key checked; ``HostKeyMismatch``
+        when the VM answers with another key than it printed."""
+        vm = self.get(ref)
+        self.host_keys(vm)
+        return ssh.run(vm, self.known_hosts, command, user=user, key_file=key_file, timeout=timeout)
+
+    def host_keys(self, ref: VMRef, *, timeout: float | None = None) -> builtins.list[str]:
+        """The VM's SSH host keys as cloudvm trusts them: on file, or learned from its console now."""
+        vm = ref if isinstance(ref, VM) else self.get(ref)
+        if not self.known_hosts.keys(vm):
+            if Capability.HOST_KEYS not in self.capabilities:
+                raise Unsupported(f"{self.provider.name} does not tell a VM's SSH host keys (no serial console), so "
+                                  f"cloudvm cannot check them; file keys you got another way with "
+                                  f"cloud.known_hosts.record()")
+            self.known_hosts.learn(vm, lambda: self._call("host_keys", lambda: self.provider.host_keys(vm)),
+                                   timeout or self.timeout, self.waiter.sleep, self.waiter.clock)
+        return self.known_hosts.keys(vm)
 
     # -- snapshots --------------------------------------------------------
 

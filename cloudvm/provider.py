@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from cloudvm import hostkeys
 from cloudvm.errors import Unsupported
 from cloudvm.model import VM, ResolvedSize, Snapshot
 from cloudvm.spec import Size, VMSpec
@@ -35,6 +36,8 @@ class Capability(enum.Enum):
     REACHABILITY = "reachability"
     CONSOLE_OUTPUT = "console_output"
     EXPORT = "export"  # a VM written to files and read back on another host or pool
+    HOST_KEYS = "host_keys"  # the VM's SSH host keys, told over the provider's API
+    ENCRYPTION_KEYS = "encryption_keys"  # disks encrypted with a key the user manages
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Provider(abc.ABC):
             Capability.PUBLIC_IP: spec.network.public_ip,
             Capability.DATA_DISKS: bool(spec.disks),
             Capability.KEEP_DISKS: any(d.keep for d in spec.disks),
+            Capability.ENCRYPTION_KEYS: spec.encryption_key is not None,
         }
         missing = [cap.value for cap, needed in needs.items() if needed and cap not in self.capabilities]
         if missing:
@@ -170,6 +174,11 @@ class Provider(abc.ABC):
 
     def console_output(self, vm: VM) -> str:
         raise Unsupported(f"provider {self.name!r} does not capture console output")
+
+    def host_keys(self, vm: VM) -> list[str]:
+        """The SSH host keys the guest has published so far (none yet: an empty list), over a
+        channel the provider's credentials protect: by default the serial console."""
+        return hostkeys.from_console(self.console_output(vm))
 
     def close(self) -> None:  # noqa: B027 - most providers hold nothing to release
         """Release connections; the provider may be used again afterwards."""

@@ -180,6 +180,11 @@ class VMSpec(SpecModel):
     network: Network = Network()
     ssh: SSHAccess | None = None
     user_data: str | None = Field(default=None, repr=False, max_length=16384)
+    # Every disk is encrypted at rest on every cloud, by default with the cloud's own keys; this
+    # names a customer-managed key for all of the VM's disks instead: an AWS KMS key (id, ARN,
+    # alias/NAME or alias ARN), a GCP Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K),
+    # an Azure disk encryption set's resource id.
+    encryption_key: str | None = Field(default=None, min_length=1, max_length=2048)
     tags: dict[str, str] = Field(default_factory=dict)
     extra: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -40,7 +40,7 @@ with tempfile.TemporaryDirectory() as tmp, cloudvm.connect(os.environ.get("CLOUD
         done(t)
         print(f"    {vm.name}: {vm.state.value}, {vm.size.type_name if vm.size else '?'}, address {vm.address}")
         t = step("logging in over SSH")
-        print("    " + ssh.run(vm, "hostname; cat /tmp/hello; echo precious > ~/data; sync", **login).stdout
+        print("    " + cloud.ssh(vm, "hostname; cat /tmp/hello; echo precious > ~/data; sync", **login).stdout
               .strip().replace("\n", "\n    "))
         done(t)
         t = step("taking a snapshot of every disk")
@@ -50,7 +50,7 @@ with tempfile.TemporaryDirectory() as tmp, cloudvm.connect(os.environ.get("CLOUD
         vm2 = cloud.restore(snap, name="demo-2", wait="reachable")
         created.append(vm2)
         done(t)
-        print(f"    ~/data on {vm2.name}: {ssh.run(vm2, 'cat ~/data', **login).stdout.strip()}")
+        print(f"    ~/data on {vm2.name}: {cloud.ssh(vm2, 'cat ~/data', **login).stdout.strip()}")
     finally:
         t = step("tearing down")
         if created:

@@ -35,7 +35,7 @@ with tempfile.TemporaryDirectory() as tmp, cloudvm.connect(os.environ.get("CLOUD
     try:
         print(f"{vm.name} is up at {vm.address}")
         if guest:
-            done = ssh.run(vm, "uname -sr && hostname", key_file=str(key_file))
+            done = cloud.ssh(vm, "uname -sr && hostname", key_file=str(key_file))
             print(done.stdout, end="")
             if done.returncode != 0:
                 raise SystemExit(f"ssh failed: {done.stderr}")

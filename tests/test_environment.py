@@ -208,13 +208,13 @@ def test_the_example_environment_on_libvirt(tmp_path: Path, monkeypatch: pytest.
         outputs = json.loads(cli("outputs").stdout)
         assert sorted(outputs) == ["db", "web-1", "web-2"] and all(o["address"] for o in outputs.values())
         assert "demo-web-2" in cli("status").stdout
-        env = Environment.load(example / "env.yaml")
-        vms = {env._short(vm): vm for vm in env.status()}
-        assert sorted(vms) == ["db", "web-1", "web-2"]
-        for short, vm in vms.items():
-            done = ssh.run(vm, "hostname; cat /tmp/db-ready 2>/dev/null; true", key_file=str(key))
-            assert done.returncode == 0 and done.stdout.split()[0] == f"demo-{short}", done.stderr
-            assert ("db ready" in done.stdout) == (short == "db")
+        with Environment.load(example / "env.yaml") as env:
+            vms = {env._short(vm): vm for vm in env.status()}
+            assert sorted(vms) == ["db", "web-1", "web-2"]
+            for short, vm in vms.items():
+                done = env.cloud().ssh(vm, "hostname; cat /tmp/db-ready 2>/dev/null; true", key_file=str(key))
+                assert done.returncode == 0 and done.stdout.split()[0] == f"demo-{short}", done.stderr
+                assert ("db ready" in done.stdout) == (short == "db")
     finally:
         down = cli("down")
     assert down.returncode == 0, down.stderr

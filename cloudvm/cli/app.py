@@ -54,4 +54,7 @@ def common(
         raise typer.BadParameter("must be table or json", param_hint="--output")
     settings.provider, settings.options, settings.output = provider, pairs(option, "--option"), output
     if verbose or debug or os.environ.get("CLOUDVM_DEBUG"):
-        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(name)s: %(message)s")
+        # cloudvm's own loggers only: the cloud SDKs' debug logs carry credentials (botocore logs
+        # every signed request, session token included)
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        logging.getLogger("cloudvm").setLevel(logging.DEBUG if debug else logging.INFO)

@@ -11,7 +11,6 @@ import typer
 from rich.markup import escape
 
 import cloudvm
-from cloudvm import ssh as sshlib
 from cloudvm.cli import output
 from cloudvm.cli.app import app, pairs, settings
 from cloudvm.errors import InvalidSpec
@@ -145,6 +144,5 @@ def ssh(
 ) -> None:
     """Log in with the system's ssh (extra arguments run as a command)."""
     with settings.connect() as cloud:
-        vm = cloud.get(name)
-    argv = sshlib.argv(vm, ctx.args, user=user, key_file=str(identity) if identity else None)
+        argv = cloud.ssh_argv(name, ctx.args, user=user, key_file=str(identity) if identity else None)
     os.execvp(argv[0], argv)

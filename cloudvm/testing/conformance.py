@@ -22,6 +22,7 @@ import pytest
 import cloudvm
 from cloudvm import ssh
 from cloudvm.errors import AlreadyExists, InvalidSpec, Unsupported
+from cloudvm.hostkeys import HostKeyMismatch
 from cloudvm.provider import Capability
 
 __all__ = [
@@ -43,13 +44,13 @@ class Target:
     network: cloudvm.Network = field(default_factory=cloudvm.Network)
     timeout: float = 300.0
 
-    def connect(self) -> cloudvm.Cloud:
-        return cloudvm.connect(self.provider, timeout=self.timeout, **self.options)
+    def connect(self, **extra: Any) -> cloudvm.Cloud:
+        return cloudvm.connect(self.provider, timeout=self.timeout, **self.options, **extra)
 
 
 @pytest.fixture
-def cloud(conformance_target: Target) -> Iterator[cloudvm.Cloud]:
-    with conformance_target.connect() as c:
+def cloud(conformance_target: Target, tmp_path: Path) -> Iterator[cloudvm.Cloud]:
+    with conformance_target.connect(known_hosts=tmp_path / "known_hosts") as c:
         yield c
 
 
@@ -95,6 +96,7 @@ def test_undeclared_capabilities_raise_unsupported(cloud: cloudvm.Cloud, make_sp
             make_spec("ingress", network=cloudvm.Network(ingress=[cloudvm.Ingress(port=22)]))),
         Capability.PUBLIC_IP: lambda: cloud.create(make_spec("public", network=cloudvm.Network(public_ip=True))),
         Capability.DATA_DISKS: lambda: cloud.create(make_spec("disks", disks=[cloudvm.Disk(size_gib=1)])),
+        Capability.ENCRYPTION_KEYS: lambda: cloud.create(make_spec("cmk", encryption_key="a-key")),
     }
     for capability, call in calls.items():
         if capability not in caps:
@@ -113,10 +115,22 @@ def test_invalid_spec_creates_nothing(conformance_target: Target, cloud: cloudvm
     _assert_gone(conformance_target, cloud, spec.name)
 
 
-def _login(vm: cloudvm.VM, key: Path, command: str) -> str:
-    done = ssh.run(vm, command, key_file=str(key))
+def _login(cloud: cloudvm.Cloud, vm: cloudvm.VM, key: Path, command: str) -> str:
+    done = cloud.ssh(vm, command, key_file=str(key))
     assert done.returncode == 0, f"ssh {vm.name} {command!r}: {done.stderr}"
     return done.stdout
+
+
+def _refuses_another_host_key(cloud: cloudvm.Cloud, vm: cloudvm.VM, key: Path, other_key: str) -> None:
+    """A VM answering with a key other than the one it printed on its console is not logged in to."""
+    learned = cloud.host_keys(vm)
+    assert learned, f"{vm.name} printed no host keys"
+    cloud.known_hosts.record(vm, [" ".join(other_key.split()[:2])])
+    try:
+        with pytest.raises(HostKeyMismatch, match=vm.name):
+            cloud.ssh(vm, "true", key_file=str(key))
+    finally:
+        cloud.known_hosts.record(vm, learned)
 
 
 def _rebooted(cloud: cloudvm.Cloud, vm: cloudvm.VM, key: Path, boot_id: str, timeout: float) -> cloudvm.VM:
@@ -124,7 +138,7 @@ def _rebooted(cloud: cloudvm.Cloud, vm: cloudvm.VM, key: Path, boot_id: str, tim
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         vm = cloud.wait(vm, "reachable", timeout)[0]
-        done = ssh.run(vm, "cat /proc/sys/kernel/random/boot_id", key_file=str(key), timeout=30)
+        done = cloud.ssh(vm, "cat /proc/sys/kernel/random/boot_id", key_file=str(key), timeout=30)
         if done.returncode == 0 and done.stdout != boot_id:
             return vm
         time.sleep(1)
@@ -150,9 +164,10 @@ def test_lifecycle_snapshot_and_restore(conformance_target: Target, cloud: cloud
         assert vm.tags["run"] == spec.tags["run"] and vm.private_ips and vm.created_at
         assert vm.size is not None and vm.size.cpus == conformance_target.size.cpus
         if guest:
-            assert _login(vm, key, "cat /tmp/hello").strip() == "hello-from-user-data"
-            assert _login(vm, key, "hostname").strip() == spec.name
-            _login(vm, key, "echo kept-across-restarts > ~/restarts && sync")
+            assert _login(cloud, vm, key, "cat /tmp/hello").strip() == "hello-from-user-data"
+            assert _login(cloud, vm, key, "hostname").strip() == spec.name
+            _refuses_another_host_key(cloud, vm, key, ssh_key[1])
+            _login(cloud, vm, key, "echo kept-across-restarts > ~/restarts && sync")
 
         assert cloud.stop(vm)[0].state is cloudvm.VMState.STOPPED
         assert cloud.get(spec.name).state is cloudvm.VMState.STOPPED
@@ -160,11 +175,11 @@ def test_lifecycle_snapshot_and_restore(conformance_target: Target, cloud: cloud
         assert vm.state is cloudvm.VMState.RUNNING
         if guest:
             vm = cloud.wait(vm, "reachable", conformance_target.timeout)[0]
-            boot = _login(vm, key, "cat /proc/sys/kernel/random/boot_id")
+            boot = _login(cloud, vm, key, "cat /proc/sys/kernel/random/boot_id")
             cloud.reboot(vm)
             vm = _rebooted(cloud, vm, key, boot, conformance_target.timeout)
-            assert _login(vm, key, "cat ~/restarts").strip() == "kept-across-restarts"
-            _login(vm, key, "echo kept-by-snapshot > ~/proof && sync")
+            assert _login(cloud, vm, key, "cat ~/restarts").strip() == "kept-across-restarts"
+            _login(cloud, vm, key, "echo kept-by-snapshot > ~/proof && sync")
         else:
             assert cloud.reboot(vm)[0].state is cloudvm.VMState.RUNNING
 
@@ -178,7 +193,8 @@ def test_lifecycle_snapshot_and_restore(conformance_target: Target, cloud: cloud
         assert vm2.id != vm.id and vm2.name == restored_name
         assert len(vm2.disks) == len(vm.disks)
         if guest:
-            assert _login(vm2, key, "cat ~/proof").strip() == "kept-by-snapshot"
+            assert _login(cloud, vm2, key, "cat ~/proof").strip() == "kept-by-snapshot"
+            assert set(cloud.host_keys(vm2)).isdisjoint(cloud.host_keys(vm)), "a restored VM keeps its source's keys"
     finally:
         cloud.delete([v for v in cloud.list(tags={"run": spec.tags["run"]})])
         if snap is not None:

@@ -7,6 +7,8 @@ to the instance; two fakes share nothing.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
@@ -14,7 +16,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from cloudvm import tags as tagging
-from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec
+from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound
+from cloudvm.hostkeys import console_block
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Size
@@ -26,7 +29,8 @@ class FakeProvider(Provider):
 
     name = "fake"
     capabilities = frozenset({Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.DATA_DISKS,
-                              Capability.PUBLIC_IP, Capability.INGRESS_RULES, Capability.KEEP_DISKS})
+                              Capability.PUBLIC_IP, Capability.INGRESS_RULES, Capability.KEEP_DISKS,
+                              Capability.CONSOLE_OUTPUT, Capability.HOST_KEYS})
     images = frozenset({"cloudvm-tiny", "debian-12", "ubuntu-24.04"})
 
     def __init__(self, *, boot_seconds: float = 0.0, clock: Callable[[], float] | None = None,
@@ -34,6 +38,7 @@ class FakeProvider(Provider):
         self.boot_seconds = boot_seconds
         self.clock = clock or (lambda: 0.0)
         self.calendar = calendar or (lambda: datetime.now(UTC))
+        self.keys_seconds = 0.0  # how long after booting the host keys show on the console
         self.copies_finish = True  # False: DR copies stay pending until it is set again
         self.vms: dict[str, VM] = {}
         self.snapshots: dict[str, Snapshot] = {}
@@ -118,6 +123,17 @@ class FakeProvider(Provider):
         for vm_id in ids:
             self.vms.pop(vm_id, None)
 
+    def console_output(self, vm: VM) -> str:
+        """The boot as a guest prints it: cloud-init's host keys once the VM has run for
+        ``keys_seconds`` (they come late in a real first boot)."""
+        self._enter("console_output")
+        if vm.id not in self.vms:
+            raise NotFound(f"no VM {vm.id}")
+        text = f"{vm.name} booting\n"
+        if self.clock() - self.booted_at[vm.id] >= self.boot_seconds + self.keys_seconds:
+            text += console_block([host_key(vm.id)]) + f"{vm.name} login: "
+        return text
+
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
         self._enter("snapshot")
         if any(s.name == name for s in self.snapshots.values()):
@@ -148,3 +164,11 @@ class FakeProvider(Provider):
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         self._enter("delete_snapshot")
         self.snapshots.pop(snapshot.id, None)
+
+
+def host_key(seed: str) -> str:
+    """A well-formed ed25519 public key line, the same for the same seed: the host key a test
+    backend's guest prints for a VM."""
+    kind = b"ssh-ed25519"
+    blob = len(kind).to_bytes(4, "big") + kind + (32).to_bytes(4, "big") + hashlib.sha256(seed.encode()).digest()
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"

@@ -61,8 +61,11 @@ class JSONHandler(http.server.BaseHTTPRequestHandler):
 
     def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
+        self.reply_bytes(status, data, "application/json; charset=UTF-8", headers)
+
+    def reply_bytes(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)

@@ -5,9 +5,15 @@ table apache-libcloud ships."""
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib.resources import files
 from typing import Any
+
+# How EBS names a KMS key: key id, key ARN, alias name or alias ARN
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EbsBlockDevice.html, KmsKeyId).
+KMS_KEY = re.compile(r"^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/)?(?:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+                     r"|mrk-[0-9a-f]{32})$|^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?alias/[A-Za-z0-9/_-]{1,250}$")
 
 # (owner account, AMI name pattern); the newest match wins.
 IMAGES: dict[str, tuple[str, str]] = {

@@ -10,6 +10,7 @@ of it, each answered with the error EC2 answers:
   256, and no key starting with ``aws:``
   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions);
 - a call takes at most 200 values across its filters (``FilterLimitExceeded``);
+- a volume's KMS key needs the volume encrypted (``InvalidParameterDependency``);
 - gp3 volumes take 3,000 to 16,000 IOPS, at most 500 per GiB above the baseline of
   3,000, and up to 0.25 MiB/s of throughput per IOPS
   (https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html#gp3-ebs-volume-type);
@@ -24,6 +25,9 @@ of it, each answered with the error EC2 answers:
 - a security group or instance just made is not found for a moment
   (``InvalidGroup.NotFound``, ``InvalidInstanceID.NotFound``: EC2's eventual consistency,
   https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html).
+
+It also plays the guest moto does not run: an instance's console output ends
+with the host keys cloud-init prints there (moto answers a fixed sample log).
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ FILTER_VALUES = 200
 TAGS_PER_RESOURCE, TAG_KEY, TAG_VALUE = 50, 128, 256
 _TAG = re.compile(r"^(?:TagSpecification\.(\d+)\.)?Tag\.(\d+)\.(Key|Value)$")
 _FILTER_VALUE = re.compile(r"^Filter\.\d+\.Value\.\d+$")
-_EBS = re.compile(r"^(?P<at>(?:BlockDeviceMapping\.\d+\.Ebs\.)?)(?:VolumeType|Iops|VolumeSize|Size|Throughput)$")
+_EBS = re.compile(r"^(?P<at>(?:BlockDeviceMapping\.\d+\.Ebs\.)?)(?:VolumeType|Iops|VolumeSize|Size|Throughput|"
+                  r"KmsKeyId)$")
 GP3_BASELINE, GP3_MAX_IOPS, GP3_IOPS_PER_GIB, GP3_MIBPS_PER_IOPS = 3000, 16000, 500, 0.25
 _UNSIGNED = ("ClientToken", "Version")  # what differs between the tries of one request without changing it
 
@@ -62,6 +67,9 @@ def check(params: Params) -> None:
     _check_tags(params)
     for prefix in {m.group("at") for key in params if (m := _EBS.match(key))}:
         _check_gp3(params, prefix)
+        if f"{prefix}KmsKeyId" in params and params.get(f"{prefix}Encrypted", [""])[0].lower() != "true":
+            raise Refused("InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted "
+                                                        "to be set.")
     values = sum(len(v) for key, v in params.items() if _FILTER_VALUE.match(key))
     if values > FILTER_VALUES:
         raise Refused("FilterLimitExceeded", f"The maximum number of filter values specified on a single call is "
@@ -263,6 +271,20 @@ class Credits:
                 wanted.encode() + found.group(5)
 
         return re.sub(rb"(<instanceId>)([^<]+)(</instanceId>\s*<cpuCredits>)([^<]*)(</cpuCredits>)", mode, answer)
+
+
+def console_told(answer: bytes) -> bytes:
+    """A GetConsoleOutput answer (base64, as EC2 sends it) ending with the instance's host keys."""
+    from cloudvm.hostkeys import console_block
+    from cloudvm.testing import host_key
+
+    def booted(found: re.Match[bytes]) -> bytes:
+        instance = re.search(rb"<instanceId>([^<]+)</instanceId>", answer)
+        log = base64.b64decode(found.group(2)).decode(errors="replace")
+        log += console_block([f"{host_key(instance.group(1).decode() if instance else '')} root@ip-10-0-0-1"])
+        return found.group(1) + base64.b64encode(log.encode()) + found.group(3)
+
+    return re.sub(rb"(<output>)([^<]*)(</output>)", booted, answer)
 
 
 Ask = Callable[[str], bytes]  # a query (Action=...&...) to the EC2 behind the proxy, in the caller's region

@@ -118,6 +118,7 @@ class AWSProvider(Provider):
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
+        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS,
     })
     # A VM is launched by its own RunInstances (EC2 applies a call's tags, names included, to every
     # instance it makes) and a few launches in flight keep up with that action's token bucket (refilled
@@ -191,6 +192,8 @@ class AWSProvider(Provider):
             if key.lower().startswith("aws:") or len(key) > 128 or len(value) > 256:
                 raise InvalidSpec(f"tags.{key[:40]}", "EC2 refuses keys starting with 'aws:', keys over 128 and "
                                                      "values over 256 characters")
+        if spec.encryption_key and not catalog.KMS_KEY.match(spec.encryption_key):
+            raise InvalidSpec("encryption_key", "EBS takes a KMS key by id, ARN, alias/NAME or alias ARN")
 
     def resolve_size(self, size: Size) -> ResolvedSize:
         if size.instance_type:
@@ -370,10 +373,10 @@ class AWSProvider(Provider):
         device, size = self._roots[request.image]
         devices: list[dict[str, Any]] = [{"DeviceName": device, "Ebs": {
             "VolumeSize": max(size, spec.root_disk_gib or 0), "DeleteOnTermination": True, "VolumeType": "gp3",
-            "Encrypted": True}}]
+            **_encrypted(spec)}}]
         for device, disk in zip(DATA_DEVICES, spec.disks, strict=False):
             devices.append({"DeviceName": device, "Ebs": {"VolumeSize": disk.size_gib,
-                                                         "DeleteOnTermination": not disk.keep, "Encrypted": True,
+                                                         "DeleteOnTermination": not disk.keep, **_encrypted(spec),
                                                          **_tier(disk.tier, disk.size_gib)}})
         return devices
 
@@ -530,7 +533,7 @@ class AWSProvider(Provider):
     def console_output(self, vm: VM) -> str:
         with mapped(f"console output of {vm.name}"):
             text: str = self.ec2.get_console_output(InstanceId=vm.id, Latest=True).get("Output", "")
-        return text
+        return text  # EC2 sends it base64-encoded; botocore decodes it
 
     # -- snapshots ------------------------------------------------------------------
 
@@ -600,8 +603,8 @@ class AWSProvider(Provider):
         ami_name = f"cloudvm-restore-{request.spec.name}-{request.token}"
         ebs: list[dict[str, Any]] = [{"SnapshotId": d.id, "DeleteOnTermination": True, "VolumeType": "gp3"}
                                      for d in snapshot.disks]
-        devices = [{"DeviceName": d.device, "Ebs": {**e, "Encrypted": True}} for d, e in zip(snapshot.disks, ebs,
-                                                                                             strict=True)]
+        devices = [{"DeviceName": d.device, "Ebs": {**e, **_encrypted(request.spec)}}
+                   for d, e in zip(snapshot.disks, ebs, strict=True)]
         raw = snapshot.raw[0] if snapshot.raw else {}
         boot = snapshots.boot_attributes(_tag_dict(raw.get("Tags")).get(snapshots.BOOT, ""))
         with mapped(f"register image for {request.spec.name}"):
@@ -641,3 +644,8 @@ class AWSProvider(Provider):
                                      TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list(tags)}])
         return snapshots.group(self._snapshot_items(_filters({snapshots.SET: snapshot.id}), target),
                                self.name, region)[0]
+
+
+def _encrypted(spec: VMSpec) -> dict[str, Any]:
+    """Every EBS volume encrypted: with the spec's KMS key, else the account's default EBS key."""
+    return {"Encrypted": True, **({"KmsKeyId": spec.encryption_key} if spec.encryption_key else {})}

@@ -9,6 +9,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -30,7 +31,11 @@ from cloudvm_aws import catalog, ec2_rules
 from cloudvm_aws.simulated import Ec2Limits, params_of
 
 REGION = "us-east-1"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
+# Two identities sign requests to the test backend: cloudvm's, which moto holds to the shipped IAM
+# policies (``providers/aws/permissions``), and the harness's (checks, clean-up), which may do anything.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "cloudvm", "AWS_SECRET_ACCESS_KEY": "cloudvm", "AWS_DEFAULT_REGION": REGION}
+HARNESS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+PERMISSIONS = Path(__file__).resolve().parents[1] / "permissions"
 
 
 def seed_amis() -> list[dict[str, object]]:
@@ -79,17 +84,39 @@ def moto_server(*, rules: bool = True, settle: float = 0.2) -> Iterator[str]:
             if not rules:
                 yield url
             else:
-                with FaultProxy(url, settle=settle) as proxy:
+                with FaultProxy(url, settle=settle, identities=enforce_policies(url)) as proxy:
                     yield proxy.url
         finally:
             proc.terminate()
             proc.wait(10)
 
 
+def enforce_policies(url: str) -> dict[str, tuple[str, str]]:
+    """Make moto an account that enforces IAM: cloudvm's identity holds the shipped policies and
+    nothing else, the harness's every permission. Returns, for each access key clients sign with,
+    the moto user's real key and secret (the proxy signs again with them)."""
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=url, **HARNESS)
+    shipped = {path.stem: path.read_text() for path in sorted(PERMISSIONS.glob("*.json"))}
+    everything = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
+                                                                      "Resource": "*"}]})
+    identities = {}
+    for presented, policies in ((CREDENTIALS["AWS_ACCESS_KEY_ID"], shipped), (HARNESS["aws_access_key_id"],
+                                                                               {"harness": everything})):
+        user = f"{presented}-user"
+        iam.create_user(UserName=user)
+        for name, document in policies.items():
+            arn = iam.create_policy(PolicyName=f"{user}-{name}", PolicyDocument=document)["Policy"]["Arn"]
+            iam.attach_user_policy(UserName=user, PolicyArn=arn)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        identities[presented] = (key["AccessKeyId"], key["SecretAccessKey"])
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset-auth", data=b"0", method="POST",
+                                                  headers={"Content-Type": "text/plain"}), timeout=10).close()
+    return identities
+
+
 def leftovers(endpoint_url: str, name: str) -> list[str]:
     """Instances, security groups and volumes still tied to the VM ``name``."""
-    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint_url,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint_url, **HARNESS)
     named = [{"Name": f"tag:{tagging.NAME}", "Values": [name]}]
     alive = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
     found = [f"instance {i['InstanceId']}" for r in ec2.describe_instances(Filters=named + alive)["Reservations"]
@@ -139,8 +166,10 @@ class FaultProxy:
     sees the answer, as when a response is lost.
     """
 
-    def __init__(self, upstream: str, limits: Ec2Limits | None = None, settle: float = 0.0) -> None:
+    def __init__(self, upstream: str, limits: Ec2Limits | None = None, settle: float = 0.0,
+                 identities: dict[str, tuple[str, str]] | None = None) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
+        self.identities = identities or {}  # access key clients sign with -> the moto user's key and secret
         self.limits = limits  # EC2's documented throttling, latency and boot time (benchmarks)
         self.tokens = ec2_rules.ClientTokens()
         self.settling = ec2_rules.Settling(settle)  # how long what was just made stays out of sight
@@ -180,10 +209,26 @@ class FaultProxy:
                     return fault
         return None
 
+    def _signed(self, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        """The request signed again as the moto user behind the caller's access key (the proxy may have
+        changed the request; moto checks signatures once it enforces IAM)."""
+        scope = re.search(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request", headers.get("Authorization", ""))
+        if scope is None or scope.group(1) not in self.identities:
+            return headers
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        kept = {k: v for k, v in headers.items()
+                if k.lower() not in ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")}
+        request = AWSRequest(method=method, url=f"http://{self.upstream.netloc}{path}", data=body, headers=kept)
+        SigV4Auth(Credentials(*self.identities[scope.group(1)]), scope.group(3), scope.group(2)).add_auth(request)
+        return dict(request.headers.items())
+
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, list[Any], bytes]:
         conn = http.client.HTTPConnection(self.upstream.netloc, timeout=60)
         try:
-            conn.request(method, path, body=body, headers=headers)
+            conn.request(method, path, body=body, headers=self._signed(method, path, headers, body))
             resp = conn.getresponse()
             return resp.status, resp.getheaders(), resp.read()
         finally:
@@ -243,6 +288,8 @@ class FaultProxy:
                     reply = proxy.images.told(reply)
                 if status == 200 and action == "DescribeInstanceCreditSpecifications":
                     reply = proxy.credits.told(reply)
+                if status == 200 and action == "GetConsoleOutput":
+                    reply = ec2_rules.console_told(reply)
                 if fault and fault.kind == "drop":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,23 +15,25 @@ import yaml
 from botocore.exceptions import ClientError
 from cloudvm_aws import catalog
 from cloudvm_aws._errors import convert
-from cloudvm_aws.testing import REGION, FaultProxy, leftovers
+from cloudvm_aws.testing import HARNESS, PERMISSIONS, REGION, FaultProxy, leftovers
 
 import cloudvm
 from cloudvm import errors, tags
+from cloudvm.testing import host_key
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 
 
 @pytest.fixture
-def cloud(moto_url: str) -> Iterator[cloudvm.Cloud]:
-    with cloudvm.connect("aws", region=REGION, endpoint_url=moto_url, timeout=60, poll_interval=0.1) as c:
+def cloud(moto_url: str, tmp_path: Any) -> Iterator[cloudvm.Cloud]:
+    with cloudvm.connect("aws", region=REGION, endpoint_url=moto_url, timeout=60, poll_interval=0.1,
+                         known_hosts=tmp_path / "known_hosts") as c:
         yield c
 
 
 @pytest.fixture
 def ec2(moto_url: str) -> Any:
-    return boto3.client("ec2", region_name=REGION, endpoint_url=moto_url)
+    return boto3.client("ec2", region_name=REGION, endpoint_url=moto_url, **HARNESS)
 
 
 def spec(name: str, **changes: Any) -> cloudvm.VMSpec:
@@ -89,6 +92,36 @@ def test_instances_take_imdsv2_only_and_volumes_are_encrypted(cloud: cloudvm.Clo
         assert len(volumes) == 2 and all(v["Encrypted"] for v in volumes)
     finally:
         cloud.delete(vm)
+
+
+def test_volumes_take_the_customer_managed_key_the_spec_names(cloud: cloudvm.Cloud, ec2: Any, moto_url: str) -> None:
+    key = boto3.client("kms", region_name=REGION, endpoint_url=moto_url, **HARNESS).create_key()["KeyMetadata"]["Arn"]
+    with pytest.raises(errors.InvalidSpec, match="encryption_key: EBS takes a KMS key"):
+        cloud.create(spec("bad-key", encryption_key="projects/p/locations/global/keyRings/r/cryptoKeys/k"))
+    assert leftovers(moto_url, "bad-key") == []
+    vm = cloud.create(spec("cmk", disks=[cloudvm.Disk(size_gib=1)], encryption_key=key))
+    try:
+        time.sleep(0.3)  # EC2 may not show an instance made a moment ago to every call yet
+        volumes = ec2.describe_volumes(VolumeIds=[d.id for d in vm.disks])["Volumes"]
+        assert [(v["Encrypted"], v.get("KmsKeyId")) for v in volumes] == [(True, key)] * 2
+    finally:
+        cloud.delete(vm)
+    with pytest.raises(ClientError, match="InvalidParameterDependency"):  # EC2's rule, held by the test proxy
+        ec2.run_instances(ImageId=ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"],
+                          MinCount=1, MaxCount=1, BlockDeviceMappings=[
+                              {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 1, "KmsKeyId": key}}])
+
+
+def test_logins_check_the_host_keys_the_console_printed(cloud: cloudvm.Cloud) -> None:
+    vm = cloud.create(spec("keys"))
+    try:
+        assert "Linux version" in cloud.console_output(vm)
+        assert cloud.host_keys(vm) == [host_key(vm.id)]
+        options = " ".join(cloud.ssh_argv(vm))
+        assert "StrictHostKeyChecking=yes" in options and f"UserKnownHostsFile={cloud.known_hosts.path}" in options
+    finally:
+        cloud.delete(vm)
+    assert cloud.known_hosts.keys(vm) == []
 
 
 def test_burstable_types_run_on_standard_credits(cloud: cloudvm.Cloud, ec2: Any) -> None:
@@ -300,3 +333,17 @@ def test_a_name_claimed_by_a_killed_create_is_taken_over_once_its_claim_lapses(
         cloud.delete(cloud.create(spec("orphan-new")))
         assert "'orphan-new' is being created by another run" in caplog.text
         assert leftovers(moto_url, "orphan-new") == []
+
+
+def test_cloudvm_runs_on_the_shipped_policies_and_nothing_more(moto_url: str, ec2: Any) -> None:
+    """moto enforces IAM for the whole suite: cloudvm's identity holds only providers/aws/permissions."""
+    as_cloudvm = boto3.client("ec2", region_name=REGION, endpoint_url=moto_url)  # the environment's identity
+    as_cloudvm.describe_instances()  # in vms.json
+    with pytest.raises(ClientError) as denied:
+        as_cloudvm.create_vpc(CidrBlock="10.9.0.0/16")  # in no shipped policy
+    assert denied.value.response["Error"]["Code"] in ("AccessDenied", "UnauthorizedOperation")
+    assert ec2.describe_vpcs()["Vpcs"]  # the harness's identity may do anything
+    for path in PERMISSIONS.glob("*.json"):
+        for statement in json.loads(path.read_text())["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all("*" not in action for action in actions), f"{path.name}: a wildcard action"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from cloudvm_aws.testing import REGION, FaultProxy, leftovers
+from cloudvm_aws.testing import HARNESS, REGION, FaultProxy, leftovers
 
 import cloudvm
 from cloudvm import errors
@@ -80,7 +80,7 @@ def test_a_failed_launch_removes_its_security_group(proxy: FaultProxy, moto_url:
     proxy.inject("RunInstances", "error", code="InsufficientInstanceCapacity", status=500, times=100)
     with connect(proxy) as cloud, pytest.raises(errors.CapacityUnavailable):
         cloud.create(spec("f-nocapacity"))
-    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto_url)
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto_url, **HARNESS)
     zones = {o["Location"] for o in ec2.describe_instance_type_offerings(
         LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": ["t3a.micro"]}])[
         "InstanceTypeOfferings"]}

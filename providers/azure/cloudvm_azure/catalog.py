@@ -5,6 +5,7 @@ offline table apache-libcloud ships."""
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -26,6 +27,10 @@ RESERVED_USERS = frozenset({
 # Trusted Launch (Secure Boot, a virtual TPM) for every image of the second generation:
 # https://learn.microsoft.com/azure/virtual-machines/trusted-launch
 TRUSTED_LAUNCH = {"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}
+# Customer-managed keys reach managed disks through a disk encryption set
+# (https://learn.microsoft.com/azure/virtual-machines/disk-encryption).
+ENCRYPTION_SET = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/"
+                            r"diskEncryptionSets/[^/]+$", re.IGNORECASE)
 CUSTOM_DATA_CHARACTERS = 87380  # 64 KiB once decoded, as osProfile.customData takes it
 DISK_SKUS = {"standard": "StandardSSD_LRS", "ssd": "Premium_LRS"}
 

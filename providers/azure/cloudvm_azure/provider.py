@@ -29,11 +29,14 @@ from cloudvm.spec import Ingress, Size, VMSpec
 from cloudvm.ssh import key_type
 from cloudvm_azure import catalog, snapshots
 from cloudvm_azure._errors import mapped, note_rate_limits
+from cloudvm_azure.blobs import read_blob
 
 IMAGE_TAG = "cloudvm-image"
 USER_TAG = "cloudvm-user"
 OWN_TAGS = frozenset({IMAGE_TAG, USER_TAG})
 VNET = "cloudvm-vnet"  # + "-LOCATION": a virtual network serves one location
+# Boot diagnostics in managed storage: the serial console, where cloudvm reads a VM's host keys.
+BOOT_DIAGNOSTICS = {"bootDiagnostics": {"enabled": True}}
 _POWER = {"running": VMState.RUNNING, "starting": VMState.PENDING, "stopping": VMState.STOPPING,
           "deallocating": VMState.STOPPING, "stopped": VMState.STOPPED, "deallocated": VMState.STOPPED}
 
@@ -63,7 +66,8 @@ class AzureProvider(Provider):
     batch_limits: ClassVar[Mapping[str, int]] = {"launch": 10, "terminate": 1}
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
-        Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY,
+        Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
+        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS,
     })
 
     def __init__(self, subscription_id: str | None = None, resource_group: str | None = None,
@@ -188,6 +192,10 @@ class AzureProvider(Provider):
                 raise InvalidSpec(f"ssh.public_keys[{index}]", f"Azure takes ssh-ed25519 keys and ssh-rsa keys of "
                                                                f"2048 bits or more, not {algorithm} "
                                                                f"{bits or ''}".rstrip())
+        if spec.encryption_key and not catalog.ENCRYPTION_SET.match(spec.encryption_key):
+            raise InvalidSpec("encryption_key", "Azure encrypts disks with a disk encryption set: give its resource "
+                                                "id (/subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/"
+                                                "diskEncryptionSets/NAME)")
         encoded = len(_b64(cloudinit.user_data(spec)))
         if encoded > catalog.CUSTOM_DATA_CHARACTERS:
             raise InvalidSpec("user_data", f"Azure takes {catalog.CUSTOM_DATA_CHARACTERS} characters of custom data; "
@@ -389,7 +397,7 @@ class AzureProvider(Provider):
         reference: dict[str, str] = {"id": request.image} if request.image.startswith("/subscriptions/") else dict(
             zip(("publisher", "offer", "sku", "version"), request.image.split(":"), strict=True))
         data = [{"lun": i, "name": f"{spec.name}-data-{i}", "createOption": "Empty", "diskSizeGB": d.size_gib,
-                 "managedDisk": {"storageAccountType": catalog.DISK_SKUS[d.tier]},
+                 "managedDisk": {"storageAccountType": catalog.DISK_SKUS[d.tier], **_encryption_set(spec)},
                  "deleteOption": "Detach" if d.keep else "Delete"} for i, d in enumerate(spec.disks)]
         user = spec.ssh.user if spec.ssh else "cloudvm"
         keys = [{"path": f"/home/{user}/.ssh/authorized_keys", "keyData": k} for k in (spec.ssh.public_keys
@@ -400,7 +408,7 @@ class AzureProvider(Provider):
         return {**security, "storageProfile": {
             "imageReference": reference,
             "osDisk": {"name": _names(spec.name)["os"], "createOption": "FromImage", "deleteOption": "Delete",
-                       "managedDisk": {"storageAccountType": catalog.OS_DISK_SKU},
+                       "managedDisk": {"storageAccountType": catalog.OS_DISK_SKU, **_encryption_set(spec)},
                        **({"diskSizeGB": spec.root_disk_gib} if spec.root_disk_gib else {})},
             "dataDisks": data}, "osProfile": profile}
 
@@ -412,7 +420,7 @@ class AzureProvider(Provider):
             "hardwareProfile": {"vmSize": request.size.type_name},
             "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"primary": True,
                                                                                 "deleteOption": "Delete"}}]},
-            **body}}
+            "diagnosticsProfile": BOOT_DIAGNOSTICS, **body}}
         try:
             return self._begin(f"VM {request.spec.name}", self.compute.virtual_machines.begin_create_or_update,
                                request.spec.name, full, headers={"If-None-Match": "*"})  # any SDK generation
@@ -492,6 +500,15 @@ class AzureProvider(Provider):
             except NotFound:
                 if not missing_ok:
                     raise
+
+    def console_output(self, vm: VM) -> str:
+        """The serial log of boot diagnostics, read through the short-lived read-only SAS URI ARM hands out
+        (https://learn.microsoft.com/azure/virtual-machines/boot-diagnostics)."""
+        with mapped(f"console output of {vm.name}"):
+            found = self.compute.virtual_machines.retrieve_boot_diagnostics_data(
+                self.resource_group, vm.id, sas_uri_expiration_time_in_minutes=5)
+        return read_blob(found.serial_console_log_blob_uri, self.options.get("connection_verify", True),
+                         f"console output of {vm.name}")
 
     def start(self, ids: Sequence[str]) -> None:
         self._each("start", self.compute.virtual_machines.begin_start, ids)
@@ -609,7 +626,7 @@ class AzureProvider(Provider):
         self._wait([self._begin(f"disk {name}", self.compute.disks.begin_create_or_update, name, {
             "location": self.region, "tags": request.tags, "sku": {"name": own.get(snapshots.SKU)
                                                                      or catalog.OS_DISK_SKU},
-            "properties": {**({"osType": "Linux"} if root else {}),
+            "properties": {**({"osType": "Linux"} if root else {}), **_disk_encryption(spec),
                            "creationData": {"createOption": "Copy", "sourceResourceId": member["id"]}}})
             for (name, root, own), member in zip(made, members, strict=True)])
         attach = [{"name": name, "createOption": "Attach", "deleteOption": "Delete",
@@ -679,3 +696,14 @@ def _when(text: Any) -> datetime | None:
     if isinstance(text, datetime):
         return text
     return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+
+
+def _encryption_set(spec: VMSpec) -> dict[str, Any]:
+    """A VM's managed disk encrypted with the spec's disk encryption set (else the platform's key)."""
+    return {"diskEncryptionSet": {"id": spec.encryption_key}} if spec.encryption_key else {}
+
+
+def _disk_encryption(spec: VMSpec) -> dict[str, Any]:
+    """A standalone managed disk encrypted with the spec's disk encryption set (else the platform's key)."""
+    return {"encryption": {"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": spec.encryption_key}
+            } if spec.encryption_key else {}

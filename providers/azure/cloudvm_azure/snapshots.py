@@ -61,8 +61,9 @@ def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str) -> Snap
     for worst in (SnapshotState.PENDING, SnapshotState.ERROR):
         if worst in states:
             state = worst
+    key = (members[0]["properties"].get("encryption") or {}).get("diskEncryptionSetId")  # a snapshot keeps its disk's
     spec = VMSpec(name=tags[SOURCE], size=Size(instance_type=tags[TYPE]), image=tags[IMAGE],
-                  tags=tagging.declared(tags)) if tags.get(TYPE) else None
+                  tags=tagging.declared(tags), encryption_key=key) if tags.get(TYPE) else None
     return Snapshot(
         id=set_id, name=tags.get(tagging.NAME, set_id), provider=provider, source_vm=tags.get(SOURCE, ""), state=state,
         created_at=min((_when(m["properties"].get("timeCreated")) for m in members), default=None),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +31,9 @@ def arm(arm_fake: FakeResourceManager) -> Iterator[FakeResourceManager]:
 
 
 @pytest.fixture
-def cloud(arm: FakeResourceManager) -> Iterator[cloudvm.Cloud]:
-    with cloudvm.connect("azure", **arm.connect_options(), timeout=60, poll_interval=0.1) as c:
+def cloud(arm: FakeResourceManager, tmp_path: Path) -> Iterator[cloudvm.Cloud]:
+    with cloudvm.connect("azure", **arm.connect_options(), timeout=60, poll_interval=0.1,
+                         known_hosts=tmp_path / "known_hosts") as c:
         yield c
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,11 +18,12 @@ from typing import Any
 import pytest
 from cloudvm_azure import catalog
 from cloudvm_azure.fake.catalog import VM_SIZES
-from cloudvm_azure.testing import FakeResourceManager
+from cloudvm_azure.testing import SUBSCRIPTION, FakeResourceManager
 
 import cloudvm
-from cloudvm import errors, tags
+from cloudvm import errors, hostkeys, tags
 from cloudvm.retry import NO_RETRY
+from cloudvm.testing import host_key
 
 MakeVM = Callable[..., cloudvm.VMSpec]
 
@@ -90,6 +94,47 @@ def test_trusted_launch_where_the_image_allows_and_restores_keep_it(cloud: cloud
         cloud.delete_snapshot(snap)
     finally:
         cloud.delete([trusted, legacy])
+
+
+def test_disks_take_the_customer_managed_key_the_spec_names(cloud: cloudvm.Cloud, arm: FakeResourceManager,
+                                                            make_vm: MakeVM) -> None:
+    key = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/keys/providers/Microsoft.Compute/diskEncryptionSets/cmk"
+    with pytest.raises(errors.InvalidSpec, match=r"encryption_key.*disk encryption set"):
+        cloud.create(make_vm("bad-key", encryption_key="arn:aws:kms:us-east-1:123456789012:key/x"))
+    assert arm.leftovers("bad-key") == []
+    vm = cloud.create(make_vm("cmk", disks=[cloudvm.Disk(size_gib=1)], encryption_key=key))
+    plain = cloud.create(make_vm("pmk"))
+    try:
+        def encryption(vm: cloudvm.VM) -> list[dict[str, str]]:
+            return [raw(arm, "disks", d.id.rsplit("/", 1)[-1])["properties"]["encryption"] for d in vm.disks]
+        assert encryption(vm) == [{"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": key}] * 2
+        assert encryption(plain) == [{"type": "EncryptionAtRestWithPlatformKey"}]
+        snap = cloud.snapshot(vm, name="cmk-snap")
+        restored = cloud.restore(snap, name="cmk-again")
+        assert [e["type"] for e in encryption(restored)] == ["EncryptionAtRestWithCustomerKey"] * 2
+        cloud.delete(restored)
+        cloud.delete_snapshot(snap)
+    finally:
+        cloud.delete([vm, plain])
+
+
+def test_host_keys_come_from_the_boot_diagnostics_serial_log(cloud: cloudvm.Cloud, arm: FakeResourceManager,
+                                                             make_vm: MakeVM) -> None:
+    vm = cloud.create(make_vm("keys"))
+    try:
+        machine = raw(arm, "virtualMachines", "keys")
+        assert machine["properties"]["diagnosticsProfile"] == {"bootDiagnostics": {"enabled": True}}  # managed
+        assert cloud.host_keys(vm) == [host_key(machine["properties"]["vmId"])]
+        assert "Linux version" in cloud.console_output(vm)
+        assert f"HostKeyAlias={hostkeys.alias(vm)}" in " ".join(cloud.ssh_argv(vm))
+        uris = arm.request("POST", f"{machine['id']}/retrieveBootDiagnosticsData?api-version=2024-03-01")[2]
+        forged = uris["serialConsoleLogBlobUri"].replace("sig=", "sig=x")
+        with pytest.raises(urllib.error.HTTPError) as denied:  # the signature is the only key to the blob
+            urllib.request.urlopen(forged, context=ssl.create_default_context(cafile=arm.ca_file))
+        assert denied.value.code == 403
+    finally:
+        cloud.delete(vm)
+    assert cloud.known_hosts.keys(vm) == []
 
 
 def test_an_image_sold_under_a_plan_names_it(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:

@@ -5,9 +5,14 @@ priced from the offline table apache-libcloud ships."""
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib.resources import files
 from typing import Any
+
+# A customer-managed key: a Cloud KMS key's resource name
+# (https://cloud.google.com/compute/docs/disks/customer-managed-encryption).
+KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
 # alias: (public image project, image family); the family's newest image wins.
 IMAGES: dict[str, tuple[str, str]] = {

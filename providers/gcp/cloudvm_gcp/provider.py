@@ -82,6 +82,7 @@ class GCPProvider(Provider):
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
+        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS,
     })
     # instances.insert and instances.delete take one VM each: the core sends ``concurrency`` at once
     # (the per-minute quota windows are the limit; their 403s are waited out).
@@ -191,12 +192,16 @@ class GCPProvider(Provider):
 
     def check(self, spec: VMSpec) -> None:
         """Images without cloud-init (Debian, Rocky, ... on Compute Engine) run the user's script as a
-        startup-script; a ``#cloud-config`` has nothing there to read it."""
+        startup-script; a ``#cloud-config`` has nothing there to read it. A customer-managed key is a Cloud
+        KMS key's resource name."""
         if spec.user_data and not catalog.runs_cloud_init(spec.image) and \
                 cloudinit.content_type(spec.user_data) != "text/x-shellscript":
             raise InvalidSpec("user_data", f"{spec.image} on Compute Engine runs no cloud-init: give a script "
                                            "(#!...), which runs once as the VM's startup-script, or an image with "
                                            "cloud-init (ubuntu-24.04)")
+        if spec.encryption_key and not catalog.KMS_KEY.match(spec.encryption_key):
+            raise InvalidSpec("encryption_key", "Compute Engine takes a Cloud KMS key by its resource name: "
+                                                "projects/P/locations/L/keyRings/R/cryptoKeys/K")
 
     def resolve_image(self, image: str) -> str:
         path = urllib.parse.urlsplit(image).path.split("/compute/v1/")[-1].lstrip("/")
@@ -250,8 +255,10 @@ class GCPProvider(Provider):
               user: str | None = None, uefi: bool = False) -> dict[str, Any]:
         spec = request.spec
         user = spec.ssh.user if spec.ssh else user
+        # The guest environment publishes the VM's SSH host keys as guest attributes, where cloudvm
+        # reads them (https://cloud.google.com/compute/docs/metadata/manage-guest-attributes).
         items = {"user-data": cloudinit.user_data(spec), TAGS_KEY: json.dumps(request.tags, sort_keys=True),
-                 IMAGE_KEY: request.image, **({USER_KEY: user} if user else {})}
+                 IMAGE_KEY: request.image, "enable-guest-attributes": "TRUE", **({USER_KEY: user} if user else {})}
         if spec.user_data and not catalog.runs_cloud_init(request.image):  # the guest runs a startup-script
             items["startup-script"] = cloudinit.run_once(spec.user_data)
         if spec.ssh:
@@ -272,9 +279,9 @@ class GCPProvider(Provider):
         boot = {"diskName": spec.name, "sourceImage": request.image, "labels": labels,
                 "diskType": f"zones/{self.zone}/diskTypes/{catalog.BOOT_DISK_TYPE}",
                 **({"diskSizeGb": str(spec.root_disk_gib)} if spec.root_disk_gib else {})}
-        disks = [{"boot": True, "autoDelete": True, "deviceName": "root", "initializeParams": boot}]
+        disks = [{"boot": True, "autoDelete": True, "deviceName": "root", "initializeParams": boot, **_cmek(spec)}]
         for i, disk in enumerate(spec.disks, 1):
-            disks.append({"autoDelete": not disk.keep, "deviceName": f"data-{i}", "initializeParams": {
+            disks.append({"autoDelete": not disk.keep, "deviceName": f"data-{i}", **_cmek(spec), "initializeParams": {
                 "diskName": child(spec.name, f"-data-{i}"), "diskSizeGb": str(disk.size_gib), "labels": labels,
                 "diskType": f"zones/{self.zone}/diskTypes/{catalog.DISK_TYPES[disk.tier]}"}})
         return disks
@@ -468,6 +475,17 @@ class GCPProvider(Provider):
         text: str = reply.get("contents", "")
         return text
 
+    def host_keys(self, vm: VM) -> list[str]:
+        """The keys the guest environment published as guest attributes (``hostkeys/``), else those
+        cloud-init printed on the console."""
+        try:
+            reply = self._call("instances", "get_guest_attributes", f"host keys of {vm.name}", **self._scope(),
+                               instance=vm.id, query_path="hostkeys/")
+        except NotFound:  # not published yet
+            reply = {}
+        published = [f"{item['key']} {item['value']}" for item in reply.get("queryValue", {}).get("items", [])]
+        return published or super().host_keys(vm)
+
     # -- snapshots ----------------------------------------------------------------------
 
     def _snapshot_items(self, labels: dict[str, str]) -> list[dict[str, Any]]:
@@ -483,14 +501,18 @@ class GCPProvider(Provider):
             raise AlreadyExists(f"a snapshot named {name!r} already exists in project {self._project()}")
         done = {m["name"] for m in made}
         labels = {**_labels(tags), snapshots.SET: token, snapshots.MEMBERS: str(len(vm.disks))}
-        kinds = {d["name"]: _last(d["type"]) for d in self._disks_of(vm)}
+        held = self._disks_of(vm)
+        kinds = {d["name"]: _last(d["type"]) for d in held}
+        # the Cloud KMS key the disks are encrypted with, for a restore to encrypt its disks with again
+        key = next((d["diskEncryptionKey"]["kmsKeyName"].split("/cryptoKeyVersions/")[0] for d in held
+                    if (d.get("diskEncryptionKey") or {}).get("kmsKeyName")), None)
         for index, disk in enumerate(vm.disks):
             member = child(name, f"-{index}")
             if member in done:
                 continue
             info = {"vm": vm.name, "type": vm.size.type_name if vm.size else None, "image": vm.image,
                     "user": vm.ssh_user, "index": index, "root": disk.root, "device": disk.device,
-                    "disk_type": kinds.get(disk.id), "tags": tags}
+                    "disk_type": kinds.get(disk.id), "tags": tags, **({"key": key} if key else {})}
             body = {"name": member, "labels": labels, "description": json.dumps(info, sort_keys=True),
                     **({"storageLocations": [self.snapshot_location]} if self.snapshot_location else {})}
             try:
@@ -531,7 +553,7 @@ class GCPProvider(Provider):
             params = {"diskName": request.spec.name if info.get("root") else child(request.spec.name, f"-data-{index}"),
                       "sourceSnapshot": member["selfLink"], "labels": labels,
                       "diskType": f"zones/{self.zone}/diskTypes/{info.get('disk_type') or catalog.BOOT_DISK_TYPE}"}
-            disks.append({"boot": bool(info.get("root")), "autoDelete": True,
+            disks.append({"boot": bool(info.get("root")), "autoDelete": True, **_cmek(request.spec),
                           "deviceName": info.get("device") or f"disk-{index}", "initializeParams": params})
         user = snapshots.manifest(members[0]).get("user")
         root = next(m for m in members if snapshots.manifest(m).get("root"))
@@ -590,3 +612,8 @@ def _endpoint_from_env() -> str | None:
     parts = urllib.parse.urlsplit(value)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme else value
 
+
+
+def _cmek(spec: VMSpec) -> dict[str, Any]:
+    """A new attached disk encrypted with the spec's Cloud KMS key (else Google's own keys)."""
+    return {"diskEncryptionKey": {"kmsKeyName": spec.encryption_key}} if spec.encryption_key else {}

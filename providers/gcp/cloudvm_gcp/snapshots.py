@@ -1,6 +1,6 @@
 """Snapshot sets on Compute Engine: one global snapshot per disk, sharing a
 ``cloudvm-snapshot`` label; each member's description carries a JSON
-manifest (source VM, machine type, image, user, the disk's place and tier,
+manifest (source VM, machine type, image, user, Cloud KMS key, the disk's place and tier,
 the exact tags) so a restore needs nothing but the snapshots themselves."""
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str) -> Snap
             state = worst
     tags: dict[str, str] = info.get("tags") or {}
     spec = VMSpec(name=info["vm"], size=Size(instance_type=info["type"]), image=info["image"],
-                  tags=tagging.declared(tags)) if info.get("type") and info.get("image") else None
+                  tags=tagging.declared(tags), encryption_key=info.get("key")) if info.get("type") and info.get(
+                      "image") else None
     locations = members[0].get("storageLocations") or [None]
     return Snapshot(
         id=set_id, name=tags.get(tagging.NAME, set_id), provider=provider, source_vm=info.get("vm", ""), state=state,

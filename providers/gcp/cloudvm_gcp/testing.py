@@ -15,9 +15,11 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cloudvm import tags as tagging
 from cloudvm.testing.limits import Limits
@@ -27,6 +29,16 @@ from cloudvm_gcp.fake.server import Fake, Fault, Server, serve
 
 PROJECT = "cloudvm-test"
 ZONE = "us-central1-a"
+# The custom roles users give cloudvm (gcloud iam roles create --file=...); the fake holds callers
+# without a token (cloudvm against the fake) to them. The harness and other clients sign with HARNESS.
+ROLES = Path(__file__).resolve().parents[1] / "permissions"
+HARNESS = "harness"
+
+
+def shipped_permissions() -> frozenset[str]:
+    """Every permission the shipped roles include."""
+    return frozenset(p for path in sorted(ROLES.glob("*.yaml"))
+                     for p in yaml.safe_load(path.read_text())["includedPermissions"])
 _NOT_OWNED = ("operations", "images", "networks", "subnetworks")
 
 
@@ -60,11 +72,16 @@ class FakeComputeEngine:
     def count(self, method: str) -> int:
         return self.fake.calls[method]
 
+    @property
+    def exercised(self) -> frozenset[str]:
+        """The permissions the calls of callers held to a role have needed so far."""
+        return frozenset(self.fake.exercised)
+
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
         """One plain REST call (``path`` below ``/compute/v1/``): the status and the JSON answer."""
         data = json.dumps(body).encode() if body is not None else None
-        call = urllib.request.Request(f"{self.url}/compute/v1/{path}", data=data, method=method,
-                                      headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {HARNESS}"}
+        call = urllib.request.Request(f"{self.url}/compute/v1/{path}", data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(call, timeout=30) as reply:
                 return reply.status, json.loads(reply.read())
@@ -91,14 +108,14 @@ class FakeComputeEngine:
     @contextmanager
     def patch_clients(self) -> Iterator[None]:
         """Point every ``google.cloud.compute_v1`` client made inside the block at this fake, with
-        anonymous credentials, so code written for the real service (``InstancesClient()`` with no
-        arguments, as Google's samples write it) runs unchanged."""
-        from google.auth.credentials import AnonymousCredentials
+        the harness's token (not held to cloudvm's roles), so code written for the real service
+        (``InstancesClient()`` with no arguments, as Google's samples write it) runs unchanged."""
         from google.cloud import compute_v1
+        from google.oauth2.credentials import Credentials
 
         def pointed(init: Any) -> Any:
             def __init__(client: Any, *args: Any, **kwargs: Any) -> None:
-                kwargs.setdefault("credentials", AnonymousCredentials())  # type: ignore[no-untyped-call]
+                kwargs.setdefault("credentials", Credentials(token=HARNESS))  # type: ignore[no-untyped-call]
                 kwargs.setdefault("client_options", {"api_endpoint": self.url})
                 init(client, *args, **kwargs)
             return __init__
@@ -140,12 +157,14 @@ class FakeComputeEngine:
 
 
 @contextmanager
-def fake_compute_engine(timing: Timing | None = None, port: int = 0,
-                        limits: Limits | None = None) -> Iterator[FakeComputeEngine]:
+def fake_compute_engine(timing: Timing | None = None, port: int = 0, limits: Limits | None = None,
+                        enforce: bool = True) -> Iterator[FakeComputeEngine]:
     """A fake Compute Engine on 127.0.0.1 (a free port unless given), stopped on exit;
-    ``limits`` (``cloudvm_gcp.fake.limits.compute_engine()``) adds quotas and latency."""
+    ``limits`` (``cloudvm_gcp.fake.limits.compute_engine()``) adds quotas and latency. Callers without
+    a token (cloudvm) hold the shipped roles' permissions only, unless ``enforce`` is False."""
     fake = Fake.create(timing)
     fake.limits = limits
+    fake.anonymous = shipped_permissions() if enforce else None
     server, thread = serve(fake, port)
     try:
         yield FakeComputeEngine(f"http://127.0.0.1:{server.server_address[1]}", fake, server, thread)

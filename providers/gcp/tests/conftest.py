@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,9 +32,9 @@ def gce(gce_fake: FakeComputeEngine) -> Iterator[FakeComputeEngine]:
 
 
 @pytest.fixture
-def cloud(gce: FakeComputeEngine) -> Iterator[cloudvm.Cloud]:
+def cloud(gce: FakeComputeEngine, tmp_path: Path) -> Iterator[cloudvm.Cloud]:
     with cloudvm.connect("gcp", project=PROJECT, zone=ZONE, api_endpoint=gce.url, timeout=60,
-                         poll_interval=0.1) as c:
+                         poll_interval=0.1, known_hosts=tmp_path / "known_hosts") as c:
         yield c
 
 

@@ -5,12 +5,16 @@ disks at insert, attach/detach, size limits, and 501 for the rest."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloudvm_gcp.testing import ZONE, FakeComputeEngine
+import yaml
+from cloudvm_gcp.testing import ROLES, ZONE, FakeComputeEngine
 
 PROJECT = "fake-methods"  # a project of its own: usage and lists count only what these tests make
 ZONE_PATH = f"projects/{PROJECT}/zones/{ZONE}"
@@ -323,3 +327,21 @@ def test_shielded_vm_needs_a_uefi_boot_disk(gce: FakeComputeEngine) -> None:
     assert call(gce, "GET", f"{ZONE_PATH}/instances/uefi-default")["shieldedInstanceConfig"] == {
         "enableSecureBoot": False, "enableVtpm": True, "enableIntegrityMonitoring": True}  # Google's defaults
     gone(gce, f"{ZONE_PATH}/instances/uefi-default")
+
+
+def test_cloudvm_is_held_to_the_shipped_roles(gce: FakeComputeEngine) -> None:
+    """Callers without a token (cloudvm against the fake) hold providers/gcp/permissions and nothing more."""
+    path = f"{gce.url}/compute/v1/{ZONE_PATH}/instances/nobody/attachDisk"
+    anonymous = urllib.request.Request(path, data=b'{"source": "zones/x/disks/y"}', method="POST",
+                                       headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(anonymous, timeout=10)
+    error = json.loads(denied.value.read())["error"]
+    assert denied.value.code == 403 and error["errors"][0]["reason"] == "forbidden"
+    assert error["message"] == (f"Required 'compute.instances.attachDisk' permission for "
+                                f"'projects/{PROJECT}/zones/{ZONE}/instances/nobody/attachDisk'")
+    harness = gce.request("POST", f"{ZONE_PATH}/instances/nobody/attachDisk", {"source": "zones/x/disks/y"})
+    assert harness[0] == 404  # the harness may: there is no such VM
+    for role in ROLES.glob("*.yaml"):
+        loaded = yaml.safe_load(role.read_text())
+        assert loaded["title"] and loaded["stage"] == "GA" and all("*" not in p for p in loaded["includedPermissions"])

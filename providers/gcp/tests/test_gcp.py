@@ -16,8 +16,9 @@ from cloudvm_gcp import catalog
 from cloudvm_gcp.testing import PROJECT, ZONE, FakeComputeEngine
 
 import cloudvm
-from cloudvm import errors, tags
+from cloudvm import errors, hostkeys, tags
 from cloudvm.retry import NO_RETRY
+from cloudvm.testing import host_key
 
 MakeVM = Callable[..., cloudvm.VMSpec]
 
@@ -121,6 +122,46 @@ def test_tags_that_collide_as_labels_fail_before_anything_is_made(cloud: cloudvm
     with pytest.raises(errors.InvalidSpec, match=r"tags.*'Team'.*'team'"):
         cloud.create(make_vm("collide", tags={"Team": "a", "team": "b"}))
     assert gce.leftovers("collide") == []
+
+
+def test_disks_take_the_customer_managed_key_the_spec_names(cloud: cloudvm.Cloud, gce: FakeComputeEngine,
+                                                            make_vm: MakeVM) -> None:
+    key = f"projects/{PROJECT}/locations/us-central1/keyRings/vms/cryptoKeys/disks"
+    with pytest.raises(errors.InvalidSpec, match="encryption_key: Compute Engine takes a Cloud KMS key"):
+        cloud.create(make_vm("bad-key", encryption_key="alias/aws/ebs"))
+    assert gce.leftovers("bad-key") == []
+    vm = cloud.create(make_vm("cmk", disks=[cloudvm.Disk(size_gib=1)], encryption_key=key))
+    plain = cloud.create(make_vm("pmk"))
+    try:
+        assert [raw(gce, "disk", d.id)["diskEncryptionKey"] for d in vm.disks] == [
+            {"kmsKeyName": f"{key}/cryptoKeyVersions/1"}] * 2
+        assert "diskEncryptionKey" not in raw(gce, "disk", plain.disks[0].id)  # Google's own keys
+        snap = cloud.snapshot(vm, name="cmk-snap")
+        restored = cloud.restore(snap, name="cmk-again")
+        assert all("diskEncryptionKey" in raw(gce, "disk", d.id) for d in restored.disks)
+        cloud.delete(restored)
+        cloud.delete_snapshot(snap)
+    finally:
+        cloud.delete([vm, plain])
+
+
+def test_host_keys_come_from_guest_attributes_or_the_console(cloud: cloudvm.Cloud, gce: FakeComputeEngine,
+                                                              make_vm: MakeVM) -> None:
+    debian = cloud.create(make_vm("keys-agent", image="debian-12"))  # the guest environment publishes them
+    ubuntu = cloud.create(make_vm("keys-console", image="ubuntu-24.04"))
+    try:
+        for vm in (debian, ubuntu):
+            assert cloud.host_keys(vm) == [host_key(raw(gce, "instance", vm.name)["id"])]
+            assert f"HostKeyAlias={hostkeys.alias(vm)}" in " ".join(cloud.ssh_argv(vm))
+        assert hostkeys.BEGIN in cloud.console_output(ubuntu) and hostkeys.BEGIN not in cloud.console_output(debian)
+        without = gce.request("POST", f"projects/{PROJECT}/zones/{ZONE}/instances/keys-agent/setMetadata", {
+            "fingerprint": raw(gce, "instance", "keys-agent")["metadata"]["fingerprint"], "items": []})
+        assert without[0] == 200
+        status = gce.request("GET", f"projects/{PROJECT}/zones/{ZONE}/instances/keys-agent/getGuestAttributes"
+                                    "?queryPath=hostkeys/")[0]
+        assert status == 404, "guest attributes are published only where the metadata enables them"
+    finally:
+        cloud.delete([debian, ubuntu])
 
 
 def test_user_data_runs_where_the_image_has_no_cloud_init(cloud: cloudvm.Cloud, gce: FakeComputeEngine,

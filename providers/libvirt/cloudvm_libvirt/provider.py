@@ -59,7 +59,8 @@ class LibvirtProvider(Provider):
     name = "libvirt"
     location_option = "uri"
     capabilities = frozenset({Capability.SNAPSHOTS, Capability.DATA_DISKS, Capability.KEEP_DISKS,
-                              Capability.REACHABILITY, Capability.CONSOLE_OUTPUT, Capability.EXPORT})
+                              Capability.REACHABILITY, Capability.CONSOLE_OUTPUT, Capability.HOST_KEYS,
+                              Capability.EXPORT})
 
     def __init__(self, uri: str | None = None, *, network: str | None = None, pool: str = "cloudvm",
                  pool_path: str = "/var/lib/libvirt/images/cloudvm", domain_type: str | None = None,

@@ -83,6 +83,7 @@ class Arm:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     power: dict[str, str] = field(default_factory=dict)  # VM id -> running, stopped, deallocated, ...
+    signatures: dict[str, str] = field(default_factory=dict)  # SAS signature -> the VM whose logs it reads
     quotas: dict[str, int] = field(default_factory=dict)  # "subscription/location/family" -> cores ("cores": all)
     restricted: dict[str, str] = field(default_factory=dict)  # "subscription/location/size" -> reason code
     pending: list[tuple[float, Callable[[], None]]] = field(default_factory=list)

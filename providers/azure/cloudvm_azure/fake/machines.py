@@ -199,6 +199,7 @@ def _update(arm: Arm, machine: dict[str, Any], old: dict[str, Any]) -> None:
 
 def _attach(arm: Arm, machine: dict[str, Any], spec: dict[str, Any], *, is_os: bool) -> None:
     managed = spec.setdefault("managedDisk", {})
+    at = "properties.storageProfile." + ("osDisk" if is_os else f"dataDisks[{spec.get('lun', 0)}]")
     if resources.create_option(spec) == "Attach":
         disk = resources.ref(arm, managed, "managedDisk")
         if disk is None:
@@ -219,7 +220,9 @@ def _attach(arm: Arm, machine: dict[str, Any], spec: dict[str, Any], *, is_os: b
         base = machine["id"].split("/providers/")[0]
         disk = resources.put(arm, f"{base}/providers/Microsoft.Compute/disks/{name}", "Microsoft.Compute/disks", {
             "location": machine["location"], "tags": machine.get("tags"), "sku": {"name": sku},
-            "properties": {"diskSizeGB": spec.get("diskSizeGB") or 30,
+            "properties": {"diskSizeGB": spec.get("diskSizeGB") or 30, "encryption": resources.encryption(
+                               (managed.get("diskEncryptionSet") or {}).get("id"),
+                               f"{at}.managedDisk.diskEncryptionSet.id"),
                            "creationData": {"createOption": "FromImage" if is_os else "Empty"},
                            **({"osType": "Linux", "hyperVGeneration": _generation(machine)} if is_os else {}),
                            **({"securityProfile": {"securityType": _security(machine)}}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -196,8 +197,26 @@ def _nic(arm: Arm, nic: dict[str, Any], body: dict[str, Any], old: dict[str, Any
 # -- disks, snapshots, images ----------------------------------------------------------------------------
 
 
+_ENCRYPTION_SET = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/"
+                             r"diskEncryptionSets/[^/]+$", re.IGNORECASE)
+
+
+def encryption(encryption_set: str | None, at: str) -> dict[str, str]:
+    """A managed disk's encryption at rest: the platform's key, or the named disk encryption set's
+    (https://learn.microsoft.com/azure/virtual-machines/disk-encryption)."""
+    if encryption_set is None:
+        return {"type": "EncryptionAtRestWithPlatformKey"}
+    if not _ENCRYPTION_SET.match(str(encryption_set)):
+        raise ArmError(400, "LinkedInvalidPropertyId", f"Property id '{encryption_set}' at path '{at}' is invalid. "
+                                                       "Expect fully qualified resource Id that start with "
+                                                       "'/subscriptions/{subscriptionId}' or "
+                                                       "'/providers/{resourceProviderNamespace}/'.")
+    return {"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": str(encryption_set)}
+
+
 def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
     props = disk["properties"]
+    asked = (props.get("encryption") or {}).get("diskEncryptionSetId")
     data = props.get("creationData") or {}
     size = props.get("diskSizeGB")
     option = create_option(data)
@@ -209,9 +228,12 @@ def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, A
         data["sourceUniqueId"] = source["properties"]["uniqueId"]
         size = max(size or 0, source["properties"]["diskSizeGB"])
         props.update(_inherited(source))
+        asked = asked or (source["properties"].get("encryption") or {}).get("diskEncryptionSetId")
     elif option == "Empty" and not size:
         raise ArmError(400, "InvalidParameter", "Required parameter 'diskSizeGB' is missing (null).",
                        target="diskSizeGB")
+    if old is None:
+        props["encryption"] = encryption(asked, "properties.encryption.diskEncryptionSetId")
     disk["sku"] = body.get("sku") or (old or {}).get("sku") or {"name": "Standard_LRS", "tier": "Standard"}
     disk["sku"].setdefault("tier", "Premium" if disk["sku"]["name"].startswith("Premium") else "Standard")
     props.update(diskSizeGB=size, diskSizeBytes=size * 2**30, timeCreated=props.get("timeCreated") or now_text(),
@@ -259,8 +281,9 @@ def _image(arm: Arm, image: dict[str, Any], body: dict[str, Any], old: dict[str,
 
 
 def _inherited(source: dict[str, Any]) -> dict[str, Any]:
-    """What a disk or snapshot copied from another keeps of it: its generation and security type."""
-    return {k: copy.deepcopy(source["properties"][k]) for k in ("hyperVGeneration", "securityProfile")
+    """What a disk or snapshot copied from another keeps of it: its generation, security type and
+    encryption (a disk asking for its own key overrides the last)."""
+    return {k: copy.deepcopy(source["properties"][k]) for k in ("hyperVGeneration", "securityProfile", "encryption")
             if k in source["properties"]}
 
 

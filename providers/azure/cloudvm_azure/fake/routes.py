@@ -17,7 +17,8 @@ KINDS = tuple(f"{ns}/{t}" for ns, types in {
 _KINDS = {kind.lower(): kind for kind in KINDS}
 _NAMESPACES = {COMPUTE.lower(): COMPUTE, NETWORK.lower(): NETWORK}
 # POST actions (and the instance view, a GET) by resource type.
-ACTIONS = {f"{COMPUTE}/virtualMachines": ("start", "powerOff", "deallocate", "restart", "instanceView")}
+ACTIONS = {f"{COMPUTE}/virtualMachines": ("start", "powerOff", "deallocate", "restart", "instanceView",
+                                          "retrieveBootDiagnosticsData")}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from cloudvm.testing.http import JSONHandler, LoopbackServer
 from cloudvm.testing.limits import Limits
-from cloudvm_azure.fake import groups, machines, operations, quotas, resources, services, swagger
+from cloudvm_azure.fake import diagnostics, groups, machines, operations, quotas, resources, services, swagger
 from cloudvm_azure.fake.arm import Arm, ArmError, Timing
 from cloudvm_azure.fake.catalog import LOCATIONS
 from cloudvm_azure.fake.operations import Answer, Call
@@ -69,6 +69,10 @@ class Handler(JSONHandler):
         fake = self.server.fake
         path, query, raw = self.split()
         self.expand = query.get("$expand", "").lower()
+        if path.startswith(diagnostics.PREFIX) and self.command == "GET":  # a blob, read with its SAS
+            with fake.arm.lock:
+                status, data, content_type = diagnostics.blob(fake.arm, path, query)
+            return self.reply_bytes(status, data, content_type)
         route = parse(path)
         if route.what == "token":
             status, token = services.token(Call(self.command, self.path, route, query, None, self.headers), raw)
@@ -260,6 +264,8 @@ class Handler(JSONHandler):
         vm = arm.get(route.rid)
         if route.action == "instanceView":
             return 200, machines.instance_view(arm, vm), {}
+        if route.action == "retrieveBootDiagnosticsData":
+            return 200, diagnostics.uris(arm, vm, self.headers.get("Host", "127.0.0.1")), {}
         key = route.rid.lower()
         if route.action == "start" and arm.power.get(key) == "deallocated":  # its cores come back into use
             quotas.check(arm, route.subscription, vm["location"], vm["properties"]["hardwareProfile"]["vmSize"],

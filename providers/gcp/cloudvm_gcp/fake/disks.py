@@ -5,6 +5,7 @@ against the region's disk quotas, snapshots against the project's."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cloudvm_gcp.fake import quotas
@@ -14,6 +15,20 @@ from cloudvm_gcp.fake.locations import Locations
 
 _SNAPSHOT_INPUT = ("name", "description", "labels", "storageLocations", "sourceDisk", "snapshotType",
                    "chainName", "guestFlush")
+
+
+_KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
+
+
+def _customer_key(key: dict[str, Any]) -> dict[str, str]:
+    """A disk encrypted with a Cloud KMS key (CMEK) is told with the key version in use
+    (https://cloud.google.com/compute/docs/disks/customer-managed-encryption)."""
+    name = str(key.get("kmsKeyName") or "")
+    if not _KMS_KEY.match(name):
+        raise ApiError(400, "invalid", f"Invalid value for field 'resource.diskEncryptionKey.kmsKeyName': '{name}'. "
+                                       "The KMS key name must have the form projects/PROJECT/locations/LOCATION/"
+                                       "keyRings/KEY_RING/cryptoKeys/KEY.")
+    return {"kmsKeyName": f"{name}/cryptoKeyVersions/1"}
 
 
 class Disks(Locations):
@@ -32,6 +47,8 @@ class Disks(Locations):
                                 "physicalBlockSizeBytes": "4096", "architecture": "X86_64"}
         if spec.get("description"):
             disk["description"] = spec["description"]
+        if spec.get("diskEncryptionKey"):
+            disk["diskEncryptionKey"] = _customer_key(spec["diskEncryptionKey"])
         self.c.check_labels(disk["labels"])
         size = 0
         if spec.get("sourceImage"):

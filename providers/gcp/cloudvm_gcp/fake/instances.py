@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cloudvm.hostkeys import console_block
+from cloudvm.testing import host_key
 from cloudvm_gcp.fake import catalog, quotas
 from cloudvm_gcp.fake.api import Params, Query, _region, zone_of
 from cloudvm_gcp.fake.compute import BASE, ApiError, _fingerprint, _id, now_text, relative
@@ -137,6 +139,8 @@ class ComputeApi(Disks, Networking):
                 raise ApiError(400, "invalid", f"Invalid value for field 'resource.disks[{index}].initializeParams': "
                                                "a boot disk needs a source image or snapshot")
             params.setdefault("diskName", name if request.get("boot") else f"{name}-disk-{index}")
+            if request.get("diskEncryptionKey"):  # given on the attached disk, for the disk it makes
+                params["diskEncryptionKey"] = request["diskEncryptionKey"]
             disk_path, disk = self.new_disk(project, zone, params)
             if any(p == disk_path for p, _, _, _ in made):
                 raise ApiError(400, "invalid", f"Invalid value for field 'resource.disks[{index}]': disk names "
@@ -346,6 +350,22 @@ class ComputeApi(Disks, Networking):
         return self._change(f"projects/{p['project']}/zones/{p['zone']}", "setTags", self._path(p),
                             lambda r: r.update(tags={"items": body.get("items") or [], "fingerprint": _fingerprint()}))
 
+    def instances_getGuestAttributes(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
+        """What the guest environment publishes once the instance runs, if its metadata enables guest
+        attributes: its SSH host keys under ``hostkeys/``, a base64 key per key type
+        (https://cloud.google.com/compute/docs/metadata/manage-guest-attributes)."""
+        path = self._path(p)
+        instance = self.c.get(path)
+        items = {i["key"]: str(i.get("value", "")) for i in instance["metadata"].get("items", [])}
+        query = q.get("queryPath", "")
+        if items.get("enable-guest-attributes", "").upper() != "TRUE" or instance["status"] != "RUNNING" or \
+                query.rstrip("/") != "hostkeys":
+            raise ApiError(404, "notFound", f"The resource '{path}/guestAttributes/{query}' was not found")
+        kind, key = host_key(instance["id"]).split()
+        return {"kind": "compute#guestAttributes", "queryPath": query,
+                "queryValue": {"items": [{"namespace": "hostkeys", "key": kind, "value": key}]},
+                "selfLink": f"{BASE}{path}/guestAttributes/{query}"}
+
     def instances_getSerialPortOutput(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
         """A boot log: cloud-init reading user-data on images that carry it, the guest environment
         running the startup-script on the others."""
@@ -361,6 +381,8 @@ class ComputeApi(Disks, Networking):
                  *(["google_metadata_script_runner[701]: Found startup-script in metadata.",
                     "google_metadata_script_runner[701]: startup-script exit status 0"]
                    if not cloud_init and "startup-script" in keys else []),
+                 *([console_block([f"{host_key(instance['id'])} root@{instance['name']}"])]
+                   if cloud_init and instance["status"] == "RUNNING" else []),
                  f"{instance['name']} login: "]
         contents = "\n".join(lines) + "\n"
         return {"kind": "compute#serialPortOutput", "contents": contents, "start": "0", "next": str(len(contents)),

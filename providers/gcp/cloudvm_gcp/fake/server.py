@@ -16,7 +16,7 @@ from typing import Any
 
 from cloudvm.testing.http import JSONHandler, LoopbackServer
 from cloudvm.testing.limits import Limits
-from cloudvm_gcp.fake import discovery
+from cloudvm_gcp.fake import discovery, permissions
 from cloudvm_gcp.fake.compute import ApiError, Compute, Timing, relative
 from cloudvm_gcp.fake.instances import ComputeApi
 
@@ -33,7 +33,7 @@ SERVED = {
     "subnetworks": "get list aggregatedList",
     "firewalls": "insert get list delete patch update",
     "instances": "insert get list aggregatedList delete start stop reset attachDisk detachDisk setLabels "
-                 "setMetadata setTags getSerialPortOutput",
+                 "setMetadata setTags getSerialPortOutput getGuestAttributes",
     "disks": "insert get list aggregatedList delete createSnapshot setLabels",
     "snapshots": "insert get list delete setLabels",
     "zoneOperations": "get wait",
@@ -87,6 +87,11 @@ class Fake:
     violations: list[str] = field(default_factory=list)
     fault_lock: threading.Lock = field(default_factory=threading.Lock)
     limits: Limits | None = None  # simulated rate quotas and latency (benchmarks)
+    # What callers may do: those without a token hold ``anonymous``, a bearer token its entry in
+    # ``grants``; None is every permission. ``exercised``: the permissions calls needed so far.
+    anonymous: frozenset[str] | None = None
+    grants: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    exercised: set[str] = field(default_factory=set)
 
     @classmethod
     def create(cls, timing: Timing | None = None) -> Fake:
@@ -141,6 +146,7 @@ class Handler(JSONHandler):
                 {"message": message, "domain": "global", "reason": "notImplemented"}]}})
         try:
             body = self._body(route, raw)
+            self._authorize(route, path, body)
             fault = fake.take_fault(route.method_id, {*params.values(), *_name(body)})
             if fake.limits is not None and not fake.limits.admit(route.method_id):
                 fault = Fault(route.method_id, "rate403")  # the project's per-minute quota is spent
@@ -169,6 +175,16 @@ class Handler(JSONHandler):
         if problems:
             raise ApiError(400, "invalid", f"Invalid JSON payload received. {problems[0]}")
         return body
+
+    def _authorize(self, route: Route, path: str, body: Any) -> None:
+        fake = self.server.fake
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        granted = fake.grants.get(token) if token else fake.anonymous
+        resource = path.removeprefix(PREFIX) + (f"/{_name(body)[0]}" if route.http_method == "POST" and _name(body)
+                                                 else "")
+        permissions.check(granted, route.method_id, body, resource)
+        if granted is not None:
+            fake.exercised.update(permissions.required(route.method_id, body))
 
     def _before(self, fault: Fault, params: dict[str, str]) -> None:
         """Faults that answer instead of the API; ``operation`` faults arm the next operation."""

@@ -56,6 +56,7 @@ for a in $(x/bin/busybox --list-full); do
     [ -e "$r/$a" ] || ln -s /bin/busybox "$r/$a"
 done
 cp x/usr/sbin/dropbear $r/usr/sbin/
+cp x/usr/bin/dropbearkey $r/usr/bin/
 cp -a x/usr/lib/x86_64-linux-gnu/*.so* x/lib/x86_64-linux-gnu/*.so* $r/lib/x86_64-linux-gnu/ 2>/dev/null || true
 [ -e x/lib64/ld-linux-x86-64.so.2 ] && cp -a x/lib64/ld-linux-x86-64.so.2 $r/lib64/ || \
     ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 $r/lib64/ld-linux-x86-64.so.2
