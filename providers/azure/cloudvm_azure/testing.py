@@ -8,6 +8,7 @@ injection, and a check that nothing of a VM was left behind.
 
 from __future__ import annotations
 
+import functools
 import json
 import ssl
 import tempfile
@@ -34,18 +35,31 @@ from cloudvm_azure.fake.server import Fake, Fault, Server, serve
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000c10d0"
 RESOURCE_GROUP = "cloudvm-test"
 LOCATION = "eastus"
+# The custom roles users give cloudvm (az role definition create); the fake holds the token
+# FakeCredential presents (cloudvm's) to them. The harness and other clients present HARNESS.
+ROLES = Path(__file__).resolve().parents[1] / "permissions"
+CLOUDVM_TOKEN, HARNESS = "cloudvm-fake-token", "fake"
+
+
+def shipped_operations() -> frozenset[str]:
+    """Every operation the shipped role definitions allow."""
+    return frozenset(a for path in sorted(ROLES.glob("*.json")) for a in json.loads(path.read_text())["Actions"])
 
 
 class FakeCredential:
-    """A token credential the fake accepts (it checks no signature)."""
+    """A token credential the fake accepts (it checks no signature): cloudvm's identity, held to
+    the shipped roles, unless another ``token`` is given."""
+
+    def __init__(self, token: str = CLOUDVM_TOKEN) -> None:
+        self.token = token
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("cloudvm-fake-token", int(time.time()) + 3600)
+        return AccessToken(self.token, int(time.time()) + 3600)
 
     def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
         from azure.core.credentials import AccessTokenInfo
 
-        return AccessTokenInfo("cloudvm-fake-token", int(time.time()) + 3600)
+        return AccessTokenInfo(self.token, int(time.time()) + 3600)
 
 
 @dataclass
@@ -126,19 +140,25 @@ class FakeResourceManager:
         try:
             for cls, init in originals.items():
                 cls.__init__ = pointed(init)  # type: ignore[method-assign]
-            azure.identity.DefaultAzureCredential = FakeCredential  # type: ignore[misc, assignment]
+            azure.identity.DefaultAzureCredential = functools.partial(  # type: ignore[misc, assignment]
+                FakeCredential, HARNESS)
             yield
         finally:
             for cls, init in originals.items():
                 cls.__init__ = init  # type: ignore[method-assign]
             azure.identity.DefaultAzureCredential = credential  # type: ignore[misc]
 
+    @property
+    def exercised(self) -> frozenset[str]:
+        """The operations the calls of callers held to a role have needed so far."""
+        return frozenset(self.fake.exercised)
+
     def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
         """One plain HTTPS call (``path`` from ``/subscriptions/...``, with its query): status, headers, JSON."""
         data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
         call = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={
-            "Content-Type": "application/json", "Authorization": "Bearer fake", **(headers or {})})
+            "Content-Type": "application/json", "Authorization": f"Bearer {HARNESS}", **(headers or {})})
         context = ssl.create_default_context(cafile=self.ca_file)
         try:
             with urllib.request.urlopen(call, context=context, timeout=30) as reply:
@@ -163,10 +183,11 @@ class FakeResourceManager:
 
 
 @contextmanager
-def fake_resource_manager(timing: Timing | None = None, port: int = 0,
-                          limits: Limits | None = None) -> Iterator[FakeResourceManager]:
+def fake_resource_manager(timing: Timing | None = None, port: int = 0, limits: Limits | None = None,
+                          enforce: bool = True) -> Iterator[FakeResourceManager]:
     """The fake on https://127.0.0.1 (a free port unless given), with a CA made for this run;
-    ``limits`` (``cloudvm_azure.fake.limits.resource_manager()``) adds throttling and latency."""
+    ``limits`` (``cloudvm_azure.fake.limits.resource_manager()``) adds throttling and latency.
+    ``FakeCredential()`` (cloudvm) holds the shipped roles only, unless ``enforce`` is False."""
     ca = trustme.CA()
     certificate = ca.issue_cert("127.0.0.1", "localhost")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -176,6 +197,8 @@ def fake_resource_manager(timing: Timing | None = None, port: int = 0,
         ca.cert_pem.write_to_path(ca_file)
         fake, server, thread = serve(context, timing, port)
         fake.limits = limits
+        if enforce:
+            fake.grants[CLOUDVM_TOKEN] = shipped_operations()
         try:
             yield FakeResourceManager(f"https://127.0.0.1:{server.server_address[1]}", ca_file, fake, server, thread)
         finally:

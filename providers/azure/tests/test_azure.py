@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cloudvm_azure import catalog
 from cloudvm_azure.fake.catalog import VM_SIZES
-from cloudvm_azure.testing import SUBSCRIPTION, FakeResourceManager
+from cloudvm_azure.testing import HARNESS, RESOURCE_GROUP, SUBSCRIPTION, FakeCredential, FakeResourceManager
 
 import cloudvm
 from cloudvm import errors, hostkeys, tags
@@ -310,18 +310,20 @@ def test_the_cli_drives_azure_like_the_others(arm: FakeResourceManager, tmp_path
 def test_a_custom_image_by_resource_id(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
     base = cloud.create(make_vm("golden"))
     snap = cloud.snapshot(base, name="golden-snap")
-    provider: Any = cloud.provider
-    provider._wait([provider._begin("image", provider.compute.images.begin_create_or_update, "golden-image", {
+    from azure.mgmt.compute import ComputeManagementClient
+
+    images = ComputeManagementClient(FakeCredential(HARNESS), SUBSCRIPTION, base_url=arm.url,
+                                     connection_verify=arm.ca_file).images  # the image's owner, not cloudvm
+    image_id = images.begin_create_or_update(RESOURCE_GROUP, "golden-image", {
         "location": "eastus", "properties": {"storageProfile": {"osDisk": {
-            "osType": "Linux", "osState": "Generalized", "snapshot": {"id": snap.raw[0]["id"]}}}}})])
-    image_id = provider._rid("Microsoft.Compute", "images", "golden-image")
+            "osType": "Linux", "osState": "Generalized", "snapshot": {"id": snap.raw[0]["id"]}}}}}).result().id
     vm = cloud.create(make_vm("from-golden", image=image_id))
     try:
         assert vm.image == image_id and vm.raw["properties"]["storageProfile"]["imageReference"]["id"] == image_id
     finally:
         cloud.delete([vm, base])
         cloud.delete_snapshot(snap)
-        provider._wait([provider._begin("image", provider.compute.images.begin_delete, "golden-image")])
+        images.begin_delete(RESOURCE_GROUP, "golden-image").result()
     assert arm.leftovers("from-golden") == [] and arm.leftovers("golden") == []
 
 

@@ -7,6 +7,7 @@ extensions, images, quotas, names, sign-in, and 501 for the rest."""
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -394,3 +395,17 @@ def test_the_readme_says_what_is_served() -> None:
     rows = {row.strip("|").split("|")[0].strip() for row in table.strip().splitlines()[2:]}
     assert set(KINDS) <= rows
     assert all(action in table for actions in ACTIONS.values() for action in actions)
+
+
+def test_cloudvm_is_held_to_the_shipped_roles(arm: FakeResourceManager) -> None:
+    """FakeCredential() (cloudvm) holds providers/azure/permissions and nothing more; others may do anything."""
+    from cloudvm_azure.testing import CLOUDVM_TOKEN, ROLES
+
+    path = f"{SUB}/providers/Microsoft.Compute/locations/eastus/usages?{COMPUTE_API}"
+    status, _, body = arm.request("GET", path, headers={"Authorization": f"Bearer {CLOUDVM_TOKEN}"})
+    assert status == 403 and body["error"]["code"] == "AuthorizationFailed"
+    assert "'Microsoft.Compute/locations/usages/read'" in body["error"]["message"]
+    assert arm.request("GET", path)[0] == 200  # the harness's token
+    for role in ROLES.glob("*.json"):
+        loaded = json.loads(role.read_text())
+        assert loaded["IsCustom"] and all("*" not in action for action in loaded["Actions"])

@@ -73,7 +73,8 @@ def _provider(sub: str, namespace: str, tail: list[str]) -> Route:
         return Route("unserved", sub)
     location = tail[1]
     if len(tail) == 4 and low[2] in ("operations", "diskoperations"):
-        return Route("operation", sub, location=location, name=tail[3], kind=namespace)
+        return Route("operation", sub, location=location, name=tail[3],
+                     kind=_NAMESPACES.get(namespace.lower(), namespace), action=tail[2])
     if namespace.lower() != COMPUTE.lower():
         return Route("unserved", sub)
     if low[2:] in (["vmsizes"], ["usages"]):

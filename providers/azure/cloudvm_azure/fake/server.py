@@ -19,7 +19,7 @@ from typing import Any
 
 from cloudvm.testing.http import JSONHandler, LoopbackServer
 from cloudvm.testing.limits import Limits
-from cloudvm_azure.fake import diagnostics, groups, machines, operations, quotas, resources, services, swagger
+from cloudvm_azure.fake import diagnostics, groups, machines, operations, quotas, rbac, resources, services, swagger
 from cloudvm_azure.fake.arm import Arm, ArmError, Timing
 from cloudvm_azure.fake.catalog import LOCATIONS
 from cloudvm_azure.fake.operations import Answer, Call
@@ -51,6 +51,10 @@ class Fake:
     writes: int = 1199
     reads: int = 11999
     limits: Limits | None = None  # simulated throttling and latency (benchmarks)
+    # What callers may do, by bearer token (None, or a token not named: everything); ``exercised``:
+    # the operations calls held to a role have needed so far.
+    grants: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    exercised: set[str] = field(default_factory=set)
 
     def take(self, method: str, kind: str) -> Fault | None:
         with self.arm.lock:
@@ -87,6 +91,8 @@ class Handler(JSONHandler):
         try:
             self._refuse(fault)
             call = Call(self.command, self.path, route, query, self._json(raw), self.headers)
+            granted = fake.grants.get(self.headers.get("Authorization", "").removeprefix("Bearer ").strip())
+            fake.exercised.update(rbac.check(granted, self.command, route, call.body))
             with fake.arm.lock:
                 fake.arm.settle()
                 status, answer, headers = self._route(call, fault)
