@@ -19,7 +19,7 @@ from cloudvm_aws.testing import HARNESS, PERMISSIONS, REGION, FaultProxy, leftov
 
 import cloudvm
 from cloudvm import errors, tags
-from cloudvm.testing import host_key
+from cloudvm.testing import host_key, restored_copy
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 
@@ -277,14 +277,12 @@ def test_system_tags_are_on_the_instance(cloud: cloudvm.Cloud) -> None:
 
 def test_restore_uses_the_snapshot_layout(cloud: cloudvm.Cloud) -> None:
     vm = cloud.create(spec("layout", disks=[cloudvm.Disk(size_gib=3)]))
-    snap = cloud.snapshot(vm, name="layout-snap")
-    restored = cloud.restore(snap, name="layout-2")
     try:
-        assert [(d.root, d.size_gib) for d in restored.disks] == [(d.root, d.size_gib) for d in vm.disks]
-        assert yaml.safe_dump(restored.tags) and restored.ssh_user == "ops"
+        with restored_copy(cloud, vm, "layout-2") as restored:
+            assert [(d.root, d.size_gib) for d in restored.disks] == [(d.root, d.size_gib) for d in vm.disks]
+            assert yaml.safe_dump(restored.tags) and restored.ssh_user == "ops"
     finally:
-        cloud.delete([vm, restored])
-        cloud.delete_snapshot(snap)
+        cloud.delete(vm)
 
 
 def test_the_cli_drives_aws_like_libvirt(moto_url: str, tmp_path: Any) -> None:

@@ -23,7 +23,7 @@ from cloudvm_azure.testing import HARNESS, RESOURCE_GROUP, SUBSCRIPTION, FakeCre
 import cloudvm
 from cloudvm import errors, hostkeys, tags
 from cloudvm.retry import NO_RETRY
-from cloudvm.testing import host_key
+from cloudvm.testing import host_key, restored_copy
 
 MakeVM = Callable[..., cloudvm.VMSpec]
 
@@ -86,12 +86,9 @@ def test_trusted_launch_where_the_image_allows_and_restores_keep_it(cloud: cloud
         assert raw(arm, "virtualMachines", "trusted")["properties"]["securityProfile"] == {
             "securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True}}
         assert "securityProfile" not in raw(arm, "virtualMachines", "legacy")["properties"]
-        snap = cloud.snapshot(trusted, name="trusted-snap")
-        restored = cloud.restore(snap, name="trusted-again")  # its OS disk is a Trusted Launch disk
-        assert raw(arm, "virtualMachines", "trusted-again")["properties"]["securityProfile"]["securityType"] == \
-            "TrustedLaunch"
-        cloud.delete(restored)
-        cloud.delete_snapshot(snap)
+        with restored_copy(cloud, trusted, "trusted-again"):  # its OS disk is a Trusted Launch disk
+            assert raw(arm, "virtualMachines", "trusted-again")["properties"]["securityProfile"]["securityType"] == \
+                "TrustedLaunch"
     finally:
         cloud.delete([trusted, legacy])
 
@@ -109,11 +106,8 @@ def test_disks_take_the_customer_managed_key_the_spec_names(cloud: cloudvm.Cloud
             return [raw(arm, "disks", d.id.rsplit("/", 1)[-1])["properties"]["encryption"] for d in vm.disks]
         assert encryption(vm) == [{"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": key}] * 2
         assert encryption(plain) == [{"type": "EncryptionAtRestWithPlatformKey"}]
-        snap = cloud.snapshot(vm, name="cmk-snap")
-        restored = cloud.restore(snap, name="cmk-again")
-        assert [e["type"] for e in encryption(restored)] == ["EncryptionAtRestWithCustomerKey"] * 2
-        cloud.delete(restored)
-        cloud.delete_snapshot(snap)
+        with restored_copy(cloud, vm, "cmk-again") as restored:
+            assert [e["type"] for e in encryption(restored)] == ["EncryptionAtRestWithCustomerKey"] * 2
     finally:
         cloud.delete([vm, plain])
 

@@ -18,7 +18,7 @@ from cloudvm_gcp.testing import PROJECT, ZONE, FakeComputeEngine
 import cloudvm
 from cloudvm import errors, hostkeys, tags
 from cloudvm.retry import NO_RETRY
-from cloudvm.testing import host_key
+from cloudvm.testing import host_key, restored_copy
 
 MakeVM = Callable[..., cloudvm.VMSpec]
 
@@ -136,11 +136,8 @@ def test_disks_take_the_customer_managed_key_the_spec_names(cloud: cloudvm.Cloud
         assert [raw(gce, "disk", d.id)["diskEncryptionKey"] for d in vm.disks] == [
             {"kmsKeyName": f"{key}/cryptoKeyVersions/1"}] * 2
         assert "diskEncryptionKey" not in raw(gce, "disk", plain.disks[0].id)  # Google's own keys
-        snap = cloud.snapshot(vm, name="cmk-snap")
-        restored = cloud.restore(snap, name="cmk-again")
-        assert all("diskEncryptionKey" in raw(gce, "disk", d.id) for d in restored.disks)
-        cloud.delete(restored)
-        cloud.delete_snapshot(snap)
+        with restored_copy(cloud, vm, "cmk-again") as restored:
+            assert all("diskEncryptionKey" in raw(gce, "disk", d.id) for d in restored.disks)
     finally:
         cloud.delete([vm, plain])
 
@@ -191,11 +188,8 @@ def test_shielded_vm_where_the_image_boots_uefi_and_restores_keep_it(cloud: clou
         config = raw(gce, "instance", "shielded")["shieldedInstanceConfig"]
         assert config == {"enableSecureBoot": True, "enableVtpm": True, "enableIntegrityMonitoring": True}
         assert "shieldedInstanceConfig" not in raw(gce, "instance", "bios")
-        snap = cloud.snapshot(shielded, name="shielded-snap")
-        again = cloud.restore(snap, name="shielded-again")
-        assert raw(gce, "instance", "shielded-again")["shieldedInstanceConfig"]["enableSecureBoot"] is True
-        cloud.delete(again)
-        cloud.delete_snapshot(snap)
+        with restored_copy(cloud, shielded, "shielded-again"):
+            assert raw(gce, "instance", "shielded-again")["shieldedInstanceConfig"]["enableSecureBoot"] is True
     finally:
         cloud.delete([shielded, bios])
 
