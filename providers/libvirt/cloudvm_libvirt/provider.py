@@ -4,7 +4,6 @@ all state in the domains' own metadata and the pool's volumes."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -73,6 +72,9 @@ class LibvirtProvider(Provider):
         self.console_dir = console_dir
         self._conn: libvirt.virConnect | None = None
         self.storage = Storage(self.conn, pool, pool_path)
+        # The console logs virtlogd writes on the host, read and removed as the volumes of a pool over
+        # their directory: through the connection, so a remote host's consoles are read as a local one's.
+        self.consoles = Storage(self.conn, f"{pool}-consoles", console_dir, build=False)
 
     # -- connection ---------------------------------------------------------
 
@@ -136,8 +138,9 @@ class LibvirtProvider(Provider):
         except libvirt.libvirtError:
             return None  # not ours
 
-    def _console_log(self, name: str) -> str:
-        return os.path.join(self.console_dir, f"cloudvm-{name}-console.log")
+    @staticmethod
+    def _console_name(name: str) -> str:
+        return f"cloudvm-{name}-console.log"
 
     def _network(self, name: str) -> str:
         with mapped(f"network {name}"):
@@ -190,7 +193,8 @@ class LibvirtProvider(Provider):
         xml = domain_xml(request, meta, domain_type=self._virt_type(),
                          network=self._network(spec.network.name or self.network),
                          disk_paths=[self.storage.path_of(v.name) for v, _ in disks],
-                         seed_path=self.storage.path_of(seed.name), console_log=self._console_log(spec.name))
+                         seed_path=self.storage.path_of(seed.name),
+                         console_log=self.consoles.path_of(self._console_name(spec.name)))
         dom = self._define(spec.name, xml)
         try:
             for vol, make in disks:
@@ -226,8 +230,8 @@ class LibvirtProvider(Provider):
                 if not vol.keep:
                     self.storage.delete(vol.name, paths.get(vol.name))
             dom.undefine()
-        with contextlib.suppress(OSError):
-            os.remove(self._console_log(meta.name))
+        self.consoles.refresh()
+        self.consoles.delete(self._console_name(meta.name))
 
     # -- describing ------------------------------------------------------------
 
@@ -314,11 +318,8 @@ class LibvirtProvider(Provider):
                 self._remove(dom, meta)
 
     def console_output(self, vm: VM) -> str:
-        try:
-            with open(self._console_log(vm.name), encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        self.consoles.refresh()  # virtlogd made the file: the pool learns of it
+        return self.consoles.read(self._console_name(vm.name)).decode("utf-8", errors="replace")
 
     # -- snapshots -------------------------------------------------------------
 

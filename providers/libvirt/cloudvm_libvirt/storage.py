@@ -4,6 +4,7 @@ snapshots all live there, so a remote libvirt host works like a local one."""
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Callable
 from typing import BinaryIO
@@ -15,6 +16,7 @@ import libvirt
 from cloudvm_libvirt._errors import mapped
 
 GIB = 1024**3
+log = logging.getLogger("cloudvm.libvirt")
 
 
 def _found(what: str, find: Callable[[], libvirt.virStorageVol]) -> libvirt.virStorageVol | None:
@@ -41,10 +43,11 @@ def _vol_xml(name: str, capacity: int, fmt: str, backing: tuple[str, str] | None
 class Storage:
     """The pool cloudvm keeps its volumes in, created on first use."""
 
-    def __init__(self, conn: Callable[[], libvirt.virConnect], name: str, path: str) -> None:
+    def __init__(self, conn: Callable[[], libvirt.virConnect], name: str, path: str, *, build: bool = True) -> None:
         self._conn = conn
         self.name = name
         self.path = path
+        self.build = build  # False: the directory is libvirt's own (it exists; its modes stay as they are)
         self._pool: libvirt.virStoragePool | None = None
         self._target: str | None = None
 
@@ -62,26 +65,45 @@ class Storage:
         if self._pool is None:
             conn = self._conn()
             with mapped(f"storage pool {self.name}"):
+                pool: libvirt.virStoragePool | None
                 try:
                     pool = conn.storagePoolLookupByName(self.name)
                 except libvirt.libvirtError as exc:
                     if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
                         raise
+                    pool = self._over_path(conn)
+                if pool is None:  # libvirt keeps one pool per directory: make one only where there is none
                     xml = (f"<pool type='dir'><name>{escape(self.name)}</name>"
                            f"<target><path>{escape(self.path)}</path></target></pool>")
                     pool = conn.storagePoolDefineXML(xml, 0)
-                    pool.build(0)
+                    if self.build:
+                        pool.build(0)
                     pool.setAutostart(1)
                 if not pool.isActive():
                     pool.create(0)
             self._pool = pool
         return self._pool
 
+    def _over_path(self, conn: libvirt.virConnect) -> libvirt.virStoragePool | None:
+        """The pool already defined over this directory, if one is."""
+        for pool in conn.listAllStoragePools(0):
+            if ET.fromstring(pool.XMLDesc(0)).findtext("./target/path") == self.path.rstrip("/"):
+                return pool
+        return None
+
     def lookup(self, name: str) -> libvirt.virStorageVol | None:
         return _found(name, lambda: self.pool().storageVolLookupByName(name))
 
     def _at(self, path: str) -> libvirt.virStorageVol | None:
         return _found(path, lambda: self._conn().storageVolLookupByPath(path))
+
+    def refresh(self) -> None:
+        """Learn of files made in the pool's directory by others (virtlogd); a refresh refused while
+        the pool has jobs running is skipped: the next one sees them."""
+        try:
+            self.pool().refresh(0)
+        except libvirt.libvirtError:
+            log.debug("pool %s not refreshed now", self.name)
 
     def names(self) -> list[str]:
         with mapped("list volumes"):

@@ -25,6 +25,9 @@ def leftovers(name: str, uri: str | None = None, pool: str = "cloudvm") -> list[
         vols = conn.storagePoolLookupByName(pool)
         vols.refresh(0)
         found += [f"volume {v}" for v in vols.listVolumes() if v.startswith((f"{name}-", f"{name}."))]
+        for each in conn.listAllStoragePools(0):  # the console log, in the pool over libvirt's log directory
+            each.refresh(0)
+            found += [f"console log {v}" for v in each.listVolumes() if v == f"cloudvm-{name}-console.log"]
         return found
     finally:
         conn.close()

@@ -3,6 +3,7 @@ kept disks, the console log, and its error messages."""
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import http.server
 import io
@@ -108,13 +109,20 @@ def test_a_retried_launch_returns_the_same_vm(provider: LibvirtProvider, cloud: 
     assert leftovers("retry-1") == []
 
 
-def test_kept_disks_outlive_the_vm_and_console_is_captured(cloud: cloudvm.Cloud, key: str) -> None:
+def test_kept_disks_outlive_the_vm_and_console_is_captured(cloud: cloudvm.Cloud, key: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     vm = cloud.create(spec("keeper", key, disks=[cloudvm.Disk(size_gib=1, keep=True), cloudvm.Disk(size_gib=1)]),
                       wait="reachable")
     assert [d.root for d in vm.disks] == [True, False, False]
-    assert "cloudvm-tiny: boot finished" in cloud.console_output(vm)
+    with monkeypatch.context() as patch:  # the log is read through libvirt, as from a remote host: no local file
+        opened = builtins.open
+        def local(path: object, *args: object, **kwargs: object) -> object:
+            assert not str(path).startswith("/var/log/libvirt"), f"read {path} on the client"
+            return opened(path, *args, **kwargs)  # type: ignore[call-overload]
+        patch.setattr(builtins, "open", local)
+        assert "cloudvm-tiny: boot finished" in cloud.console_output(vm)
     cloud.delete(vm)
-    assert leftovers("keeper") == ["volume keeper-data-0.qcow2"]
+    assert leftovers("keeper") == ["volume keeper-data-0.qcow2"]  # the console log went with the VM
     def orphaned() -> list[str]:  # as `cloudvm gc` lists them (the shared pool may hold others')
         return [o.split(" (")[0] for o in cloud.provider.orphans() if o.startswith("volume keeper-")]
     assert orphaned() == ["volume keeper-data-0.qcow2 in pool cloudvm"]
