@@ -267,9 +267,7 @@ class Cloud:
     def console_output(self, ref: VMRef) -> str:
         """What the VM printed on its serial console (why it did not come up)."""
         self.provider.require(Capability.CONSOLE_OUTPUT)
-        return self._console(self.get(ref))
-
-    def _console(self, vm: VM) -> str:
+        vm = self.get(ref)
         text: str = self._call("console_output", lambda: self.provider.console_output(vm))
         return text
 
@@ -279,17 +277,19 @@ class Cloud:
                  key_file: str | None = None, timeout: float | None = None) -> builtins.list[str]:
         """The ``ssh`` command line that logs in to the VM, trusting only the host keys it printed on
         its serial console (read until they show, up to ``timeout``)."""
-        vm = self.get(ref)
-        self.host_keys(vm, timeout=timeout)
-        return ssh.argv(vm, self.known_hosts, command, user=user, key_file=key_file)
+        return ssh.argv(self._trusted(ref, timeout), self.known_hosts, command, user=user, key_file=key_file)
 
     def ssh(self, ref: VMRef, command: str, *, user: str | None = None, key_file: str | None = None,
             timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run one shell command on the VM over SSH, its host key checked; ``HostKeyMismatch``
         when the VM answers with another key than it printed."""
+        return ssh.run(self._trusted(ref), self.known_hosts, command, user=user, key_file=key_file, timeout=timeout)
+
+    def _trusted(self, ref: VMRef, timeout: float | None = None) -> VM:
+        """The VM as it is now, its host keys on file."""
         vm = self.get(ref)
-        self.host_keys(vm)
-        return ssh.run(vm, self.known_hosts, command, user=user, key_file=key_file, timeout=timeout)
+        self.host_keys(vm, timeout=timeout)
+        return vm
 
     def host_keys(self, ref: VMRef, *, timeout: float | None = None) -> builtins.list[str]:
         """The VM's SSH host keys as cloudvm trusts them: on file, or learned from its console now."""

@@ -205,6 +205,7 @@ class LibvirtProvider(Provider):
             with mapped(f"start {spec.name}"):
                 dom.create()
         except BaseException:
+            self.consoles.refresh()
             self._remove(dom, meta)
             raise
         uuid_ = dom.UUIDString()
@@ -230,8 +231,7 @@ class LibvirtProvider(Provider):
                 if not vol.keep:
                     self.storage.delete(vol.name, paths.get(vol.name))
             dom.undefine()
-        self.consoles.refresh()
-        self.consoles.delete(self._console_name(meta.name))
+        self.consoles.delete(self._console_name(meta.name))  # known to the pool: the caller refreshed it
 
     # -- describing ------------------------------------------------------------
 
@@ -312,6 +312,7 @@ class LibvirtProvider(Provider):
         self._each(ids, "reboot", lambda d: d.reboot(0))
 
     def terminate(self, ids: Sequence[str]) -> None:
+        self.consoles.refresh()  # once for the batch: the console logs virtlogd made become volumes
         for dom in self._domains(ids):
             meta = self._meta(dom)
             if meta is not None:
