@@ -31,8 +31,8 @@ from cloudvm_azure import catalog, snapshots
 from cloudvm_azure._errors import mapped, note_rate_limits
 from cloudvm_azure.blobs import read_blob
 
-IMAGE_TAG = "cloudvm-image"
-USER_TAG = "cloudvm-user"
+IMAGE_TAG = snapshots.IMAGE
+USER_TAG = snapshots.USER
 OWN_TAGS = frozenset({IMAGE_TAG, USER_TAG})
 VNET = "cloudvm-vnet"  # + "-LOCATION": a virtual network serves one location
 # Boot diagnostics in managed storage: the serial console, where cloudvm reads a VM's host keys.
@@ -572,93 +572,103 @@ class AzureProvider(Provider):
     # -- snapshots -------------------------------------------------------------------------
 
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
-        """One incremental managed snapshot per disk, all tagged as one set."""
+        """A crash-consistent restore point of every disk, in a restore point collection of its own."""
         token = tags[tagging.TOKEN]
-        taken = [s for s in self._snapshot_items() if (s.get("tags") or {}).get(tagging.NAME) == name]
-        if any((s.get("tags") or {}).get(snapshots.SET) != token for s in taken):
+        if any(snapshots.tags_of(c).get(tagging.NAME) == name and snapshots.tags_of(c).get(snapshots.SET) != token
+               for c in self._collections()):
             raise AlreadyExists(f"a snapshot named {name!r} already exists in {self.resource_group}")
-        storage = (vm.raw or {})["properties"]["storageProfile"]
-        disks = [(storage["osDisk"], True), *((d, False) for d in storage.get("dataDisks") or [])]
-        for index, (disk, root) in enumerate(disks):
-            own = {snapshots.SET: token, snapshots.MEMBERS: str(len(disks)), snapshots.INDEX: str(index),
-                   snapshots.ROOT: str(root).lower(), snapshots.SOURCE: vm.name,
-                   snapshots.LUN: str(disk.get("lun", "")),
-                   snapshots.TYPE: vm.size.type_name if vm.size else "", IMAGE_TAG: vm.image or "",
-                   snapshots.SKU: (disk.get("managedDisk") or {}).get("storageAccountType", catalog.OS_DISK_SKU),
-                   **({USER_TAG: vm.ssh_user} if vm.ssh_user else {})}
-            with mapped(f"snapshot {disk['name']}"):
-                self.compute.snapshots.begin_create_or_update(self.resource_group, f"{name}-{index}", {
-                    "location": vm.region or self.region, "tags": {**tags, **own}, "properties": {
-                        "incremental": True, "creationData": {"createOption": "Copy",
-                                                              "sourceResourceId": disk["managedDisk"]["id"]}}},
-                    polling=False)
+        own = {snapshots.SET: token, snapshots.SOURCE: vm.name, snapshots.TYPE: vm.size.type_name if vm.size else "",
+               snapshots.IMAGE: vm.image or "", **({snapshots.USER: vm.ssh_user} if vm.ssh_user else {})}
+        self._restore_point(name, {"location": vm.region or self.region, "tags": {**tags, **own},
+                                   "properties": {"source": {"id": (vm.raw or {})["id"]}}},
+                            {"consistencyMode": "CrashConsistent"})
         return self.describe_snapshots([token])[0]
 
-    def _snapshot_items(self) -> list[dict[str, Any]]:
+    def _restore_point(self, name: str, collection: dict[str, Any], point: dict[str, Any]) -> None:
+        """The collection, then its restore point (begun, not awaited). A retry finds the point
+        there already: Azure never updates one, so a second PUT is not sent."""
+        with mapped(f"restore point collection {name}"):
+            self.compute.restore_point_collections.create_or_update(self.resource_group, name, collection)
+        if self._get(f"restore point {name}", self.compute.restore_points.get, name, name) is None:
+            with mapped(f"restore point {name}"):
+                self.compute.restore_points.begin_create(self.resource_group, name, name, {"properties": point},
+                                                         polling=False)
+
+    def _collections(self) -> list[dict[str, Any]]:
+        """cloudvm's restore point collections, as listed (without their restore points)."""
         try:
-            with mapped("list snapshots"):
-                items = [_json(s) for s in self.compute.snapshots.list_by_resource_group(self.resource_group)]
-        except NotFound:
+            listed = self._items("restore point collection", self.compute.restore_point_collections)
+        except NotFound:  # no resource group yet
             return []
-        return [s for s in items if (s.get("tags") or {}).get(tagging.MANAGED) == "true"]
+        return [c for c in listed if snapshots.tags_of(c).get(tagging.MANAGED) == "true"]
+
+    def _expanded(self, collection: dict[str, Any]) -> dict[str, Any]:
+        name = collection["name"]
+        full = self._get(f"restore point collection {name}", self.compute.restore_point_collections.get, name,
+                         expand="restorePoints") or collection
+        made = snapshots.point(full)
+        if made and snapshots.COPIED_FROM in snapshots.tags_of(full):
+            view = self._get(f"restore point {name}", self.compute.restore_points.get, name, made["name"],
+                             expand="instanceView")
+            full["properties"]["restorePoints"] = [view or made]
+        return full
 
     def describe_snapshots(self, ids: Sequence[str] | None = None,
                            tags: dict[str, str] | None = None) -> list[Snapshot]:
-        items = [s for s in self._snapshot_items() if ids is None or (s.get("tags") or {}).get(snapshots.SET) in ids]
-        found = snapshots.group(items, self.name, self.region)
+        wanted = [c for c in self._collections() if ids is None or snapshots.tags_of(c).get(snapshots.SET) in ids]
+        found = snapshots.group([self._expanded(c) for c in wanted], self.name, self.region)
         return [s for s in found if tagging.matches(s.tags, tags)]
 
     def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
-        """Managed disks from the set, then a new VM attaching them."""
-        members: list[dict[str, Any]] = list(snapshot.raw or [])
-        if not snapshots.complete(members):
+        """Managed disks from the restore point's disk restore points, then a new VM attaching them."""
+        collection: dict[str, Any] = snapshot.raw or {}
+        members = snapshots.disks(collection)
+        if not members:
             raise ProviderError(f"snapshot {snapshot.name!r} is incomplete: it cannot be restored")
         if snapshot.region != self.region:
             raise ProviderError(f"snapshot {snapshot.name!r} is stored in {snapshot.region}; copy it to "
                                 f"{self.region} first (copy_snapshot)")
         spec = request.spec
-        made = []
-        for member in members:
-            own = member.get("tags") or {}
-            root = own.get(snapshots.ROOT) == "true"
-            name = _names(spec.name)["os"] if root else f"{spec.name}-data-{own.get(snapshots.LUN)}"
-            made.append((name, root, own))
+        names = [_names(spec.name)["os"] if d["lun"] is None else f"{spec.name}-data-{d['lun']}" for d in members]
         self._wait([self._begin(f"disk {name}", self.compute.disks.begin_create_or_update, name, {
-            "location": self.region, "tags": request.tags, "sku": {"name": own.get(snapshots.SKU)
-                                                                     or catalog.OS_DISK_SKU},
-            "properties": {**({"osType": "Linux"} if root else {}), **_disk_encryption(spec),
-                           "creationData": {"createOption": "Copy", "sourceResourceId": member["id"]}}})
-            for (name, root, own), member in zip(made, members, strict=True)])
+            "location": self.region, "tags": request.tags,
+            "sku": {"name": (disk.get("managedDisk") or {}).get("storageAccountType") or catalog.OS_DISK_SKU},
+            "properties": {**({"osType": "Linux"} if disk["lun"] is None else {}), **_disk_encryption(spec),
+                           "creationData": {"createOption": "Restore",
+                                            "sourceResourceId": disk["diskRestorePoint"]["id"]}}})
+            for name, disk in zip(names, members, strict=True)])
         attach = [{"name": name, "createOption": "Attach", "deleteOption": "Delete",
                    "managedDisk": {"id": self._rid("Microsoft.Compute", "disks", name)},
-                   **({"osType": "Linux"} if root else {"lun": int(own.get(snapshots.LUN) or 0)})}
-                  for name, root, own in made]
-        root = next(m for m in members if (m.get("tags") or {}).get(snapshots.ROOT) == "true")
-        held = ((root.get("properties") or {}).get("securityProfile") or {}).get("securityType")
-        body = {"storageProfile": {"osDisk": next(a for a in attach if "osType" in a),
-                                   "dataDisks": [a for a in attach if "lun" in a]},
+                   **({"osType": "Linux"} if disk["lun"] is None else {"lun": int(disk["lun"])})}
+                  for name, disk in zip(names, members, strict=True)]
+        held = snapshots.security_type(collection)
+        body = {"storageProfile": {"osDisk": attach[0], "dataDisks": attach[1:]},
                 # the OS disk keeps the security type of the VM it came from, and a VM takes only its own
                 **({"securityProfile": {**catalog.TRUSTED_LAUNCH, "securityType": held}} if held else {})}
         try:
-            return self._create([request], [body], (members[0].get("tags") or {}).get(USER_TAG))[0]
+            return self._create([request], [body], snapshots.tags_of(collection).get(snapshots.USER))[0]
         except BaseException:
             self._scrub({request.spec.name: request.token})
             raise
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
-        self._wait([self._begin(f"delete snapshot {d.id}", self.compute.snapshots.begin_delete, d.id)
-                    for d in snapshot.disks])
+        """The collection, and with it its restore point and disk restore points."""
+        name = (snapshot.raw or {})["name"]
+        self._wait([self._begin(f"delete snapshot {name}", self.compute.restore_point_collections.begin_delete,
+                                name)])
 
     def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
-        """CopyStart: each member copied into ``region`` in the background; READY when every copy is complete."""
+        """A collection in ``region`` copying the restore point there; READY once every disk restore
+        point has replicated."""
+        source: dict[str, Any] = snapshot.raw or {}
+        made = snapshots.point(source)
+        if made is None:
+            raise ProviderError(f"snapshot {snapshot.name!r} is incomplete: it cannot be copied")
         copy_set = f"{snapshot.id}-{region}"
-        for member in snapshot.raw or []:
-            tags = {**(member.get("tags") or {}), snapshots.SET: copy_set, snapshots.COPIED_FROM: snapshot.id}
-            self._wait([self._begin(f"copy {member['name']} to {region}", self.compute.snapshots
-                                    .begin_create_or_update, f"{member['name']}-{region}", {
-                                        "location": region, "tags": tags, "properties": {
-                                            "incremental": True, "creationData": {
-                                                "createOption": "CopyStart", "sourceResourceId": member["id"]}}})])
+        tags = {**snapshots.tags_of(source), snapshots.SET: copy_set, snapshots.COPIED_FROM: snapshot.id}
+        self._restore_point(f"{source['name']}-{region}", {
+            "location": region, "tags": tags, "properties": {"source": {"id": source["id"]}}},
+            {"sourceRestorePoint": {"id": made["id"]}})
         return self.describe_snapshots([copy_set])[0]
 
 

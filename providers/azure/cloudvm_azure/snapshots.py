@@ -1,6 +1,9 @@
-"""Snapshot sets on Azure: one managed snapshot per disk, tagged as one set;
-the tags carry what a restore needs (the disk's place and SKU, the VM's size,
-image and user), so nothing but the snapshots is needed."""
+"""Snapshot sets on Azure: a VM restore point, which captures every managed disk of the VM at one
+instant, so the set is crash-consistent across disks
+(https://learn.microsoft.com/azure/virtual-machines/virtual-machines-create-restore-points).
+Each set is a restore point collection holding one restore point; the collection's tags carry
+what a restore needs beyond the restore point's own record of the VM (the image, the user, the
+set's identity), so nothing but the collection is needed."""
 
 from __future__ import annotations
 
@@ -12,66 +15,83 @@ from cloudvm.model import DiskInfo, Snapshot, SnapshotState
 from cloudvm.spec import Size, VMSpec
 
 SET = "cloudvm-snapshot"
-MEMBERS = "cloudvm-members"
-INDEX = "cloudvm-index"
-ROOT = "cloudvm-root"
-LUN = "cloudvm-lun"
 SOURCE = "cloudvm-source"
 TYPE = "cloudvm-type"
-SKU = "cloudvm-sku"
-COPIED_FROM = tagging.COPIED_FROM
 IMAGE = "cloudvm-image"
-OWN = frozenset({SET, MEMBERS, INDEX, ROOT, LUN, SOURCE, TYPE, SKU, COPIED_FROM, IMAGE, "cloudvm-user"})
+USER = "cloudvm-user"
+COPIED_FROM = tagging.COPIED_FROM
+OWN = frozenset({SET, SOURCE, TYPE, IMAGE, USER, COPIED_FROM})
 
 
-def _tags(item: dict[str, Any]) -> dict[str, str]:
+def tags_of(item: dict[str, Any]) -> dict[str, str]:
     return dict(item.get("tags") or {})
 
 
-def complete(members: list[dict[str, Any]]) -> bool:
-    expected = _tags(members[0]).get(MEMBERS, "") if members else ""
-    return expected.isdigit() and len(members) == int(expected)
+def point(collection: dict[str, Any]) -> dict[str, Any] | None:
+    """The set's restore point (None until it has been asked for)."""
+    points = (collection.get("properties") or {}).get("restorePoints") or []
+    return points[0] if points else None
 
 
-def _state(item: dict[str, Any]) -> SnapshotState:
-    props = item.get("properties") or {}
-    provisioning = props.get("provisioningState")
-    if provisioning == "Failed":
+def disks(collection: dict[str, Any]) -> list[dict[str, Any]]:
+    """The restore point's record of each disk, the OS disk first (``lun`` None for it)."""
+    found = point(collection)
+    storage = ((found or {}).get("properties") or {}).get("sourceMetadata", {}).get("storageProfile") or {}
+    if not storage.get("osDisk"):
+        return []
+    return [{**storage["osDisk"], "lun": None}, *(storage.get("dataDisks") or [])]
+
+
+def security_type(collection: dict[str, Any]) -> str | None:
+    """The security type of the VM the set was taken of (its OS disk keeps it: Trusted Launch)."""
+    metadata = ((point(collection) or {}).get("properties") or {}).get("sourceMetadata") or {}
+    found: str | None = (metadata.get("securityProfile") or {}).get("securityType")
+    return found
+
+
+def _state(collection: dict[str, Any]) -> SnapshotState:
+    found = point(collection)
+    props = (found or {}).get("properties") or {}
+    if props.get("provisioningState") == "Failed":
         return SnapshotState.ERROR
-    copying = props.get("completionPercent")
-    ready = provisioning == "Succeeded" and (copying is None or copying >= 100)
+    copies = ((props.get("instanceView") or {}).get("diskRestorePoints")) or []
+    replicated = all((c.get("replicationStatus") or {}).get("completionPercent", 100) >= 100 for c in copies)
+    ready = props.get("provisioningState") == "Succeeded" and replicated
     return SnapshotState.READY if ready else SnapshotState.PENDING
 
 
-def group(items: list[dict[str, Any]], provider: str, home: str) -> list[Snapshot]:
-    """Snapshots by set, root disk first; sets stored in ``home`` first."""
-    sets: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        if SET in _tags(item):
-            sets.setdefault(_tags(item)[SET], []).append(item)
-    found = [_snapshot(set_id, members, provider) for set_id, members in sets.items()]
+def group(collections: list[dict[str, Any]], provider: str, home: str) -> list[Snapshot]:
+    """One snapshot per collection of a set; sets stored in ``home`` first."""
+    found = [_snapshot(c, provider) for c in collections if SET in tags_of(c)]
     return sorted(found, key=lambda s: (s.region != home, s.name, s.id))
 
 
-def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str) -> Snapshot:
-    members = sorted(members, key=lambda m: int(_tags(m).get(INDEX, "0")))
-    tags = _tags(members[0])
-    states = {_state(m) for m in members}
-    state = SnapshotState.READY if complete(members) else SnapshotState.PENDING
-    for worst in (SnapshotState.PENDING, SnapshotState.ERROR):
-        if worst in states:
-            state = worst
-    key = (members[0]["properties"].get("encryption") or {}).get("diskEncryptionSetId")  # a snapshot keeps its disk's
-    spec = VMSpec(name=tags[SOURCE], size=Size(instance_type=tags[TYPE]), image=tags[IMAGE],
-                  tags=tagging.declared(tags), encryption_key=key) if tags.get(TYPE) else None
+def _snapshot(collection: dict[str, Any], provider: str) -> Snapshot:
+    tags = tags_of(collection)
+    props = (point(collection) or {}).get("properties") or {}
+    metadata = props.get("sourceMetadata") or {}
+    vm_type = tags.get(TYPE) or (metadata.get("hardwareProfile") or {}).get("vmSize")
+    members = disks(collection)
+    key = next((_key(d) for d in members if d["lun"] is None), None)
+    spec = VMSpec(name=tags[SOURCE], size=Size(instance_type=vm_type), image=tags[IMAGE],
+                  tags=tagging.declared(tags), encryption_key=key) if vm_type and tags.get(IMAGE) else None
     return Snapshot(
-        id=set_id, name=tags.get(tagging.NAME, set_id), provider=provider, source_vm=tags.get(SOURCE, ""), state=state,
-        created_at=min((_when(m["properties"].get("timeCreated")) for m in members), default=None),
-        region=members[0]["location"],
-        disks=tuple(DiskInfo(m["name"], float(m["properties"].get("diskSizeGB") or 0), _tags(m).get(ROOT) == "true",
-                             "os" if _tags(m).get(ROOT) == "true" else f"lun{_tags(m).get(LUN)}") for m in members),
-        tags={k: v for k, v in tags.items() if k not in OWN}, spec=spec, raw=members, copy_of=tags.get(COPIED_FROM))
+        id=tags[SET], name=tags.get(tagging.NAME, tags[SET]), provider=provider, source_vm=tags.get(SOURCE, ""),
+        state=_state(collection), created_at=_when(props.get("timeCreated")), region=collection["location"],
+        disks=tuple(DiskInfo(d["diskRestorePoint"]["id"].rsplit("/", 1)[1], float(d.get("diskSizeGB") or 0),
+                             d["lun"] is None, "os" if d["lun"] is None else f"lun{d['lun']}") for d in members),
+        tags={k: v for k, v in tags.items() if k not in OWN}, spec=spec, raw=collection,
+        copy_of=tags.get(COPIED_FROM))
 
 
-def _when(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+def _key(disk: dict[str, Any]) -> str | None:
+    """The disk encryption set a disk restore point is encrypted with (a snapshot keeps its disk's)."""
+    encryption = (disk.get("diskRestorePoint") or {}).get("encryption") or {}
+    found: str | None = (encryption.get("diskEncryptionSet") or {}).get("id")
+    return found
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

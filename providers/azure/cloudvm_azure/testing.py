@@ -176,6 +176,8 @@ class FakeResourceManager:
     def leftovers(self, name: str) -> list[str]:
         """Resources of the VM or snapshot ``name``: named after it or tagged with it."""
         def belongs(r: dict[str, Any]) -> bool:
+            if "/restorePointCollections/" in r["type"]:  # a collection's restore points go with it
+                return False
             return bool(r["name"] == name or (r["name"].startswith(f"{name}-")
                         and (r.get("tags") or {}).get(tagging.NAME) in (None, name))
                         or (r.get("tags") or {}).get(tagging.NAME) == name)

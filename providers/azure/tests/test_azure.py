@@ -234,7 +234,10 @@ def test_snapshot_copy_to_another_region_and_restore_there(cloud: cloudvm.Cloud,
     vm = cloud.create(make_vm("dr", disks=[cloudvm.Disk(size_gib=3, tier="ssd")]))
     snap = cloud.snapshot(vm, name="dr-snap", tags={"policy": "daily"})
     assert [(d.root, d.size_gib) for d in snap.disks] == [(True, 30.0), (False, 3.0)]
-    assert all(raw(arm, "snapshots", d.id)["properties"]["incremental"] for d in snap.disks)
+    # both disks at one instant: one crash-consistent restore point of the VM, not a snapshot per disk
+    taken = [r for r in arm.resources() if r["type"].endswith("/restorePoints")]
+    assert [(p["name"], p["properties"]["consistencyMode"]) for p in taken] == [("dr-snap", "CrashConsistent")]
+    assert [r for r in arm.resources() if r["type"].endswith("/snapshots")] == []
     copy = cloud.copy_snapshot(snap, region="westus2")
     assert copy.region == "westus2" and copy.name == "dr-snap"
     west = cloudvm.connect("azure", **arm.connect_options(location="westus2"), timeout=60, poll_interval=0.1)
@@ -303,20 +306,20 @@ def test_the_cli_drives_azure_like_the_others(arm: FakeResourceManager, tmp_path
 
 def test_a_custom_image_by_resource_id(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
     base = cloud.create(make_vm("golden"))
-    snap = cloud.snapshot(base, name="golden-snap")
     from azure.mgmt.compute import ComputeManagementClient
 
     images = ComputeManagementClient(FakeCredential(HARNESS), SUBSCRIPTION, base_url=arm.url,
                                      connection_verify=arm.ca_file).images  # the image's owner, not cloudvm
     image_id = images.begin_create_or_update(RESOURCE_GROUP, "golden-image", {
         "location": "eastus", "properties": {"storageProfile": {"osDisk": {
-            "osType": "Linux", "osState": "Generalized", "snapshot": {"id": snap.raw[0]["id"]}}}}}).result().id
+            "osType": "Linux", "osState": "Generalized",
+            "managedDisk": {"id": base.raw["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"]}}}}}
+    ).result().id
     vm = cloud.create(make_vm("from-golden", image=image_id))
     try:
         assert vm.image == image_id and vm.raw["properties"]["storageProfile"]["imageReference"]["id"] == image_id
     finally:
         cloud.delete([vm, base])
-        cloud.delete_snapshot(snap)
         images.begin_delete(RESOURCE_GROUP, "golden-image").result()
     assert arm.leftovers("from-golden") == [] and arm.leftovers("golden") == []
 

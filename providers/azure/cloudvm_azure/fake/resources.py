@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from cloudvm_azure.fake import machines
+from cloudvm_azure.fake import machines, restorepoints
 from cloudvm_azure.fake.arm import Arm, ArmError, etag, now_text
 from cloudvm_azure.fake.routes import NETWORK
 
@@ -229,6 +229,11 @@ def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, A
         size = max(size or 0, source["properties"]["diskSizeGB"])
         props.update(_inherited(source))
         asked = asked or (source["properties"].get("encryption") or {}).get("diskEncryptionSetId")
+    elif option == "Restore":  # from a disk restore point
+        source = restorepoints.restored(arm, data)
+        size = max(size or 0, source["properties"]["diskSizeGB"])
+        props.update(_inherited(source))
+        asked = asked or (source["properties"].get("encryption") or {}).get("diskEncryptionSetId")
     elif option == "Empty" and not size:
         raise ArmError(400, "InvalidParameter", "Required parameter 'diskSizeGB' is missing (null).",
                        target="diskSizeGB")
@@ -316,6 +321,8 @@ BUILDERS: dict[str, Builder] = {
     "networkSecurityGroups": _nsg, "networkInterfaces": _nic, "disks": _disk, "snapshots": _snapshot,
     "images": _image, "virtualMachines": lambda *a: machines.vm(*a),
     "virtualMachines/extensions": lambda *a: machines.extension(*a),
+    "restorePointCollections": lambda *a: restorepoints.collection(*a),
+    "restorePointCollections/restorePoints": lambda *a: restorepoints.point(*a),
 }
 PATCHES: dict[str, Callable[[Arm, dict[str, Any], dict[str, Any], dict[str, Any]], None]] = {
     "disks": _disk_patch, "virtualMachines": lambda *a: machines.vm_patch(*a),

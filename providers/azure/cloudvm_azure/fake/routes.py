@@ -10,7 +10,8 @@ from dataclasses import dataclass
 COMPUTE, NETWORK = "Microsoft.Compute", "Microsoft.Network"
 # The resource types the fake serves, in ARM's own spelling.
 KINDS = tuple(f"{ns}/{t}" for ns, types in {
-    COMPUTE: ("virtualMachines", "virtualMachines/extensions", "disks", "snapshots", "images"),
+    COMPUTE: ("virtualMachines", "virtualMachines/extensions", "disks", "snapshots", "images",
+              "restorePointCollections", "restorePointCollections/restorePoints"),
     NETWORK: ("virtualNetworks", "virtualNetworks/subnets", "networkInterfaces", "publicIPAddresses",
               "networkSecurityGroups"),
 }.items() for t in types)

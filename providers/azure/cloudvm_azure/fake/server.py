@@ -19,7 +19,18 @@ from typing import Any
 
 from cloudvm.testing.http import JSONHandler, LoopbackServer
 from cloudvm.testing.limits import Limits
-from cloudvm_azure.fake import diagnostics, groups, machines, operations, quotas, rbac, resources, services, swagger
+from cloudvm_azure.fake import (
+    diagnostics,
+    groups,
+    machines,
+    operations,
+    quotas,
+    rbac,
+    resources,
+    restorepoints,
+    services,
+    swagger,
+)
 from cloudvm_azure.fake.arm import Arm, ArmError, Timing
 from cloudvm_azure.fake.catalog import LOCATIONS
 from cloudvm_azure.fake.operations import Answer, Call
@@ -169,6 +180,8 @@ class Handler(JSONHandler):
         """A resource as GET shows it (a VM's instance view on ``$expand=instanceView`` and its
         extensions; a network's subnets)."""
         arm = self.server.fake.arm
+        if resource["type"].startswith(restorepoints.COLLECTIONS):
+            return restorepoints.view(arm, resource, self.expand)
         view: dict[str, Any] = json.loads(json.dumps(resource))
         if resource["type"].endswith("/virtualNetworks"):
             view["properties"]["subnets"] = [json.loads(json.dumps(s)) for s in arm.children(
@@ -190,7 +203,7 @@ class Handler(JSONHandler):
             return 200, self._view(arm.get(route.rid)), {}
         if call.method == "PUT":
             return self._put(call, fault)
-        if call.method == "PATCH" and route.short != "subnets":
+        if call.method == "PATCH" and route.short not in ("subnets", "restorePoints"):
             return self._patch(call)
         if call.method == "DELETE":
             return self._delete(call)
