@@ -62,3 +62,24 @@ def as_dict(msg: Any) -> dict[str, Any]:
     """A response message as the API's JSON."""
     out: dict[str, Any] = json.loads(type(msg).to_json(msg, use_integers_for_enums=False))
     return out
+
+
+def rest(credentials: Any, endpoint: str | None, path: str, body: dict[str, Any], params: dict[str, str]
+         ) -> dict[str, Any]:
+    """A POST to the Compute Engine REST API itself, for a field the client library does not carry
+    yet: ``Disk.sourceMachineImage`` (in the API's discovery document, not in google-cloud-compute
+    1.57's ``Disk``). Errors come as the client library's exceptions, so ``mapped`` reads them."""
+    import google.auth
+    from google.api_core import exceptions
+    from google.auth.transport.requests import AuthorizedSession
+
+    if credentials is None:
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    base = (endpoint or "https://compute.googleapis.com").rstrip("/")
+    base = base if "://" in base else f"https://{base}"
+    with AuthorizedSession(credentials) as session:  # type: ignore[no-untyped-call]
+        reply = session.post(f"{base}/compute/v1/{path}", json=body, params=params, timeout=60)
+    if reply.status_code >= 400:
+        raise exceptions.from_http_response(reply)  # type: ignore[no-untyped-call]
+    found: dict[str, Any] = reply.json()
+    return found

@@ -488,39 +488,44 @@ class GCPProvider(Provider):
 
     # -- snapshots ----------------------------------------------------------------------
 
-    def _snapshot_items(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+    def _snapshot_items(self, labels: dict[str, str], *, images: bool = True) -> list[dict[str, Any]]:
+        """Machine images (the sets taken of VMs) and snapshots (their copies) carrying ``labels``."""
         query = " AND ".join(f'(labels.{k} = "{v}")' for k, v in sorted(labels.items()))
-        return self._list("snapshots", "list snapshots", project=self._project(), filter=query)
+        found = self._list("snapshots", "list snapshots", project=self._project(), filter=query)
+        if images:
+            found += self._list("machine_images", "list machine images", project=self._project(), filter=query)
+        return found
 
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
-        """One snapshot per disk, each made once per token; the set is complete
-        when all of them exist (``cloudvm-members``)."""
+        """A machine image: every disk at one instant, crash-consistent across them. The request id
+        comes from the token, so a retry gets the first one back."""
         token = tags[tagging.TOKEN]
         made = self._snapshot_items({tagging.MANAGED: "true", tagging.NAME: tagging.as_label(name)})
         if any((m.get("labels") or {}).get(snapshots.SET) != token for m in made):
             raise AlreadyExists(f"a snapshot named {name!r} already exists in project {self._project()}")
-        done = {m["name"] for m in made}
-        labels = {**_labels(tags), snapshots.SET: token, snapshots.MEMBERS: str(len(vm.disks))}
+        if made:
+            return self.describe_snapshots([token])[0]
         held = self._disks_of(vm)
         kinds = {d["name"]: _last(d["type"]) for d in held}
         # the Cloud KMS key the disks are encrypted with, for a restore to encrypt its disks with again
         key = next((d["diskEncryptionKey"]["kmsKeyName"].split("/cryptoKeyVersions/")[0] for d in held
                     if (d.get("diskEncryptionKey") or {}).get("kmsKeyName")), None)
-        for index, disk in enumerate(vm.disks):
-            member = child(name, f"-{index}")
-            if member in done:
-                continue
-            info = {"vm": vm.name, "type": vm.size.type_name if vm.size else None, "image": vm.image,
-                    "user": vm.ssh_user, "index": index, "root": disk.root, "device": disk.device,
-                    "disk_type": kinds.get(disk.id), "tags": tags, **({"key": key} if key else {})}
-            body = {"name": member, "labels": labels, "description": json.dumps(info, sort_keys=True),
-                    **({"storageLocations": [self.snapshot_location]} if self.snapshot_location else {})}
-            try:
-                self._call("disks", "create_snapshot_unary", f"snapshot {disk.id}", **self._scope(), disk=disk.id,
-                           request_id=request_id(token, member), snapshot_resource=_sdk.message("Snapshot", body))
-            except AlreadyExists:
-                raise AlreadyExists(f"a snapshot named {member!r} already exists in project "
-                                    f"{self._project()}") from None
+        info = {"vm": vm.name, "type": vm.size.type_name if vm.size else None, "image": vm.image,
+                "user": vm.ssh_user, "tags": tags, **({"key": key} if key else {}),
+                "disks": [{"index": index, "root": disk.root, "device": disk.device, "disk_type": kinds.get(disk.id),
+                           "size": disk.size_gib} for index, disk in enumerate(vm.disks)]}
+        image = child(name, "")
+        body = {"name": image, "labels": {**_labels(tags), snapshots.SET: token},
+                "description": json.dumps(info, sort_keys=True),
+                **({"storageLocations": [self.snapshot_location]} if self.snapshot_location else {}),
+                **({"machineImageEncryptionKey": {"kmsKeyName": key}} if key else {})}
+        try:
+            self._call("machine_images", "insert_unary", f"snapshot {vm.name}", project=self._project(),
+                       source_instance=f"projects/{self._project()}/zones/{self.zone}/instances/{vm.id}",
+                       request_id=request_id(token, image), machine_image_resource=_sdk.message("MachineImage", body))
+        except AlreadyExists:
+            raise AlreadyExists(f"a machine image named {image!r} already exists in project "
+                                f"{self._project()}") from None
         return self.describe_snapshots([token])[0]
 
     def _disks_of(self, vm: VM) -> list[dict[str, Any]]:
@@ -538,7 +543,8 @@ class GCPProvider(Provider):
         return [s for s in found if tagging.matches(s.tags, tags)]
 
     def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
-        """A new instance whose disks are made from the set's snapshots in the same insert."""
+        """A new instance whose disks are made from the set: in the same insert from a copy's
+        snapshots; from a machine image's disks first, then attached (by device name)."""
         members: list[dict[str, Any]] = list(snapshot.raw or [])
         if not members or not snapshots.complete(members):
             expected = (members[0].get("labels") or {}).get(snapshots.MEMBERS, "?") if members else "?"
@@ -547,55 +553,110 @@ class GCPProvider(Provider):
         if snapshot.state is not SnapshotState.READY:
             raise ProviderError(f"snapshot {snapshot.name!r} is {snapshot.state}, not ready: it cannot be restored")
         labels = _labels(request.tags)
+        made = snapshots.disks(members)
         disks = []
-        for index, member in enumerate(members):
-            info = snapshots.manifest(member)
-            params = {"diskName": request.spec.name if info.get("root") else child(request.spec.name, f"-data-{index}"),
-                      "sourceSnapshot": member["selfLink"], "labels": labels,
-                      "diskType": f"zones/{self.zone}/diskTypes/{info.get('disk_type') or catalog.BOOT_DISK_TYPE}"}
+        for index, info in enumerate(made):
+            name = request.spec.name if info.get("root") else child(request.spec.name, f"-data-{index}")
+            kind = f"zones/{self.zone}/diskTypes/{info.get('disk_type') or catalog.BOOT_DISK_TYPE}"
+            params = {"diskName": name, "labels": labels, "diskType": kind,
+                      **({"sourceSnapshot": info["member"]["selfLink"]} if "member" in info else {})}
             disks.append({"boot": bool(info.get("root")), "autoDelete": True, **_cmek(request.spec),
                           "deviceName": info.get("device") or f"disk-{index}", "initializeParams": params})
+        if snapshots.is_image(members):
+            disks = self._from_image(members[0], disks, request)
         user = snapshots.manifest(members[0]).get("user")
-        root = next(m for m in members if snapshots.manifest(m).get("root"))
+        root = snapshots.boot(members)
         body = self._body(request, self._network(request.spec), disks, user=user, uefi=_uefi(root))
-        return self._insert([request], [body])[0]
+        try:
+            return self._insert([request], [body])[0]
+        except BaseException:
+            if snapshots.is_image(members):
+                self._drop_disks([d["source"].rsplit("/", 1)[1] for d in disks])
+            raise
+
+    def _from_image(self, image: dict[str, Any], disks: list[dict[str, Any]],
+                    request: LaunchRequest) -> list[dict[str, Any]]:
+        """Each disk made from the machine image's disk of the same device name (request ids from the
+        create's token: a retry gets the same disks), then attached by the instance's insert."""
+        ops = []
+        for disk in disks:
+            params = disk.pop("initializeParams")
+            body = {"name": params["diskName"], "labels": params["labels"], "type": params["diskType"],
+                    "sourceMachineImage": image["selfLink"], "sourceMachineImageDiskDeviceName": disk["deviceName"],
+                    **({"diskEncryptionKey": disk.pop("diskEncryptionKey")} if "diskEncryptionKey" in disk else {})}
+            disk["source"] = f"projects/{self._project()}/zones/{self.zone}/disks/{params['diskName']}"
+            with contextlib.suppress(AlreadyExists):  # made by an earlier try (its request id forgotten)
+                ops.append(self._insert_disk(body, request_id(request.token, params["diskName"])))
+        try:
+            for op in ops:
+                self.ops.check(op, f"restore {request.spec.name}")
+        except BaseException:
+            self._drop_disks([d["source"].rsplit("/", 1)[1] for d in disks])
+            raise
+        return disks
+
+    def _insert_disk(self, body: dict[str, Any], rid: str) -> dict[str, Any]:
+        """``disks.insert``; one made from a machine image's disk goes to the REST API directly, as
+        the client library's ``Disk`` has no ``sourceMachineImage`` yet."""
+        what = f"disk {body['name']}"
+        if "sourceMachineImage" not in body:
+            return self._call("disks", "insert_unary", what, **self._scope(), request_id=rid,
+                              disk_resource=_sdk.message("Disk", body))
+        with mapped(what):
+            return _sdk.rest(self.credentials, self.api_endpoint,
+                             f"projects/{self._project()}/zones/{self.zone}/disks", body, {"requestId": rid})
+
+    def _drop_disks(self, names: list[str]) -> None:
+        """Disks made for a restore that did not come to be (those its instance holds go with it)."""
+        for name in names:
+            with contextlib.suppress(NotFound, CloudVMError):
+                self._call("disks", "delete_unary", f"delete disk {name}", **self._scope(), disk=name)
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         """Every member, waited for, so that a deleted set is gone when this returns."""
+        members: list[dict[str, Any]] = list(snapshot.raw or [])
         ops = []
-        for disk in snapshot.disks:
+        for member in members:
+            service = "machine_images" if snapshots.is_image([member]) else "snapshots"
             with contextlib.suppress(NotFound):
-                ops.append(self._call("snapshots", "delete_unary", f"delete snapshot {disk.id}",
-                                      project=self._project(), snapshot=disk.id))
+                ops.append(self._call(service, "delete_unary", f"delete snapshot {member['name']}",
+                                      project=self._project(), **{service[:-1]: member["name"]}))
         for op in ops:
             self.ops.check(op, f"delete snapshot {snapshot.name}")
 
     def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
-        """Snapshots are global (any zone restores them); a copy stores the set in
-        ``region`` instead (``storageLocations``), so it outlives the loss of the
-        source's location. Each member goes through a temporary disk, removed after."""
+        """A copy stores the set in ``region`` (``storageLocations``) as one snapshot per disk, so it
+        outlives the loss of the source's location. Each disk goes through a temporary disk (from
+        the machine image's disk, or the copied snapshot), removed after."""
         copy_set = tagging.as_label(f"{snapshot.id}-{region}")
-        have = {m["name"] for m in self._snapshot_items({tagging.MANAGED: "true", snapshots.SET: copy_set})}
-        for member in snapshot.raw or []:
-            name = child(member["name"], f"-{region}")
+        have = {m["name"] for m in self._snapshot_items({tagging.MANAGED: "true", snapshots.SET: copy_set},
+                                                        images=False)}
+        members: list[dict[str, Any]] = list(snapshot.raw or [])
+        info = {k: v for k, v in snapshots.manifest(members[0]).items() if k != "disks"}
+        labels = {**(members[0].get("labels") or {}), snapshots.SET: copy_set, snapshots.COPIED_FROM: snapshot.id,
+                  snapshots.MEMBERS: str(len(snapshot.disks))}
+        for disk in snapshots.disks(members):
+            member = disk.pop("member", None)
+            name = child(member["name"] if member else f"{members[0]['name']}-{disk['index']}", f"-{region}")
+            source = {"sourceSnapshot": member["selfLink"]} if member else {
+                "sourceMachineImage": members[0]["selfLink"], "sourceMachineImageDiskDeviceName": disk["device"]}
             if name not in have:
-                self._copy_member(member, name, copy_set, snapshot.id, region)
+                description = json.dumps({**info, **disk} if not member else snapshots.manifest(member),
+                                         sort_keys=True)
+                self._copy_member(source, description, labels, name, region)
         return self.describe_snapshots([copy_set])[0]
 
-    def _copy_member(self, member: dict[str, Any], name: str, copy_set: str, source_set: str, region: str) -> None:
+    def _copy_member(self, source: dict[str, Any], description: str, labels: dict[str, str], name: str,
+                     region: str) -> None:
         temporary = child(name, "-copy")
-        labels = {**(member.get("labels") or {}), snapshots.SET: copy_set, snapshots.COPIED_FROM: source_set}
-        disk = {"name": temporary, "sourceSnapshot": member["selfLink"], "labels": labels}
+        disk = {"name": temporary, "labels": labels, **source}
         with contextlib.suppress(AlreadyExists):
-            self.ops.check(self._call("disks", "insert_unary", f"disk {temporary}", **self._scope(),
-                                      request_id=request_id(temporary), disk_resource=_sdk.message("Disk", disk)),
-                           f"disk {temporary}")
+            self.ops.check(self._insert_disk(disk, request_id(temporary)), f"disk {temporary}")
         try:
-            body = {"name": name, "labels": labels, "description": member.get("description", ""),
-                    "storageLocations": [region]}
-            self.ops.check(self._call("disks", "create_snapshot_unary", f"copy {member['name']} to {region}",
+            body = {"name": name, "labels": labels, "description": description, "storageLocations": [region]}
+            self.ops.check(self._call("disks", "create_snapshot_unary", f"copy {name} to {region}",
                                       **self._scope(), disk=temporary, request_id=request_id(name),
-                                      snapshot_resource=_sdk.message("Snapshot", body)), f"copy {member['name']}")
+                                      snapshot_resource=_sdk.message("Snapshot", body)), f"copy {name}")
         finally:
             self.ops.check(self._call("disks", "delete_unary", f"delete disk {temporary}", **self._scope(),
                                       disk=temporary), f"delete disk {temporary}")

@@ -233,6 +233,14 @@ def test_snapshot_copy_to_a_region_and_restore_in_another_zone(cloud: cloudvm.Cl
     snap = cloud.snapshot(vm, name="dr-snap", tags={"policy": "daily"})
     assert [(d.root, d.size_gib) for d in snap.disks] == [(True, 10.0), (False, 3.0)]
     assert snap.spec is not None and snap.spec.size.instance_type == vm.size.type_name  # type: ignore[union-attr]
+    # both disks at one instant: a machine image of the VM (crash-consistent), not a snapshot per disk
+    image = raw(gce, "machineImage", "dr-snap")
+    assert [d["deviceName"] for d in image["instanceProperties"]["disks"]] == [d.device for d in vm.disks]
+    assert not [r for r in gce.resources() if r["kind"] == "compute#snapshot"]
+    local = cloud.restore(snap, name="dr-local")
+    assert [(d.root, d.size_gib) for d in local.disks] == [(True, 10.0), (False, 3.0)]
+    assert raw(gce, "disk", local.disks[1].id)["sourceMachineImageDiskDeviceName"] == vm.disks[1].device
+    cloud.delete(local)
     copy = cloud.copy_snapshot(snap, region="us-west1")
     assert copy.region == "us-west1" and copy.name == "dr-snap" and copy.id != snap.id
     assert cloud.copy_snapshot(snap, region="us-west1").disks == copy.disks  # idempotent
@@ -251,6 +259,7 @@ def test_snapshot_copy_to_a_region_and_restore_in_another_zone(cloud: cloudvm.Cl
     cloud.delete_snapshot(copy)
     assert cloud.list_snapshots() == []
     assert gce.leftovers("dr") == [] and gce.leftovers("dr-snap") == [] and gce.leftovers("dr-west") == []
+    assert gce.leftovers("dr-local") == []
     assert not [r for r in gce.resources() if r["name"].endswith("-copy")]  # temporary disks
 
 
@@ -260,7 +269,7 @@ def test_snapshot_storage_location_is_settable(gce: FakeComputeEngine, make_vm: 
         vm = cloud.create(make_vm("located"))
         snap = cloud.snapshot(vm, name="located-snap")
         try:
-            assert snap.region == "eu" and raw(gce, "snapshot", snap.disks[0].id)["storageLocations"] == ["eu"]
+            assert snap.region == "eu" and raw(gce, "machineImage", "located-snap")["storageLocations"] == ["eu"]
         finally:
             cloud.delete(vm)
             cloud.delete_snapshot(snap)
@@ -270,8 +279,10 @@ def test_restore_refuses_an_incomplete_set(cloud: cloudvm.Cloud, gce: FakeComput
     vm = cloud.create(make_vm("partial", disks=[cloudvm.Disk(size_gib=1)]))
     snap = cloud.snapshot(vm, name="partial-snap")
     cloud.delete(vm)
+    copy = cloud.copy_snapshot(snap, region="us-west1")  # a copy is a snapshot per disk
+    cloud.delete_snapshot(snap)
     provider: Any = cloud.provider
-    provider.ops.check(provider._call("snapshots", "delete_unary", "x", project=PROJECT, snapshot=snap.disks[1].id),
+    provider.ops.check(provider._call("snapshots", "delete_unary", "x", project=PROJECT, snapshot=copy.disks[1].id),
                        "x")
     broken = cloud.get_snapshot("partial-snap")
     assert broken.state is cloudvm.SnapshotState.PENDING  # never READY with a member missing

@@ -1,4 +1,4 @@
-"""Persistent disks and snapshots: disks from images, snapshots or nothing,
+"""Persistent disks and snapshots: disks from images, snapshots, a machine image's disk or nothing,
 in use while an instance holds them; snapshots through ``disks.createSnapshot``
 or ``snapshots.insert``, CREATING -> UPLOADING -> READY. New disks count
 against the region's disk quotas, snapshots against the project's."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cloudvm_gcp.fake import quotas
+from cloudvm_gcp.fake import machineimages, quotas
 from cloudvm_gcp.fake.api import Params, Query, _region, zone_of
 from cloudvm_gcp.fake.compute import BASE, ApiError, _fingerprint, _id, not_found, now_text, relative
 from cloudvm_gcp.fake.locations import Locations
@@ -64,6 +64,10 @@ class Disks(Locations):
             disk.update(sourceSnapshot=snapshot["selfLink"], sourceSnapshotId=snapshot["id"],
                         architecture=snapshot["architecture"], guestOsFeatures=snapshot.get("guestOsFeatures", []))
             size = int(snapshot["diskSizeGb"])
+        if spec.get("sourceMachineImage"):
+            found = machineimages.disk_source(self.c, spec, project)
+            size = int(found.pop("sizeGb"))
+            disk.update(found)
         wanted = int(spec.get("diskSizeGb") or spec.get("sizeGb") or size or 10)
         if wanted < size:
             raise ApiError(400, "invalid", f"Invalid value for field 'resource.sizeGb': '{wanted}'. Requested "

@@ -15,6 +15,7 @@ from cloudvm_gcp.fake import catalog, quotas
 from cloudvm_gcp.fake.api import Params, Query, _region, zone_of
 from cloudvm_gcp.fake.compute import BASE, ApiError, _fingerprint, _id, now_text, relative
 from cloudvm_gcp.fake.disks import Disks
+from cloudvm_gcp.fake.machineimages import MachineImages
 from cloudvm_gcp.fake.networking import Networking
 
 # https://cloud.google.com/compute/docs/reference/rest/v1/instances (Metadata): keys [a-zA-Z0-9-_]+ under
@@ -57,7 +58,7 @@ def _attached(disk: dict[str, Any], request: dict[str, Any], index: int) -> dict
             "architecture": disk["architecture"]}
 
 
-class ComputeApi(Disks, Networking):
+class ComputeApi(Disks, Networking, MachineImages):
     """Every method the fake serves."""
 
     def _path(self, p: Params) -> str:

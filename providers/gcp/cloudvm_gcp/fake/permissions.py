@@ -13,7 +13,7 @@ from cloudvm_gcp.fake.compute import ApiError
 
 _READS = {f"{kind}.{verb}": [f"compute.{kind}.{'list' if verb == 'aggregatedList' else verb}"]
           for kind in ("regions", "zones", "machineTypes", "diskTypes", "images", "networks", "subnetworks",
-                       "firewalls", "instances", "disks", "snapshots")
+                       "firewalls", "instances", "disks", "snapshots", "machineImages")
           for verb in ("get", "list", "aggregatedList")}
 REQUIRED: dict[str, list[str]] = {
     **_READS,
@@ -42,6 +42,11 @@ REQUIRED: dict[str, list[str]] = {
     "snapshots.insert": ["compute.snapshots.create", "compute.disks.createSnapshot"],
     "snapshots.delete": ["compute.snapshots.delete"],
     "snapshots.setLabels": ["compute.snapshots.setLabels"],
+    # https://cloud.google.com/compute/docs/reference/rest/v1/machineImages/insert
+    "machineImages.insert": ["compute.machineImages.create", "compute.instances.useReadOnly",
+                             "compute.disks.useReadOnly"],
+    "machineImages.delete": ["compute.machineImages.delete"],
+    "machineImages.setLabels": ["compute.machineImages.setLabels"],
     "zoneOperations.get": ["compute.zoneOperations.get"],
     "zoneOperations.wait": ["compute.zoneOperations.get"],
     "regionOperations.get": ["compute.regionOperations.get"],
@@ -55,6 +60,7 @@ def _new_disk(params: dict[str, Any]) -> list[str]:
     """What making a disk from these fields needs beyond ``compute.disks.create``."""
     return [*(["compute.images.useReadOnly"] if params.get("sourceImage") else []),
             *(["compute.snapshots.useReadOnly"] if params.get("sourceSnapshot") else []),
+            *(["compute.machineImages.useReadOnly"] if params.get("sourceMachineImage") else []),
             *(["compute.disks.setLabels"] if params.get("labels") else [])]
 
 

@@ -36,6 +36,7 @@ SERVED = {
                  "setMetadata setTags getSerialPortOutput getGuestAttributes",
     "disks": "insert get list aggregatedList delete createSnapshot setLabels",
     "snapshots": "insert get list delete setLabels",
+    "machineImages": "insert get list delete setLabels",
     "zoneOperations": "get wait",
     "regionOperations": "get wait",
     "globalOperations": "get wait",
