@@ -60,14 +60,16 @@ CLOUDS = ("aws", "gcp", "azure")
 
 @nox.session
 def lowest(session: nox.Session) -> None:
-    """The cloud providers' suites with the lowest versions the core and each provider declare (for
+    """Every provider's suite with the lowest versions the core and each provider declare (for
     Azure the SDK generation its published management samples were written for: they run here)."""
-    projects = [f"providers/{name}" for name in CLOUDS]
-    session.install(*editable(".", *(PROVIDERS[name] for name in CLOUDS)), *floors(".", *projects), "pytest>=8.0",
+    projects = [f"providers/{name}" for name in PROVIDERS]
+    host_setup(session)
+    session.install(*editable(".", *PROVIDERS.values()), *floors(".", *projects), "pytest>=8.0",
                     "pytest-timeout>=2.3.1", "pytest-xdist>=3.5")
     # A process per test file at a time: each runs its own fakes and moto, and the suites take a third the time.
-    session.run("pytest", "-n", "3", "--dist", "loadfile", *(f"{project}/tests" for project in projects),
+    session.run("pytest", "-n", "3", "--dist", "loadfile", *(f"providers/{name}/tests" for name in CLOUDS),
                 *session.posargs)
+    session.run("pytest", "providers/libvirt/tests", *session.posargs, env=LIBVIRT_ENV)  # real VMs: one at a time
 
 
 @nox.session
