@@ -22,7 +22,7 @@ from cloudvm.model import VM, ResolvedSize, Snapshot, SnapshotState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.retry import RetryPolicy
 from cloudvm.spec import Size, VMSpec, check_name
-from cloudvm.wait import Target, Waiter
+from cloudvm.wait import Target, Waiter, tcp_open
 
 log = logging.getLogger("cloudvm")
 VMRef = VM | str
@@ -49,7 +49,9 @@ class Cloud:
         self.origin = origin  # how connect() made it: the provider's name and options
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
-        self.waiter = Waiter(provider, self.retry, interval=poll_interval)
+        # guests behind a jump host (a remote hypervisor's private network) are probed from it
+        probe = provider.jump.tcp_open if provider.jump else tcp_open
+        self.waiter = Waiter(provider, self.retry, interval=poll_interval, probe=probe)
         self.known_hosts = known_hosts if isinstance(known_hosts, KnownHosts) else KnownHosts(known_hosts)
         self._sizes: dict[Size, ResolvedSize] = {}
         self._images: dict[str, str] = {}
@@ -277,13 +279,15 @@ class Cloud:
                  key_file: str | None = None, timeout: float | None = None) -> builtins.list[str]:
         """The ``ssh`` command line that logs in to the VM, trusting only the host keys it printed on
         its serial console (read until they show, up to ``timeout``)."""
-        return ssh.argv(self._trusted(ref, timeout), self.known_hosts, command, user=user, key_file=key_file)
+        return ssh.argv(self._trusted(ref, timeout), self.known_hosts, command, user=user, key_file=key_file,
+                        jump=self.provider.jump)
 
     def ssh(self, ref: VMRef, command: str, *, user: str | None = None, key_file: str | None = None,
             timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run one shell command on the VM over SSH, its host key checked; ``HostKeyMismatch``
         when the VM answers with another key than it printed."""
-        return ssh.run(self._trusted(ref), self.known_hosts, command, user=user, key_file=key_file, timeout=timeout)
+        return ssh.run(self._trusted(ref), self.known_hosts, command, user=user, key_file=key_file, timeout=timeout,
+                       jump=self.provider.jump)
 
     def _trusted(self, ref: VMRef, timeout: float | None = None) -> VM:
         """The VM as it is now, its host keys on file."""

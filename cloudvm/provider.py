@@ -20,6 +20,7 @@ from cloudvm import hostkeys
 from cloudvm.errors import Unsupported
 from cloudvm.model import VM, ResolvedSize, Snapshot
 from cloudvm.spec import Size, VMSpec
+from cloudvm.ssh import Jump
 
 
 class Capability(enum.Enum):
@@ -68,6 +69,9 @@ class Provider(abc.ABC):
     # ``parallel_calls[method]`` calls in flight at once (one when not named).
     batch_limits: ClassVar[Mapping[str, int]] = {}
     parallel_calls: Mapping[str, int] = {}  # read only: an instance sets its own
+    # The host its VMs are reached through (logins, reachability), when not directly: a remote
+    # hypervisor whose guests sit on its own networks.
+    jump: Jump | None = None
 
     def unsupported_reason(self, spec: VMSpec) -> str | None:
         """Why this provider cannot honour ``spec``, or None; checked before any call."""

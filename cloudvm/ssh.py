@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import base64
 import os
+import select
+import shlex
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cloudvm import hostkeys
@@ -26,10 +29,47 @@ OPTIONS = (
 REFUSED = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed")
 
 
+@dataclass(frozen=True)
+class Jump:
+    """A host the VMs are reached through: a hypervisor whose guests sit on its own private
+    networks. Logins go through it as an SSH jump host and reachability is probed from it. Its own
+    host key is checked against ``known_hosts`` (the user's, by default) unless ``verify`` is off."""
+
+    host: str
+    user: str | None = None
+    port: int | None = None
+    key_file: str | None = None
+    known_hosts: str | None = None
+    verify: bool = True
+    command: str = "ssh"  # the OpenSSH client to run (a wrapper adding options of its own)
+
+    def options(self) -> list[str]:
+        """The options of the ``ssh`` connection to the jump host itself."""
+        return ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+                "-o", f"StrictHostKeyChecking={'yes' if self.verify else 'no'}",
+                *(["-o", f"UserKnownHostsFile={os.path.expanduser(self.known_hosts)}"] if self.known_hosts else []),
+                *(["-p", str(self.port)] if self.port else []), *(["-l", self.user] if self.user else []),
+                *(["-i", os.path.expanduser(self.key_file)] if self.key_file else [])]
+
+    def proxy_command(self) -> str:
+        return shlex.join([self.command, *self.options(), "-W", "%h:%p", self.host])
+
+    def tcp_open(self, address: str, port: int = 22, timeout: float = 10.0) -> bool:
+        """True when an SSH server greets from ``address:port`` as the jump host sees it."""
+        with subprocess.Popen([self.command, *self.options(), "-W", f"{address}:{port}", self.host],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as forward:
+            try:
+                assert forward.stdout is not None
+                ready, _, _ = select.select([forward.stdout], [], [], timeout)
+                return bool(ready) and os.read(forward.stdout.fileno(), 4) == b"SSH-"
+            finally:
+                forward.kill()
+
+
 def argv(vm: VM, known_hosts: KnownHosts, command: Sequence[str] = (), *, user: str | None = None,
-         key_file: str | None = None) -> list[str]:
+         key_file: str | None = None, jump: Jump | None = None) -> list[str]:
     """The ``ssh`` command line that logs in to ``vm`` (and runs ``command``), trusting only the
-    host keys ``known_hosts`` holds for it."""
+    host keys ``known_hosts`` holds for it; through ``jump`` when its guests are reached that way."""
     if vm.address is None:
         raise CloudVMError(f"VM {vm.name} has no address yet (state: {vm.state.value})")
     login = user or vm.ssh_user
@@ -37,14 +77,15 @@ def argv(vm: VM, known_hosts: KnownHosts, command: Sequence[str] = (), *, user: 
         raise CloudVMError(f"VM {vm.name} was created without ssh access; pass a user")
     key = ["-i", os.path.expanduser(key_file)] if key_file else []
     trust = ["-o", f"UserKnownHostsFile={known_hosts.path}", "-o", f"HostKeyAlias={hostkeys.alias(vm)}"]
-    return ["ssh", *OPTIONS, *trust, *key, f"{login}@{vm.address}", *command]
+    via = ["-o", f"ProxyCommand={jump.proxy_command()}"] if jump else []
+    return ["ssh", *OPTIONS, *trust, *via, *key, f"{login}@{vm.address}", *command]
 
 
 def run(vm: VM, known_hosts: KnownHosts, command: str, *, user: str | None = None, key_file: str | None = None,
-        timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        timeout: float = 60.0, jump: Jump | None = None) -> subprocess.CompletedProcess[str]:
     """Run one shell command on ``vm`` and capture its output; a host key other than the
     learned one raises ``HostKeyMismatch`` (nothing was sent to that host)."""
-    done = subprocess.run(argv(vm, known_hosts, [command], user=user, key_file=key_file),
+    done = subprocess.run(argv(vm, known_hosts, [command], user=user, key_file=key_file, jump=jump),
                           capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode == 255 and any(sign in done.stderr for sign in REFUSED):
         raise HostKeyMismatch(

@@ -7,9 +7,11 @@ set -eu
 network=${CLOUDVM_LIBVIRT_NETWORK:-cloudvm-test}
 
 # Daemon, emulator and tools; the tiny image's build tools; ssh for logins;
-# libvirt-dev and pkg-config to build libvirt-python.
+# libvirt-dev and pkg-config to build libvirt-python; sshd for the tests'
+# hypervisor reached over SSH (its own instance, on loopback).
 packages="libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils dnsmasq-base
-  libvirt-dev pkg-config gcc syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio openssh-client"
+  libvirt-dev pkg-config gcc syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio openssh-client
+  openssh-server"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -18,6 +20,12 @@ if [ -n "$missing" ]; then
     echo "host-setup: installing$missing"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    # The tests run sshd instances of their own; the system's, installed just now, stays off.
+    case "$missing" in *openssh-server*)
+        if [ -d /run/systemd/system ]; then $sudo systemctl disable --now ssh >/dev/null 2>&1 || true
+        else $sudo update-rc.d ssh disable >/dev/null 2>&1 || true; $sudo invoke-rc.d ssh stop >/dev/null 2>&1 || true
+        fi ;;
+    esac
 fi
 # The tiny image's packages are fetched with apt-get download: lists must exist.
 if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then $sudo apt-get update -qq; fi

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 from xml.etree import ElementTree as ET
 
 import libvirt
@@ -23,6 +23,7 @@ from cloudvm.errors import AlreadyExists, AuthenticationError, InvalidSpec, NotF
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Size
+from cloudvm.ssh import Jump
 from cloudvm_libvirt import export, images, snapshots
 from cloudvm_libvirt._errors import mapped
 from cloudvm_libvirt.domain import NS, Meta, Volume, domain_xml, macs, networks, volume_paths
@@ -45,6 +46,17 @@ _STATES = {
 _PAUSED_BROKEN = {libvirt.VIR_DOMAIN_PAUSED_IOERROR, libvirt.VIR_DOMAIN_PAUSED_CRASHED}
 
 
+def jump_for(uri: str) -> Jump | None:
+    """The hypervisor of an SSH URI as a jump host, with the URI's user, port, key, known hosts and
+    ssh command (https://libvirt.org/uri.html#ssh-transport); None for a local or TLS connection."""
+    parts = urlparse(uri)
+    if parts.scheme.partition("+")[2] not in ("ssh", "libssh", "libssh2") or not parts.hostname:
+        return None
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return Jump(parts.hostname, parts.username, parts.port, query.get("keyfile"), query.get("known_hosts"),
+                verify=query.get("no_verify") != "1", command=query.get("command", "ssh"))
+
+
 class LibvirtProvider(Provider):
     """``cloudvm.connect("libvirt", uri=..., network=..., pool=..., domain_type=...)``.
 
@@ -52,7 +64,9 @@ class LibvirtProvider(Provider):
     variables ``CLOUDVM_LIBVIRT_URI``, ``CLOUDVM_LIBVIRT_NETWORK`` and
     ``CLOUDVM_LIBVIRT_DOMAIN_TYPE``, then to ``qemu:///system``, ``default`` and
     ``auto`` (KVM when libvirt offers it; set ``qemu`` where /dev/kvm is
-    present but broken).
+    present but broken). On a host reached over SSH (``qemu+ssh://``,
+    ``qemu+libssh://``) the guests are reached through that host as an SSH jump
+    host; ``jump_host=False`` when they are routed to the client instead.
     """
 
     name = "libvirt"
@@ -63,8 +77,10 @@ class LibvirtProvider(Provider):
 
     def __init__(self, uri: str | None = None, *, network: str | None = None, pool: str = "cloudvm",
                  pool_path: str = "/var/lib/libvirt/images/cloudvm", domain_type: str | None = None,
-                 console_dir: str = "/var/log/libvirt/qemu") -> None:
+                 console_dir: str = "/var/log/libvirt/qemu", jump_host: bool | str = True) -> None:
         self.uri = uri or os.environ.get("CLOUDVM_LIBVIRT_URI", "qemu:///system")
+        through = jump_host if isinstance(jump_host, bool) else jump_host.lower() not in ("false", "no", "0", "off")
+        self.jump = jump_for(self.uri) if through else None
         self.network = network or os.environ.get("CLOUDVM_LIBVIRT_NETWORK", "default")
         self.domain_type = domain_type or os.environ.get("CLOUDVM_LIBVIRT_DOMAIN_TYPE", "auto")
         if self.domain_type not in ("auto", "kvm", "qemu"):
