@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -24,6 +26,23 @@ class Settings:
 
     def connect(self) -> cloudvm.Cloud:
         return cloudvm.connect(self.provider, **self.options)
+
+    @contextmanager
+    def everywhere(self, at: list[str] | None) -> Iterator[list[cloudvm.Cloud]]:
+        """The connection, or one per location of ``at`` (regions, zones, libvirt hosts' URIs)."""
+        with self.connect() as cloud:
+            if not at:
+                yield [cloud]
+                return
+            clouds = [cloud.at(where) for where in at]
+            try:
+                yield clouds
+            finally:
+                for each in clouds:
+                    each.close()
+
+
+AT = typer.Option("--at", help="at these locations instead (regions, zones, libvirt URIs; repeatable)")
 
 
 settings = Settings()

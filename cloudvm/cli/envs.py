@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cloudvm.cli import output
-from cloudvm.cli.app import app, settings
+from cloudvm.cli.app import AT, app, settings
 from cloudvm.environment import Environment
 
 File = Annotated[Path, typer.Argument(help="environment file (YAML or JSON)")]
@@ -59,12 +59,18 @@ def down(file: File) -> None:
 
 
 @app.command()
-def gc(dry_run: Annotated[bool, typer.Option(help="only show what would be deleted")] = False) -> None:
-    """Delete environments past their ttl on the provider (-p/-O), and list orphaned resources."""
-    from cloudvm.gc import sweep
+def gc(dry_run: Annotated[bool, typer.Option(help="only show what would be deleted")] = False,
+       at: Annotated[list[str] | None, AT] = None) -> None:
+    """Delete environments past their ttl on the provider (-p/-O, or each --at), and list orphaned resources."""
+    from cloudvm.gc import Sweep, sweep
 
-    with settings.connect() as cloud:
-        found = sweep(cloud, dry_run=dry_run)
+    found = Sweep()
+    with settings.everywhere(at) as clouds:
+        for cloud in clouds:
+            there = sweep(cloud, dry_run=dry_run)
+            for env, vms in there.expired.items():
+                found.expired.setdefault(env, []).extend(vms)
+            found.orphans += there.orphans
     verb = "would delete" if dry_run else "deleted"
     if settings.output == "json":
         output.out.print_json(json.dumps({"expired": {e: [vm.name for vm in vms] for e, vms in found.expired.items()},

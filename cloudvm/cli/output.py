@@ -53,7 +53,8 @@ def _show(items: Sequence[Any], fmt: str, columns: tuple[str, ...], row: Callabl
 
 def _vm_row(vm: VM) -> list[str]:
     size = f"{vm.size.type_name} ({vm.size.cpus} cpu, {vm.size.memory_gib:g} GiB)" if vm.size else ""
-    return [vm.name, vm.state.value, size, vm.image or "", ", ".join(vm.public_ips + vm.private_ips), vm.id]
+    return [vm.name, vm.state.value, vm.zone or vm.region or "", size, vm.image or "",
+            ", ".join(vm.public_ips + vm.private_ips), vm.id]
 
 
 def _snapshot_row(s: Snapshot) -> list[str]:
@@ -62,7 +63,7 @@ def _snapshot_row(s: Snapshot) -> list[str]:
 
 
 def vms(items: Sequence[VM], fmt: str) -> None:
-    _show(items, fmt, ("name", "state", "size", "image", "addresses", "id"), _vm_row)
+    _show(items, fmt, ("name", "state", "where", "size", "image", "addresses", "id"), _vm_row)
 
 
 def snapshots(items: Sequence[Snapshot], fmt: str) -> None:

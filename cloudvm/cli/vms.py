@@ -12,7 +12,7 @@ from rich.markup import escape
 
 import cloudvm
 from cloudvm.cli import output
-from cloudvm.cli.app import app, pairs, settings
+from cloudvm.cli.app import AT, app, pairs, settings
 from cloudvm.errors import InvalidSpec
 
 Names = Annotated[list[str], typer.Argument(help="VM names or ids")]
@@ -78,10 +78,11 @@ def create(
 
 
 @app.command("list")
-def list_(tag: Annotated[list[str] | None, typer.Option(help="key=value filter (repeatable)")] = None) -> None:
-    """List the VMs cloudvm manages."""
-    with settings.connect() as cloud:
-        output.vms(cloud.list(tags=pairs(tag, "--tag")), settings.output)
+def list_(tag: Annotated[list[str] | None, typer.Option(help="key=value filter (repeatable)")] = None,
+          at: Annotated[list[str] | None, AT] = None) -> None:
+    """List the VMs cloudvm manages (where each is: its zone, region or host)."""
+    with settings.everywhere(at) as clouds:
+        output.vms([vm for cloud in clouds for vm in cloud.list(tags=pairs(tag, "--tag"))], settings.output)
 
 
 @app.command()

@@ -1,14 +1,15 @@
 #!/bin/sh
 # Make this Debian/Ubuntu host ready for the libvirt provider's demo and
-# tests: install what is missing, start virtlogd and libvirtd, and define the
-# isolated test network. Safe to run again and again.
+# tests: install what is missing, start virtlogd and libvirtd, define the
+# isolated test network, and start a second host reached over SSH
+# (second-host.sh). Safe to run again and again.
 set -eu
 [ "$(id -u)" = 0 ] && sudo= || sudo=sudo
 network=${CLOUDVM_LIBVIRT_NETWORK:-cloudvm-test}
 
 # Daemon, emulator and tools; the tiny image's build tools; ssh for logins;
-# libvirt-dev and pkg-config to build libvirt-python; sshd for the tests'
-# hypervisor reached over SSH (its own instance, on loopback).
+# libvirt-dev and pkg-config to build libvirt-python; sshd for the second host
+# (its own instance, in its own network namespace).
 packages="libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils dnsmasq-base
   libvirt-dev pkg-config gcc syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio openssh-client
   openssh-server"
@@ -65,3 +66,6 @@ XML
 fi
 virsh -c qemu:///system net-info "$network" | grep -q 'Active: *yes' || virsh -c qemu:///system net-start "$network" >/dev/null
 echo "host-setup: libvirt ready (network $network)"
+
+# A second host, reached over SSH, that shares no files with this one (second-host.sh).
+$sudo env CLOUDVM_HV2_OWNER="$(id -u)" sh "$(dirname "$0")/second-host.sh"

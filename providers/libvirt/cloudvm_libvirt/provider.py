@@ -24,7 +24,7 @@ from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, V
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Size
 from cloudvm.ssh import Jump
-from cloudvm_libvirt import export, images, snapshots
+from cloudvm_libvirt import capacity, export, images, snapshots
 from cloudvm_libvirt._errors import mapped
 from cloudvm_libvirt.domain import NS, Meta, Volume, domain_xml, macs, networks, volume_paths
 from cloudvm_libvirt.seed import nocloud_seed
@@ -174,7 +174,15 @@ class LibvirtProvider(Provider):
     # -- launching -----------------------------------------------------------
 
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
+        """The batch, once the host has room for the VMs not made yet (a retry's are)."""
+        new = [r for r in requests if self._lookup(r.spec.name) is None]
+        capacity.check(self.conn(), self.storage.pool(), new, [self._root_bytes(r) for r in new], self.uri)
         return [self._launch(r, self._fresh_disks(r)) for r in requests]
+
+    def _root_bytes(self, request: LaunchRequest) -> int:
+        """The root disk's size: the base image's, or the spec's when larger."""
+        base_bytes: int = self.conn().storageVolLookupByPath(request.image).info()[1]
+        return max(base_bytes, (request.spec.root_disk_gib or 0) * GIB)
 
     def _fresh_disks(self, request: LaunchRequest) -> list[tuple[Volume, Callable[[str], Any]]]:
         """Root overlay of the base image, then empty data disks."""
@@ -182,7 +190,7 @@ class LibvirtProvider(Provider):
         base = self.conn().storageVolLookupByPath(request.image)
         base_fmt = ET.fromstring(base.XMLDesc(0)).find("./target/format")
         backing = (request.image, base_fmt.get("type", "qcow2") if base_fmt is not None else "qcow2")
-        root_bytes = max(base.info()[1], (request.spec.root_disk_gib or 0) * GIB)
+        root_bytes = self._root_bytes(request)
         disks: list[tuple[Volume, Callable[[str], Any]]] = [
             (Volume.root(name), partial(self.storage.create, capacity=root_bytes, backing=backing))]
         for i, disk in enumerate(request.spec.disks):

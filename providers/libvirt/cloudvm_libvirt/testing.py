@@ -1,16 +1,11 @@
 """Helpers for testing against libvirt: connection options from the
-environment, a check that nothing of a VM or snapshot is left, and the host's
-libvirt served over SSH as a remote hypervisor is."""
+environment, a check that nothing of a VM or snapshot is left, and the second
+host, reached over SSH."""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import libvirt
@@ -30,52 +25,34 @@ def leftovers(name: str, uri: str | None = None, pool: str = "cloudvm") -> list[
     conn = libvirt.open(uri or options()["uri"])
     try:
         found = [f"domain {d.name()}" for d in conn.listAllDomains(0) if d.name() == name]
-        vols = conn.storagePoolLookupByName(pool)
-        vols.refresh(0)
+        vols = _refreshed(conn.storagePoolLookupByName(pool))
         found += [f"volume {v}" for v in vols.listVolumes() if v.startswith((f"{name}-", f"{name}."))]
         for each in conn.listAllStoragePools(0):  # the console log, in the pool over libvirt's log directory
-            each.refresh(0)
-            found += [f"console log {v}" for v in each.listVolumes() if v == f"cloudvm-{name}-console.log"]
+            found += [f"console log {v}" for v in _refreshed(each).listVolumes()
+                      if v == f"cloudvm-{name}-console.log"]
         return found
     finally:
         conn.close()
 
 
-@contextmanager
-def ssh_hypervisor(host: str = "127.0.0.1") -> Iterator[str]:
-    """This host's libvirt behind an OpenSSH server of its own (its own host key, a key pair made
-    for the run, root logins by key only), as a remote hypervisor is reached: yields the
-    ``qemu+ssh://`` URI. Its ``command`` is ssh trusting that server's key and nothing else
-    (a known hosts file of the run's own: the user's is left alone)."""
-    with tempfile.TemporaryDirectory(prefix="cloudvm-hv-") as tmp:
-        d = Path(tmp)
-        for name in ("host_key", "client_key"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
-        (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
-        with socket.socket() as probe:
-            probe.bind((host, 0))
-            port = probe.getsockname()[1]
-        (d / "sshd_config").write_text(
-            f"ListenAddress {host}\nPort {port}\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-            "AllowTcpForwarding yes\n")
-        algorithm, key = (d / "host_key.pub").read_text().split()[:2]
-        (d / "known_hosts").write_text(f"[{host}]:{port} {algorithm} {key}\n")
-        (d / "ssh").write_text(f"#!/bin/sh\nexec ssh -o UserKnownHostsFile={d / 'known_hosts'} "
-                               "-o StrictHostKeyChecking=yes \"$@\"\n")
-        (d / "ssh").chmod(0o755)
-        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
-        server = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _refreshed(pool: libvirt.virStoragePool) -> libvirt.virStoragePool:
+    """The pool rescanned; libvirt refuses while a volume upload into it is under way, so wait that out."""
+    for _ in range(40):
         try:
-            for _ in range(100):
-                try:
-                    socket.create_connection((host, port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            yield f"qemu+ssh://root@{host}:{port}/system?keyfile={d / 'client_key'}&command={d / 'ssh'}"
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+            pool.refresh(0)
+            return pool
+        except libvirt.libvirtError as exc:
+            if "asynchronous jobs" not in str(exc):
+                raise
+            time.sleep(0.25)
+    pool.refresh(0)
+    return pool
+
+
+def second_host() -> str:
+    """The URI of the second libvirt host host-setup.sh starts (second-host.sh): reached over SSH
+    at its own address, sharing no files with this one, its pool small enough to fill."""
+    found = Path("/run/cloudvm-hv2/uri")
+    if not found.exists():
+        raise RuntimeError("no second libvirt host: run providers/libvirt/host-setup.sh (as the tests' command does)")
+    return found.read_text().strip()

@@ -87,6 +87,24 @@ def test_unreachable_daemon_names_the_uri_and_the_fix() -> None:
         cloud.list()
 
 
+def test_a_host_without_room_refuses_before_anything_is_made(provider: LibvirtProvider, cloud: cloudvm.Cloud,
+                                                             key: str) -> None:
+    """More CPUs than the host has, more memory than it has available, more disk than the pool has
+    free: CapacityUnavailable (what a placement list moves on from), and nothing made."""
+    cpus = provider.conn().getInfo()[2]
+    memory_gib = provider.conn().getInfo()[1] / 1024
+    free_gib = provider.storage.pool().info()[3] / 2**30
+    for name, changes, code in [
+        ("full-cpu", {"size": cloudvm.Size(cpus=cpus + 1, memory_gib=0.5)}, "InsufficientCPU"),
+        ("full-mem", {"size": cloudvm.Size(cpus=1, memory_gib=round(memory_gib * 2))}, "InsufficientMemory"),
+        ("full-disk", {"disks": [cloudvm.Disk(size_gib=int(free_gib) + 10)]}, "InsufficientStorage"),
+    ]:
+        with pytest.raises(errors.CapacityUnavailable) as refused:
+            cloud.create(spec(name, key, **changes))
+        assert refused.value.code == code and name in str(refused.value)
+        assert leftovers(name) == []
+
+
 def test_a_domain_that_fails_to_start_leaves_nothing(cloud: cloudvm.Cloud, key: str) -> None:
     # QEMU cannot allocate 4 TiB: definition, disks and seed exist by then.
     bad = spec("nostart", key, size=cloudvm.Size(cpus=1, memory_gib=4096), disks=[cloudvm.Disk(size_gib=1)])
