@@ -50,22 +50,8 @@ done
 virsh -c qemu:///system version >/dev/null
 
 # An isolated network (no forwarding): guests reach this host only.
-if ! virsh -c qemu:///system net-info "$network" >/dev/null 2>&1; then
-    xml=$(mktemp)
-    cat > "$xml" <<XML
-<network>
-  <name>$network</name>
-  <bridge name='cvmtest0' stp='off'/>
-  <ip address='192.168.213.1' netmask='255.255.255.0'>
-    <dhcp><range start='192.168.213.10' end='192.168.213.250'/></dhcp>
-  </ip>
-</network>
-XML
-    virsh -c qemu:///system net-define "$xml" >/dev/null
-    rm -f "$xml"
-fi
-virsh -c qemu:///system net-info "$network" | grep -q 'Active: *yes' || virsh -c qemu:///system net-start "$network" >/dev/null
+sh "$(dirname "$0")/isolated-network.sh" qemu:///system "$network" cvmtest0 192.168.213
 echo "host-setup: libvirt ready (network $network)"
 
 # A second host, reached over SSH, that shares no files with this one (second-host.sh).
-$sudo env CLOUDVM_HV2_OWNER="$(id -u)" sh "$(dirname "$0")/second-host.sh"
+$sudo env CLOUDVM_HV2_OWNER="$(id -u)" CLOUDVM_LIBVIRT_NETWORK="$network" sh "$(dirname "$0")/second-host.sh"

@@ -97,22 +97,8 @@ for _ in $(seq 100); do
 done
 virsh -c "$uri" version >/dev/null
 
-# -- its guests' network: isolated, as the local test network --------------------------------------
-if ! virsh -c "$uri" net-info cloudvm-test >/dev/null 2>&1; then
-    xml=$(mktemp)
-    cat > "$xml" <<XML
-<network>
-  <name>cloudvm-test</name>
-  <bridge name='cvmhv2' stp='off'/>
-  <ip address='192.168.214.1' netmask='255.255.255.0'>
-    <dhcp><range start='192.168.214.10' end='192.168.214.250'/></dhcp>
-  </ip>
-</network>
-XML
-    virsh -c "$uri" net-define "$xml" >/dev/null
-    rm -f "$xml"
-fi
-virsh -c "$uri" net-info cloudvm-test | grep -q 'Active: *yes' || virsh -c "$uri" net-start cloudvm-test >/dev/null
+# -- its guests' network: isolated, named as the local test network ---------------------------------
+sh "$(dirname "$0")/isolated-network.sh" "$uri" "${CLOUDVM_LIBVIRT_NETWORK:-cloudvm-test}" cvmhv2 192.168.214
 echo "$uri" > "$state/uri"
 chown "$owner" "$state/client_key" "$state/known_hosts" "$state/ssh" "$state/uri"
 echo "second-host: libvirt at $uri"
