@@ -37,14 +37,14 @@ def home(tmp_path: Path) -> dict[str, str]:
 
 def test_python_tour(home: dict[str, str]) -> None:
     done = subprocess.run([sys.executable, "-c", block("python", "Python tour")], env=home, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=540)
     assert done.returncode == 0, done.stderr
     assert "running" in done.stdout and "web-1-restored" in done.stdout
 
 
 def test_cli_tour(home: dict[str, str]) -> None:
     done = subprocess.run(["sh", "-ec", block("sh", "CLI tour")], env=home, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=540)
     assert done.returncode == 0, done.stderr
     assert "web-1" in done.stdout and "Linux" in done.stdout and "cloudvm-tiny: boot finished" in done.stdout
 
@@ -77,7 +77,7 @@ def test_the_backup_section(home: dict[str, str]) -> None:
 
     try:
         done = subprocess.run(["sh", "-ec", block("sh", "Backups and DR")], env=home, capture_output=True,
-                              text=True, timeout=600, cwd=Path(__file__).parent.parent)
+                              text=True, timeout=540, cwd=Path(__file__).parent.parent)
         assert done.returncode == 0, done.stderr
         said = done.stdout.splitlines()
         assert "taken: " in said and said.count("taken: ") == 1  # the second run took nothing

@@ -36,16 +36,17 @@ def leftovers(name: str, uri: str | None = None, pool: str = "cloudvm") -> list[
 
 
 def _refreshed(pool: libvirt.virStoragePool) -> libvirt.virStoragePool:
-    """The pool rescanned; libvirt refuses while a volume upload into it is under way, so wait that out."""
-    for _ in range(40):
+    """The pool rescanned for files changed outside libvirt. libvirt refuses while a volume
+    stream into it is open; its volume list is current for what went through libvirt, so then
+    that list is read as it is, after a short wait."""
+    for _ in range(20):
         try:
             pool.refresh(0)
-            return pool
+            break
         except libvirt.libvirtError as exc:
             if "asynchronous jobs" not in str(exc):
                 raise
             time.sleep(0.25)
-    pool.refresh(0)
     return pool
 
 
