@@ -9,10 +9,10 @@ network=${CLOUDVM_LIBVIRT_NETWORK:-cloudvm-test}
 
 # Daemon, emulator and tools; the tiny image's build tools; ssh for logins;
 # libvirt-dev and pkg-config to build libvirt-python; sshd for the second host
-# (its own instance, in its own network namespace).
+# (its own instance, in its own network namespace, made with iproute2).
 packages="libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils dnsmasq-base
   libvirt-dev pkg-config gcc syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio openssh-client
-  openssh-server"
+  openssh-server iproute2"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
