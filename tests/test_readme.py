@@ -6,11 +6,13 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cloudvm import ssh
+import cloudvm
+from cloudvm import backup, ssh
 
 pytest.importorskip("cloudvm_libvirt")
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -35,6 +37,34 @@ def home(tmp_path: Path) -> dict[str, str]:
             "CLOUDVM_CACHE": str(cache_dir())}
 
 
+def clear(vms: tuple[str, ...], snapshots: tuple[str, ...] = ()) -> None:
+    """Remove what a tour makes, whether it finished or an earlier run was killed halfway:
+    the README's names are fixed, and a VM left by name would stop the next run."""
+    with cloudvm.connect("libvirt", network="cloudvm-test") as cloud:
+        made = [s for s in cloud.list_snapshots() if s.name in snapshots or s.tags.get(backup.SOURCE) in vms]
+        drills = tuple(f"drill-{s.name}" for s in made)  # a drill's VM is named after the backup it restores
+        cloud.delete([vm for vm in cloud.list() if vm.name in vms or vm.name.startswith(drills)])
+        for snap in made:
+            cloud.delete_snapshot(snap)
+
+
+@pytest.fixture
+def tour_made() -> Iterator[None]:
+    names = ("web-1", "web-1-restored", "web-2"), ("web-1-before-upgrade", "web-1-snap")
+    clear(*names)
+    yield
+    clear(*names)
+
+
+@pytest.fixture
+def backup_made() -> Iterator[None]:
+    names = ("db", "db-restored", "db-moved")
+    clear(names)
+    yield
+    clear(names)
+
+
+@pytest.mark.usefixtures("tour_made")
 def test_python_tour(home: dict[str, str]) -> None:
     done = subprocess.run([sys.executable, "-c", block("python", "Python tour")], env=home, capture_output=True,
                           text=True, timeout=540)
@@ -42,6 +72,7 @@ def test_python_tour(home: dict[str, str]) -> None:
     assert "running" in done.stdout and "web-1-restored" in done.stdout
 
 
+@pytest.mark.usefixtures("tour_made")
 def test_cli_tour(home: dict[str, str]) -> None:
     done = subprocess.run(["sh", "-ec", block("sh", "CLI tour")], env=home, capture_output=True, text=True,
                           timeout=540)
@@ -68,24 +99,20 @@ def test_the_environment_section_shows_the_example_file() -> None:
     assert yaml.safe_load(block("yaml", "Dev/test environments")) == yaml.safe_load(example.read_text())
 
 
+@pytest.mark.usefixtures("backup_made")
 def test_the_backup_section(home: dict[str, str]) -> None:
     """Back up, change, drill, restore, export and import on real VMs; each login prints the file."""
     from cloudvm_libvirt.testing import leftovers
 
-    import cloudvm
-    from cloudvm import backup
-
-    try:
-        done = subprocess.run(["sh", "-ec", block("sh", "Backups and DR")], env=home, capture_output=True,
-                              text=True, timeout=540, cwd=Path(__file__).parent.parent)
-        assert done.returncode == 0, done.stderr
-        said = done.stdout.splitlines()
-        assert "taken: " in said and said.count("taken: ") == 1  # the second run took nothing
-        assert "check_output: precious" in said and "passed: True" in said  # the drill restored the backup
-        assert [line for line in said if line in ("precious", "changed")] == ["precious", "changed"]
-    finally:
-        with cloudvm.connect("libvirt", network="cloudvm-test") as cloud:
-            cloud.delete([vm for vm in cloud.list() if vm.name in ("db", "db-restored", "db-moved")])
-            for made in backup.backups(cloud, "nightly", "db"):
-                cloud.delete_snapshot(made)
+    done = subprocess.run(["sh", "-ec", block("sh", "Backups and DR")], env=home, capture_output=True,
+                          text=True, timeout=540, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    said = done.stdout.splitlines()
+    assert "taken: " in said and said.count("taken: ") == 1  # the second run took nothing
+    assert "check_output: precious" in said and "passed: True" in said  # the drill restored the backup
+    assert [line for line in said if line in ("precious", "changed")] == ["precious", "changed"]
+    with cloudvm.connect("libvirt", network="cloudvm-test") as cloud:
+        assert backup.backups(cloud, "nightly", "db") != []
+        clear(("db", "db-restored", "db-moved"))
+        assert backup.backups(cloud, "nightly", "db") == []
     assert leftovers("db") == leftovers("db-restored") == leftovers("db-moved", pool="elsewhere") == []

@@ -40,8 +40,9 @@ fi
 if [ -d /run/systemd/system ]; then
     $sudo systemctl start virtlogd libvirtd
 else
-    pgrep -x virtlogd >/dev/null || $sudo virtlogd -d
-    pgrep -x libvirtd >/dev/null || $sudo libvirtd -d
+    # Only this host's daemons count: the second host's run in their own mount namespace.
+    pgrep -x --ns $$ --nslist mnt virtlogd >/dev/null || $sudo virtlogd -d
+    pgrep -x --ns $$ --nslist mnt libvirtd >/dev/null || $sudo libvirtd -d
 fi
 for _ in $(seq 50); do
     virsh -c qemu:///system version >/dev/null 2>&1 && break

@@ -17,7 +17,9 @@ state=/run/cloudvm-hv2
 pool_size=${CLOUDVM_HV2_POOL_SIZE:-3G}
 owner=${CLOUDVM_HV2_OWNER:-0}
 
-if [ "${1:-}" = stop ]; then
+# Removes the host and all it holds: its processes, its namespace (and the links and bridges in
+# it, which outlive the processes when they are killed without this) and its state.
+stop() {
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
     [ -z "$pids" ] || kill $pids 2>/dev/null || true
     for _ in $(seq 50); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
@@ -26,6 +28,10 @@ if [ "${1:-}" = stop ]; then
     ip link del cvhv0 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
     rm -rf "$state"
+}
+
+if [ "${1:-}" = stop ]; then
+    stop
     exit 0
 fi
 
@@ -33,23 +39,24 @@ if [ -f "$state/uri" ] && virsh -c "$(cat "$state/uri")" version >/dev/null 2>&1
     echo "second-host: libvirt at $(cat "$state/uri")"
     exit 0
 fi
+# Not answering: whatever is left of an earlier host (a namespace whose daemons were killed
+# keeps its bridge, which a new libvirtd would refuse to reuse) goes before a new one is made.
+stop
 
 # -- network: a namespace with one veth link to this one ---------------------------------------
-ip netns list | grep -qw "$ns" || ip netns add "$ns"
-if ! ip link show cvhv0 >/dev/null 2>&1; then
-    ip link add cvhv0 type veth peer name cvhv1
-    ip link set cvhv1 netns "$ns"
-    ip addr add "$peer/30" dev cvhv0
-    ip link set cvhv0 up
-    ip netns exec "$ns" ip addr add "$addr/30" dev cvhv1
-    ip netns exec "$ns" ip link set cvhv1 up
-    ip netns exec "$ns" ip link set lo up
-fi
+ip netns add "$ns"
+ip link add cvhv0 type veth peer name cvhv1
+ip link set cvhv1 netns "$ns"
+ip addr add "$peer/30" dev cvhv0
+ip link set cvhv0 up
+ip netns exec "$ns" ip addr add "$addr/30" dev cvhv1
+ip netns exec "$ns" ip link set cvhv1 up
+ip netns exec "$ns" ip link set lo up
 
 # -- keys: the host's own, and one for its root logins ------------------------------------------
 mkdir -p "$state" && chmod 755 "$state"
-[ -f "$state/host_key" ] || ssh-keygen -q -t ed25519 -N "" -f "$state/host_key"
-[ -f "$state/client_key" ] || ssh-keygen -q -t ed25519 -N "" -f "$state/client_key"
+ssh-keygen -q -t ed25519 -N "" -f "$state/host_key"
+ssh-keygen -q -t ed25519 -N "" -f "$state/client_key"
 cp "$state/client_key.pub" "$state/authorized_keys"
 echo "$addr $(cut -d' ' -f1,2 "$state/host_key.pub")" > "$state/known_hosts"
 cat > "$state/ssh" <<EOF
