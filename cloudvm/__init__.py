@@ -7,6 +7,7 @@ Importing this package is cheap: no provider or cloud SDK is imported until
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +49,18 @@ def __getattr__(name: str) -> Any:
 
 
 def connect(provider: str, *, retry: RetryPolicy | None = None, timeout: float = 600.0, poll_interval: float = 1.0,
-            known_hosts: str | Path | None = None, **options: Any) -> Cloud:
+            known_hosts: str | Path | None = None, guests: bool | None = None, **options: Any) -> Cloud:
     """A ``Cloud`` for the named provider; ``options`` go to the provider
     (``uri=`` for libvirt, ``region=`` for the clouds, ...). ``known_hosts``: where the
-    host keys learned from VMs' consoles are kept (default: ``cloudvm.hostkeys.default_path()``)."""
+    host keys learned from VMs' consoles are kept (default: ``cloudvm.hostkeys.default_path()``).
+    ``guests=False`` (or ``CLOUDVM_GUESTS=0`` in the environment, for scripts run unchanged): the
+    endpoint answers the API but runs no machine (moto, the project's fakes), so nothing waits for
+    SSH or logs in. Said by the caller, as no endpoint URL tells it: a VPC endpoint or a private
+    Resource Manager runs real VMs."""
     from cloudvm.cloud import Cloud
     from cloudvm.registry import load
 
+    if guests is None:
+        guests = os.environ.get("CLOUDVM_GUESTS", "1").strip().lower() not in ("0", "false", "no")
     return Cloud(load(provider)(**options), retry=retry, timeout=timeout, poll_interval=poll_interval,
-                 known_hosts=known_hosts, origin=(provider, options))
+                 known_hosts=known_hosts, guests=guests, origin=(provider, options))

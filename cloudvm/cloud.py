@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloudvm import ssh
+from cloudvm import sizing, ssh
 from cloudvm import tags as tagging
 from cloudvm.errors import InvalidSpec, NotFound, ProviderError, Timeout, Unsupported
 from cloudvm.fanout import fan_out
@@ -21,6 +21,7 @@ from cloudvm.hostkeys import KnownHosts
 from cloudvm.model import VM, ResolvedSize, Snapshot, SnapshotState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.retry import RetryPolicy
+from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec, check_name
 from cloudvm.wait import Target, Waiter, tcp_open
 
@@ -30,6 +31,17 @@ Wait = Target | None
 # cloudvm's own tags for a VM: one mapping for the batch, or one per spec.
 Owner = dict[str, str] | Callable[[VMSpec], dict[str, str]]
 Listener = Callable[[VM], None]
+
+
+def counted(specs: Sequence[VMSpec] | VMSpec, count: int | None) -> builtins.list[VMSpec]:
+    """The specs of a batch: as given, or ``count`` copies of one spec, numbered from 1."""
+    if isinstance(specs, VMSpec):
+        if count is None or count < 1:
+            raise InvalidSpec("count", f"how many VMs of {specs.name!r} to make: 1 or more, not {count}")
+        return [specs.replace(name=f"{specs.name}-{i}") for i in range(1, count + 1)]
+    if count is not None:
+        raise InvalidSpec("count", "goes with one spec (create_many(spec, count=N)), not a list of them")
+    return builtins.list(specs)
 
 
 class Cloud:
@@ -43,9 +55,11 @@ class Cloud:
         timeout: float = 600.0,
         poll_interval: float = 1.0,
         known_hosts: KnownHosts | str | Path | None = None,
+        guests: bool = True,
         origin: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         self.provider = provider
+        self.guests = guests
         self.origin = origin  # how connect() made it: the provider's name and options
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
@@ -54,6 +68,8 @@ class Cloud:
         self.waiter = Waiter(provider, self.retry, interval=poll_interval, probe=probe)
         self.known_hosts = known_hosts if isinstance(known_hosts, KnownHosts) else KnownHosts(known_hosts)
         self._sizes: dict[Size, ResolvedSize] = {}
+        self._offers: builtins.list[Offer] | None = None  # the types on offer, priced: read once
+        self._offers_read = False
         self._images: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -77,11 +93,19 @@ class Cloud:
 
         name, options = self.origin
         return connect(name, retry=self.retry, timeout=self.timeout, poll_interval=self.waiter.interval,
-                       known_hosts=self.known_hosts.path, **{**options, **self.provider.relocated(location)})
+                       known_hosts=self.known_hosts.path, guests=self.guests,
+                       **{**options, **self.provider.relocated(location)})
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        return self.provider.capabilities
+        """What the provider offers here; no logins where no guest runs (``connect(guests=False)``)."""
+        offered = self.provider.capabilities
+        return offered if self.guests else offered - {Capability.REACHABILITY}
+
+    def _check_wait(self, target: Wait) -> None:
+        if target == "reachable" and Capability.REACHABILITY not in self.capabilities:
+            raise Unsupported(f"{self.provider.name}: no guest runs behind this endpoint to reach over SSH; "
+                              "wait for running")
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         return self.retry.call(fn, what=f"{self.provider.name}.{what}")
@@ -117,7 +141,7 @@ class Cloud:
 
     def _request(self, spec: VMSpec, owner: dict[str, str], resolve_image: bool = True) -> LaunchRequest:
         if spec.size not in self._sizes:
-            self._sizes[spec.size] = self._call("resolve_size", lambda: self.provider.resolve_size(spec.size))
+            self._sizes[spec.size] = self.resolve_size(spec.size)
         if resolve_image and spec.image not in self._images:
             self._images[spec.image] = self._call("resolve_image", lambda: self.provider.resolve_image(spec.image))
         token = uuid.uuid4().hex[:16]
@@ -129,23 +153,44 @@ class Cloud:
             tags={**spec.tags, **owner, **tagging.system_tags(spec.name, token)},
         )
 
+    def resolve_size(self, size: Size) -> ResolvedSize:
+        """What ``size`` becomes here: a named type as the provider checks it, a shape as the cheapest
+        type on offer that fits (``InvalidSpec`` when none does)."""
+        if not size.instance_type:
+            if not self._offers_read:
+                self._offers, self._offers_read = self._call("offers", self.provider.offers), True
+            if self._offers is not None:
+                assert size.cpus is not None and size.memory_gib is not None
+                best = sizing.cheapest(self._offers, size.cpus, size.memory_gib)
+                if best is None:
+                    where = f" in {self.provider.location}" if self.provider.location else ""
+                    raise InvalidSpec("size", f"no machine type {self.provider.name} offers{where} has "
+                                              f"{size.cpus} vCPUs and {size.memory_gib:g} GiB")
+                return best
+        resolved: ResolvedSize = self._call("resolve_size", lambda: self.provider.resolve_size(size))
+        return resolved
+
     def create(self, spec: VMSpec, *, wait: Wait = "running", timeout: float | None = None,
                keep_on_failure: bool = False) -> VM:
         """Create one VM and, by default, wait until it runs (``wait="reachable"``: until SSH answers)."""
         return self.create_many([spec], wait=wait, timeout=timeout, keep_on_failure=keep_on_failure)[0]
 
-    def create_many(self, specs: Sequence[VMSpec], *, wait: Wait = "running", timeout: float | None = None,
-                    keep_on_failure: bool = False, owner: Owner | None = None) -> builtins.list[VM]:
+    def create_many(self, specs: Sequence[VMSpec] | VMSpec, *, count: int | None = None, wait: Wait = "running",
+                    timeout: float | None = None, keep_on_failure: bool = False,
+                    owner: Owner | None = None) -> builtins.list[VM]:
         """Create a batch in as few provider calls as the API allows and wait for all of it at once.
+        ``create_many(spec, count=N)``: N VMs alike, named ``{spec.name}-1`` ... ``{spec.name}-N`` (the
+        names environments give ``count:``), returned in that order.
 
         All or nothing: if any VM fails, every VM of the batch is removed
         (unless ``keep_on_failure``) and the error is raised.
         """
-        requests = self.plan(specs, owner=owner)
+        requests = self.plan(counted(specs, count), owner=owner)
         return self._launch(requests, self.provider.launch, wait, timeout, keep_on_failure)
 
     def _launch(self, requests: builtins.list[LaunchRequest], launch: Callable[[builtins.list[LaunchRequest]], Any],
                 wait: Wait, timeout: float | None, keep_on_failure: bool) -> builtins.list[VM]:
+        self._check_wait(wait)
         for r in requests:
             log.info("creating %s (%s, %s) on %s", r.spec.name, r.size.type_name, r.image, self.provider.name)
         try:
@@ -207,6 +252,7 @@ class Cloud:
              timeout: float | None = None, on_ready: Listener | None = None) -> builtins.list[VM]:
         """Block until every VM reaches ``until`` (running, reachable, stopped, terminated);
         ``on_ready(vm)`` hears of each as it gets there."""
+        self._check_wait(until)
         ids = [vm.id for vm in self._each(refs)]
         def hear(_id: str, vm: VM | None) -> None:
             if on_ready and vm:
@@ -224,7 +270,7 @@ class Cloud:
         if not ids:
             return []
         log.info("%s %s", what, ", ".join(vm.name for vm in vms))
-        self._call(what, lambda: action(ids))
+        self._spread(what, ids, action)
         return self.waiter.until(ids, target, self.timeout) if wait else self._describe(ids)
 
     def start(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> builtins.list[VM]:
@@ -240,7 +286,7 @@ class Cloud:
             return self.waiter.until(ids, "stopped", grace)
         except Timeout:
             log.warning("clean shutdown took over %.0fs; powering off", grace)
-            self._call("stop", lambda: self.provider.stop(ids, force=True))
+            self._spread("stop", ids, lambda part: self.provider.stop(part, force=True))
             return self.waiter.until(ids, "stopped", self.timeout)
 
     def reboot(self, refs: VMRef | Sequence[VMRef], *, wait: bool = True) -> builtins.list[VM]:

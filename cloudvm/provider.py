@@ -19,6 +19,7 @@ from typing import ClassVar
 from cloudvm import hostkeys
 from cloudvm.errors import Unsupported
 from cloudvm.model import VM, ResolvedSize, Snapshot
+from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec
 from cloudvm.ssh import Jump
 
@@ -101,8 +102,15 @@ class Provider(abc.ABC):
         """The region (or host) this provider instance works in."""
         return None
 
+    def offers(self) -> list[Offer] | None:
+        """The machine types this location offers a VM of cloudvm's, priced where known: the core
+        picks the cheapest that fits a shape (``Size(cpus=, memory_gib=)``). None where any shape
+        is made to measure (``resolve_size`` then takes shapes too)."""
+        return None
+
     @abc.abstractmethod
-    def resolve_size(self, size: Size) -> ResolvedSize: ...
+    def resolve_size(self, size: Size) -> ResolvedSize:
+        """A named type (``size.instance_type``), checked; a shape only when ``offers`` is None."""
 
     @abc.abstractmethod
     def resolve_image(self, image: str) -> str: ...

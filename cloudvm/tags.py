@@ -14,6 +14,8 @@ MANAGED = "cloudvm-managed"
 NAME = "cloudvm-name"
 TOKEN = "cloudvm-token"
 COPIED_FROM = "cloudvm-copied-from"  # on a DR copy: the id of the snapshot it copies
+USER = "cloudvm-user"  # a VM's login user, where the cloud keeps none of its own
+IMAGE = "cloudvm-image"  # the image a VM booted from, where the cloud keeps none of its own
 SYSTEM_KEYS = frozenset({MANAGED, NAME, TOKEN})
 
 

@@ -6,8 +6,8 @@ output, delete the VM. The same script on every provider:
     CLOUDVM_PROVIDER=gcp GOOGLE_CLOUD_PROJECT=my-project python examples/deploy.py
 
 Against an API fake that runs no guest (moto: AWS_ENDPOINT_URL=...; the GCP
-fake: CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=...), the
-provider does not offer reachability and the SSH step is skipped.
+fake: CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=...), CLOUDVM_GUESTS=0 says so:
+reachability is not offered and the SSH step is skipped.
 """
 
 import os

@@ -32,7 +32,8 @@ def _gcp() -> Iterator[Backend]:
         def leftovers(prefix: str) -> list[str]:
             return sorted(f"{r['kind'].split('#')[1]} {r['name']}" for r in fake.resources("envs")
                           if r["name"].startswith(prefix) or r.get("description", "").startswith(f"cloudvm: {prefix}"))
-        yield Backend("gcp", {"name": "gcp", "project": "envs", "zone": "us-central1-a", "api_endpoint": fake.url},
+        yield Backend("gcp", {"name": "gcp", "project": "envs", "zone": "us-central1-a", "api_endpoint": fake.url,
+                                     "guests": False},
                       leftovers, server=fake)
 
 
@@ -55,7 +56,8 @@ def _aws() -> Iterator[Backend]:
                       if g["GroupName"].startswith(f"cloudvm-{prefix}")]
             return sorted(found + [f"volume {name(v)}" for v in ec2.describe_volumes()["Volumes"]
                                    if name(v).startswith(prefix)])
-        provider = {"name": "aws", "region": REGION, "endpoint_url": url, "claim_lease": 5}  # a killed run's claim
+        # claim_lease: a killed run's claim lapses soon
+        provider = {"name": "aws", "region": REGION, "endpoint_url": url, "claim_lease": 5, "guests": False}
         with pytest.MonkeyPatch.context() as patch:
             for key, value in CREDENTIALS.items():
                 patch.setenv(key, value)
@@ -72,7 +74,7 @@ def _azure() -> Iterator[Backend]:
             return sorted(f"{r['type'].rsplit('/', 1)[1]} {r['name']}" for r in fake.resources()
                           if r["name"].startswith(prefix))
         options = fake.connect_options(credential="cloudvm_azure.testing:FakeCredential")
-        yield Backend("azure", {"name": "azure", **options}, leftovers, server=fake)
+        yield Backend("azure", {"name": "azure", **options, "guests": False}, leftovers, server=fake)
         assert fake.violations == []
 
 

@@ -138,3 +138,48 @@ def test_snapshot_and_restore_use_the_snapshot_spec_or_one_given(cloud: cloudvm.
         cloud.snapshot(vm, name="Bad Name")
     cloud.delete_snapshot(snap)
     assert cloud.list_snapshots() == []
+
+
+class WithGuests(FakeProvider):
+    """A provider whose VMs are real machines one can log in to (on a real endpoint)."""
+
+    capabilities = FakeProvider.capabilities | {cloudvm.Capability.REACHABILITY}
+
+    def __init__(self, region: str = "here") -> None:
+        super().__init__()
+        self.region = region
+
+
+def test_an_endpoint_without_guests_is_said_by_the_caller_and_refuses_to_wait_for_ssh(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cloudvm import registry
+
+    registry.register("with-guests", WithGuests)
+    monkeypatch.delenv("CLOUDVM_GUESTS", raising=False)
+    real = cloudvm.connect("with-guests", poll_interval=0.01)
+    assert cloudvm.Capability.REACHABILITY in real.capabilities  # offered unless told otherwise
+    monkeypatch.setenv("CLOUDVM_GUESTS", "0")  # a script run unchanged against a fake
+    assert cloudvm.Capability.REACHABILITY not in cloudvm.connect("with-guests").capabilities
+    assert cloudvm.Capability.REACHABILITY in cloudvm.connect("with-guests", guests=True).capabilities
+    api_only = cloudvm.connect("with-guests", guests=False, poll_interval=0.01)
+    assert cloudvm.Capability.REACHABILITY not in api_only.capabilities
+    with pytest.raises(errors.Unsupported, match="no guest runs"):
+        api_only.create(spec("web-1"), wait="reachable")
+    assert api_only.list() == []  # refused before anything was made
+    vm = api_only.create(spec("web-1"))
+    with pytest.raises(errors.Unsupported, match="no guest runs"):
+        api_only.wait(vm, "reachable")
+    elsewhere = api_only.at("there")
+    assert elsewhere.provider.region == "there" and not elsewhere.guests  # type: ignore[attr-defined]
+
+
+def test_a_counted_fleet_is_named_from_one_and_returned_in_order(cloud: cloudvm.Cloud) -> None:
+    vms = cloud.create_many(spec("web"), count=12)
+    assert [vm.name for vm in vms] == [f"web-{i}" for i in range(1, 13)]
+    with pytest.raises(errors.InvalidSpec, match="count: how many VMs of 'db'"):
+        cloud.create_many(spec("db"), count=0)
+    with pytest.raises(errors.InvalidSpec, match="count: goes with one spec"):
+        cloud.create_many([spec("db")], count=2)
+    with pytest.raises(errors.InvalidSpec, match="name"):
+        cloud.create_many(spec("x" * 62), count=10)  # x...x-10 is too long a name
+    assert sorted(vm.name for vm in cloud.list()) == sorted(vm.name for vm in vms)  # nothing else was made

@@ -28,7 +28,7 @@ def test_deploy_runs_unchanged_on_aws_against_moto() -> None:
     from cloudvm_aws.testing import CREDENTIALS, moto_server
 
     with moto_server() as url:
-        env = {**os.environ, **CREDENTIALS, "CLOUDVM_PROVIDER": "aws", "AWS_ENDPOINT_URL": url,
+        env = {**os.environ, **CREDENTIALS, "CLOUDVM_PROVIDER": "aws", "AWS_ENDPOINT_URL": url, "CLOUDVM_GUESTS": "0",
                "CLOUDVM_NAME": "deploy-moto"}
         done = subprocess.run([sys.executable, str(EXAMPLES / "deploy.py")], env=env, capture_output=True, text=True,
                               timeout=120)
@@ -45,7 +45,7 @@ def test_deploy_runs_unchanged_on_gcp_against_the_fake() -> None:
     from cloudvm_gcp.testing import fake_compute_engine
 
     with fake_compute_engine() as gce:
-        env = {**os.environ, "CLOUDVM_PROVIDER": "gcp", "GOOGLE_CLOUD_PROJECT": "demo",
+        env = {**os.environ, "CLOUDVM_PROVIDER": "gcp", "GOOGLE_CLOUD_PROJECT": "demo", "CLOUDVM_GUESTS": "0",
                "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{gce.url}/compute/v1/", "CLOUDVM_NAME": "deploy-gce"}
         done = subprocess.run([sys.executable, str(EXAMPLES / "deploy.py")], env=env, capture_output=True, text=True,
                               timeout=120)
@@ -66,7 +66,7 @@ def test_deploy_runs_on_azure_against_the_fake_with_only_connect_changed(tmp_pat
     original = 'cloudvm.connect(os.environ.get("CLOUDVM_PROVIDER", "libvirt"))'
     assert original in script
     with fake_resource_manager() as arm:
-        options = {**arm.connect_options(), "credential": "cloudvm_azure.testing:FakeCredential"}
+        options = {**arm.connect_options(), "credential": "cloudvm_azure.testing:FakeCredential", "guests": False}
         changed = tmp_path / "deploy.py"
         changed.write_text(script.replace(original, f'cloudvm.connect("azure", **{options!r})'))
         env = {**os.environ, "CLOUDVM_NAME": "deploy-az"}

@@ -104,3 +104,43 @@ def test_a_failed_chunk_removes_what_the_other_chunks_made() -> None:
     with pytest.raises(errors.QuotaExceeded):
         cloud.create_many([spec(f"web-{i}") for i in range(7)])
     assert fake.vms == {}
+
+
+class OneAtATime(FakeProvider):
+    """An API that acts on one VM a call (Compute Engine, Resource Manager)."""
+
+    batch_limits: ClassVar[Mapping[str, int]] = {"start": 1, "stop": 1, "reboot": 1, "terminate": 1}
+    parallel_calls = dict.fromkeys(batch_limits, 4)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gauge = Gauge()
+        self.sent: list[tuple[str, int]] = []
+
+    def _one(self, what: str, ids: Sequence[str]) -> None:
+        with self.gauge:
+            self.sent.append((what, len(ids)))
+            time.sleep(0.05)
+
+    def start(self, ids: Sequence[str]) -> None:
+        self._one("start", ids)
+        super().start(ids)
+
+    def stop(self, ids: Sequence[str], *, force: bool = False) -> None:
+        self._one("stop", ids)
+        super().stop(ids, force=force)
+
+    def reboot(self, ids: Sequence[str]) -> None:
+        self._one("reboot", ids)
+        super().reboot(ids)
+
+
+def test_start_stop_and_reboot_are_spread_like_launch() -> None:
+    fake = OneAtATime()
+    cloud = cloudvm.Cloud(fake, retry=RetryPolicy(sleep=lambda _: None), poll_interval=0.01)
+    vms = cloud.create_many([spec(f"web-{i}") for i in range(8)])
+    cloud.stop(vms)
+    cloud.start(vms)
+    cloud.reboot(vms, wait=False)
+    assert sorted(set(fake.sent)) == [("reboot", 1), ("start", 1), ("stop", 1)] and len(fake.sent) == 24
+    assert fake.gauge.most == 4  # side by side, as many as the provider allows

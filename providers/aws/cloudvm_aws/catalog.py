@@ -1,14 +1,13 @@
 """Neutral names onto EC2: image aliases as owner + name pattern, and the
-cheapest current-generation x86_64 type for a shape, priced from the offline
-table apache-libcloud ships."""
+prices of instance types, from the offline table apache-libcloud ships."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import cache
 from importlib.resources import files
-from typing import Any
 
 # How EBS names a KMS key: key id, key ARN, alias name or alias ARN
 # (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EbsBlockDevice.html, KmsKeyId).
@@ -33,14 +32,6 @@ def prices() -> dict[str, dict[str, float]]:
     return table
 
 
-def cheapest(types: list[dict[str, Any]], region: str, cpus: int, memory_gib: float) -> dict[str, Any] | None:
-    """The cheapest type with at least ``cpus`` and ``memory_gib``; unpriced
-    types rank after priced ones, then by size."""
-    def fits(t: dict[str, Any]) -> bool:
-        return bool(t["VCpuInfo"]["DefaultVCpus"] >= cpus and t["MemoryInfo"]["SizeInMiB"] >= memory_gib * 1024)
-
-    def rank(t: dict[str, Any]) -> tuple[float, int, int, str]:
-        price = prices().get(t["InstanceType"], {}).get(region) or float("inf")
-        return price, t["VCpuInfo"]["DefaultVCpus"], t["MemoryInfo"]["SizeInMiB"], t["InstanceType"]
-
-    return min(filter(fits, types), key=rank, default=None)
+def price(instance_type: str, region: str) -> float:
+    """On-demand Linux dollars an hour; ``inf`` where the table has none."""
+    return prices().get(instance_type, {}).get(region) or math.inf

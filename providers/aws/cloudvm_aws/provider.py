@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -26,17 +25,17 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from cloudvm import cloudinit
+from cloudvm import cloudinit, snapsets
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CapacityUnavailable, InvalidSpec, TransientError
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
+from cloudvm.sizing import Offer
 from cloudvm.spec import Ingress, Size, VMSpec
 from cloudvm_aws import catalog, snapshots
 from cloudvm_aws._errors import mapped
 
 log = logging.getLogger("cloudvm.aws")
-USER_TAG = "cloudvm-user"
 CLAIMED_TAG = "cloudvm-claimed"  # when a create last worked on the VM's name (its security group)
 # How long a name claimed by a create that has not launched is honoured. A live create renews its claim
 # on every attempt once it is half that old (the retry policy waits at most 30 s between attempts);
@@ -110,8 +109,8 @@ class AWSProvider(Provider):
     """``cloudvm.connect("aws", region="us-east-1", profile=None, endpoint_url=None)``.
 
     Credentials come from boto3's chain (environment, profile, instance role).
-    With ``endpoint_url`` (or boto3's ``AWS_ENDPOINT_URL``: moto, LocalStack)
-    no guest runs, so reachability is not offered.
+    ``endpoint_url`` (or boto3's ``AWS_ENDPOINT_URL``) points the client elsewhere: a VPC
+    endpoint, moto, LocalStack (``connect(..., guests=False)`` says no guest runs there).
     """
 
     name = "aws"
@@ -134,13 +133,12 @@ class AWSProvider(Provider):
         self.profile = profile
         self.endpoint_url = endpoint_url
         self.subnet_id = subnet_id
-        if endpoint_url or os.environ.get("AWS_ENDPOINT_URL_EC2") or os.environ.get("AWS_ENDPOINT_URL"):
-            self.capabilities = self.capabilities - {Capability.REACHABILITY}
         self._client: Any = None
         self._types: dict[str, ResolvedSize] = {}
         self._roots: dict[str, tuple[str, int]] = {}  # image id -> (root device, size in GiB)
         self._subnet_lists: dict[str | None, list[dict[str, Any]]] = {}  # what a VM names -> its subnets
         self._offered: dict[str, set[str]] = {}  # instance type -> the zones offering it
+        self._volume_sizes: dict[str, int] = {}  # volume id -> GiB (cloudvm resizes no volume)
         self._sent: set[str] = set()  # launch tokens sent: a second try first looks for what the first made
         self._groups: dict[str, tuple[str, float, bool]] = {}  # token -> its group, when claimed, rules in
 
@@ -196,13 +194,16 @@ class AWSProvider(Provider):
             raise InvalidSpec("encryption_key", "EBS takes a KMS key by id, ARN, alias/NAME or alias ARN")
 
     def resolve_size(self, size: Size) -> ResolvedSize:
-        if size.instance_type:
-            try:
-                self._describe_types([size.instance_type])
-            except Exception as exc:
-                raise InvalidSpec("size.instance_type", f"EC2 has no instance type {size.instance_type!r}") from exc
-            return self._types[size.instance_type]
-        assert size.cpus is not None and size.memory_gib is not None
+        assert size.instance_type is not None  # shapes are matched by the core against offers()
+        try:
+            self._describe_types([size.instance_type])
+        except Exception as exc:
+            raise InvalidSpec("size.instance_type", f"EC2 has no instance type {size.instance_type!r}") from exc
+        return self._types[size.instance_type]
+
+    def offers(self) -> list[Offer]:
+        """Current-generation x86_64 types some zone of the region offers (offerings differ by
+        zone: a type no zone offers is no choice), priced from libcloud's table."""
         filters = [{"Name": "current-generation", "Values": ["true"]},
                    {"Name": "processor-info.supported-architecture", "Values": ["x86_64"]}]
         with mapped("describe instance types"):
@@ -210,14 +211,10 @@ class AWSProvider(Provider):
             types = [t for page in pages for t in page["InstanceTypes"]]
             offers = described(self.ec2, "describe_instance_type_offerings", "InstanceTypeOfferings", [],
                                "instance-type", [t["InstanceType"] for t in types], LocationType="availability-zone")
-        for offer in offers:  # offerings differ by zone: a type no zone offers is no choice
+        for offer in offers:
             self._offered.setdefault(offer["InstanceType"], set()).add(offer["Location"])
-        types = [t for t in types if t["InstanceType"] in self._offered]
-        best = catalog.cheapest(types, self.region, size.cpus, size.memory_gib)
-        if best is None:
-            raise InvalidSpec("size", f"no current x86_64 type in {self.region} has {size.cpus} vCPUs "
-                                      f"and {size.memory_gib:g} GiB")
-        return self._remember(best)
+        return [Offer(self._remember(t), catalog.price(t["InstanceType"], self.region))
+                for t in types if t["InstanceType"] in self._offered]
 
     def resolve_image(self, image: str) -> str:
         if image.startswith("ami-"):
@@ -403,7 +400,7 @@ class AWSProvider(Provider):
         spec = request.spec
         subnets = self._subnets(spec, request.size.type_name)
         user = spec.ssh.user if spec.ssh else user
-        tags = {**request.tags, "Name": spec.name, **({USER_TAG: user} if user else {})}
+        tags = {**request.tags, "Name": spec.name, **({tagging.USER: user} if user else {})}
         group_id = self._group(request, subnets[0]["VpcId"])
         try:
             for subnet, following in itertools.pairwise(subnets):
@@ -459,11 +456,16 @@ class AWSProvider(Provider):
             instances = [i for r in described(self.ec2, "describe_instances", "Reservations", filters, *wanted)
                          for i in r["Instances"]]
         self._describe_types(sorted({i["InstanceType"] for i in instances}))
-        volume_ids = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", [])]
-        with mapped("describe volumes"):
-            sizes = {v["VolumeId"]: v["Size"] for v in described(self.ec2, "describe_volumes", "Volumes", [],
-                                                                  "volume-id", volume_ids)}
-        return [self._vm(i, sizes) for i in instances]
+        self._describe_volumes([m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", [])])
+        return [self._vm(i, self._volume_sizes) for i in instances]
+
+    def _describe_volumes(self, ids: list[str]) -> None:
+        """Sizes of volumes not seen yet: a fleet polled until it runs asks once, not every round."""
+        missing = [v for v in ids if v not in self._volume_sizes]
+        if missing:
+            with mapped("describe volumes"):
+                for volume in described(self.ec2, "describe_volumes", "Volumes", [], "volume-id", missing):
+                    self._volume_sizes[volume["VolumeId"]] = volume["Size"]
 
     def _vm(self, inst: dict[str, Any], sizes: dict[str, int]) -> VM:
         tags = _tag_dict(inst.get("Tags"))
@@ -477,8 +479,8 @@ class AWSProvider(Provider):
             disks=tuple(DiskInfo(m["Ebs"]["VolumeId"], float(sizes.get(m["Ebs"]["VolumeId"], 0)),
                                  m["DeviceName"] == root, m["DeviceName"])
                         for m in inst.get("BlockDeviceMappings", [])),
-            tags={k: v for k, v in tags.items() if k not in ("Name", USER_TAG)},
-            created_at=inst.get("LaunchTime"), ssh_user=tags.get(USER_TAG), raw=inst,
+            tags={k: v for k, v in tags.items() if k not in ("Name", tagging.USER)},
+            created_at=inst.get("LaunchTime"), ssh_user=tags.get(tagging.USER), raw=inst,
         )
 
     # -- lifecycle ----------------------------------------------------------------
@@ -543,7 +545,7 @@ class AWSProvider(Provider):
         with mapped("describe snapshots"):
             if sets:
                 return described(client or self.ec2, "describe_snapshots", "Snapshots", filters,
-                                 f"tag:{snapshots.SET}", sets, OwnerIds=["self"])
+                                 f"tag:{snapsets.SET}", sets, OwnerIds=["self"])
             pages = (client or self.ec2).get_paginator("describe_snapshots").paginate(
                 OwnerIds=["self"], Filters=filters)
             return [item for page in pages for item in page["Snapshots"]]
@@ -556,10 +558,8 @@ class AWSProvider(Provider):
             raise AlreadyExists(f"a snapshot named {name!r} already exists in {self.region}")
         inst = vm.raw if isinstance(vm.raw, dict) else {}
         if not made:
-            own = {snapshots.SET: uuid.uuid4().hex, snapshots.SOURCE: vm.name,
-                   snapshots.ROOT: inst.get("RootDeviceName", ""), snapshots.TYPE: inst.get("InstanceType", ""),
-                   snapshots.IMAGE: vm.image or "", snapshots.BOOT: self._boot(vm),
-                   **({USER_TAG: vm.ssh_user} if vm.ssh_user else {})}
+            own = {**snapsets.about(vm, uuid.uuid4().hex), snapsets.TYPE: inst.get("InstanceType", ""),
+                   snapsets.ROOT: inst.get("RootDeviceName", ""), snapsets.BOOT: self._boot(vm)}
             with mapped(f"snapshot {vm.name}"):
                 made = self.ec2.create_snapshots(
                     InstanceSpecification={"InstanceId": vm.id, "ExcludeBootVolume": False},
@@ -567,11 +567,11 @@ class AWSProvider(Provider):
                     Description=f"cloudvm snapshot {name} of {vm.name}")["Snapshots"]
         devices = {m["Ebs"]["VolumeId"]: m["DeviceName"] for m in inst.get("BlockDeviceMappings", [])}
         for item in made:  # which disk each copy is, for the restore
-            if snapshots.DEVICE not in _tag_dict(item.get("Tags")):
+            if snapsets.DEVICE not in _tag_dict(item.get("Tags")):
                 with mapped(f"tag snapshot {item['SnapshotId']}"):
                     self.ec2.create_tags(Resources=[item["SnapshotId"]],
-                                         Tags=[{"Key": snapshots.DEVICE, "Value": devices.get(item["VolumeId"], "")}])
-        set_id = _tag_dict(made[0].get("Tags")).get(snapshots.SET) or ""
+                                         Tags=[{"Key": snapsets.DEVICE, "Value": devices.get(item["VolumeId"], "")}])
+        set_id = _tag_dict(made[0].get("Tags")).get(snapsets.SET) or ""
         return self.describe_snapshots([set_id])[0]
 
     def _boot(self, vm: VM) -> str:
@@ -606,7 +606,7 @@ class AWSProvider(Provider):
         devices = [{"DeviceName": d.device, "Ebs": {**e, **_encrypted(request.spec)}}
                    for d, e in zip(snapshot.disks, ebs, strict=True)]
         raw = snapshot.raw[0] if snapshot.raw else {}
-        boot = snapshots.boot_attributes(_tag_dict(raw.get("Tags")).get(snapshots.BOOT, ""))
+        boot = snapshots.boot_attributes(_tag_dict(raw.get("Tags")).get(snapsets.BOOT, ""))
         with mapped(f"register image for {request.spec.name}"):
             found = self.ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [ami_name]}])
             image_id = found["Images"][0]["ImageId"] if found["Images"] else self.ec2.register_image(
@@ -614,7 +614,7 @@ class AWSProvider(Provider):
                 BlockDeviceMappings=[{"DeviceName": root.device, "Ebs": ebs[0]}],  # the launch encrypts
                 VirtualizationType="hvm", EnaSupport=True, **boot)["ImageId"]
         try:
-            user = _tag_dict(raw.get("Tags")).get(USER_TAG)
+            user = _tag_dict(raw.get("Tags")).get(tagging.USER)
             return self._launch(request, image_id, devices, user=user)
         finally:
             with mapped(f"deregister image {image_id}"):
@@ -632,7 +632,7 @@ class AWSProvider(Provider):
     def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
         """Copy every member of the set to ``region`` (disaster recovery); idempotent per set."""
         target = self._new_client(region)
-        in_target = self._snapshot_items(_filters({snapshots.SET: snapshot.id}), target)
+        in_target = self._snapshot_items(_filters({snapsets.SET: snapshot.id}), target)
         done = {_tag_dict(i.get("Tags")).get(DEVICE_SOURCE) for i in in_target}
         for member in snapshot.raw:
             if member["SnapshotId"] in done:
@@ -642,7 +642,7 @@ class AWSProvider(Provider):
                 target.copy_snapshot(SourceRegion=self.region, SourceSnapshotId=member["SnapshotId"],
                                      Description=member.get("Description", ""),
                                      TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list(tags)}])
-        return snapshots.group(self._snapshot_items(_filters({snapshots.SET: snapshot.id}), target),
+        return snapshots.group(self._snapshot_items(_filters({snapsets.SET: snapshot.id}), target),
                                self.name, region)[0]
 
 

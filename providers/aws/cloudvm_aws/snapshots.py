@@ -6,18 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudvm import snapsets
 from cloudvm import tags as tagging
 from cloudvm.model import DiskInfo, Snapshot, SnapshotState
-from cloudvm.spec import Size, VMSpec
+from cloudvm.snapsets import DEVICE, ROOT, SET, SOURCE, TYPE
 
-SET = "cloudvm-snapshot"
-DEVICE = "cloudvm-device"
-SOURCE = "cloudvm-source"
-TYPE = "cloudvm-type"
-IMAGE = "cloudvm-image"
-ROOT = "cloudvm-root"
-BOOT = "cloudvm-boot"  # what the source image was registered with: Architecture=arm64,BootMode=uefi,...
-OWN = frozenset({SET, DEVICE, SOURCE, TYPE, IMAGE, ROOT, BOOT, "cloudvm-user", tagging.COPIED_FROM})
 BOOT_ATTRIBUTES = ("Architecture", "BootMode", "TpmSupport", "ImdsSupport")
 
 
@@ -49,16 +42,11 @@ def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str, region:
     tags = _tags(members[0])
     root = tags.get(ROOT)
     members = sorted(members, key=lambda m: (_tags(m).get(DEVICE) != root, _tags(m).get(DEVICE, "")))
-    states = {_STATES.get(m["State"], SnapshotState.ERROR) for m in members}
-    state = SnapshotState.READY
-    for worst in (SnapshotState.PENDING, SnapshotState.ERROR):
-        if worst in states:
-            state = worst
+    state = snapsets.state(_STATES.get(m["State"], SnapshotState.ERROR) for m in members)
     disks = tuple(DiskInfo(m["SnapshotId"], float(m["VolumeSize"]), _tags(m).get(DEVICE) == root,
                            _tags(m).get(DEVICE)) for m in members)
-    spec = VMSpec(name=tags[SOURCE], size=Size(instance_type=tags[TYPE]), image=tags[IMAGE],
-                  tags=tagging.declared(tags)) if TYPE in tags else None
     return Snapshot(id=set_id, name=tags.get(tagging.NAME, set_id), provider=provider, source_vm=tags.get(SOURCE, ""),
                     state=state, created_at=min(m["StartTime"] for m in members), region=region, disks=disks,
-                    tags={k: v for k, v in tags.items() if k not in OWN}, spec=spec, raw=members,
-                    copy_of=set_id if tagging.COPIED_FROM in tags else None)
+                    tags=snapsets.shown(tags), spec=snapsets.spec(tags.get(SOURCE), tags.get(TYPE),
+                                                                   tags.get(snapsets.IMAGE), tags),
+                    raw=members, copy_of=set_id if tagging.COPIED_FROM in tags else None)

@@ -22,6 +22,7 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def conformance_target(moto_url: str) -> Target:
-    return Target(provider="aws", options={"region": REGION, "endpoint_url": moto_url}, image="ubuntu-24.04",
+    return Target(provider="aws", options={"region": REGION, "endpoint_url": moto_url, "guests": False},
+                  image="ubuntu-24.04",
                   size=cloudvm.Size(cpus=2, memory_gib=1), leftovers=functools.partial(leftovers, moto_url),
                   timeout=60)

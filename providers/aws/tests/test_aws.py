@@ -42,18 +42,18 @@ def spec(name: str, **changes: Any) -> cloudvm.VMSpec:
 
 
 def test_a_shape_becomes_the_cheapest_fitting_type(cloud: cloudvm.Cloud, ec2: Any) -> None:
-    chosen = cloud.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
+    chosen = cloud.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
     assert chosen.cpus >= 2 and chosen.memory_gib >= 3
     fitting = [t for page in ec2.get_paginator("describe_instance_types").paginate(Filters=[
         {"Name": "current-generation", "Values": ["true"]},
         {"Name": "processor-info.supported-architecture", "Values": ["x86_64"]}]) for t in page["InstanceTypes"]
         if t["VCpuInfo"]["DefaultVCpus"] >= 2 and t["MemoryInfo"]["SizeInMiB"] >= 3 * 1024]
-    price = {t["InstanceType"]: catalog.prices().get(t["InstanceType"], {}).get(REGION) for t in fitting}
-    assert price[chosen.type_name] == min(p for p in price.values() if p)
-    assert cloud.provider.resolve_size(cloudvm.Size(instance_type="m5.large")) == cloudvm.ResolvedSize(
+    price = {t["InstanceType"]: catalog.price(t["InstanceType"], REGION) for t in fitting}
+    assert price[chosen.type_name] == min(price.values()) < float("inf")
+    assert cloud.resolve_size(cloudvm.Size(instance_type="m5.large")) == cloudvm.ResolvedSize(
         "m5.large", 2, 8.0)
     with pytest.raises(errors.InvalidSpec, match=r"size\.instance_type"):
-        cloud.provider.resolve_size(cloudvm.Size(instance_type="zz.huge"))
+        cloud.resolve_size(cloudvm.Size(instance_type="zz.huge"))
 
 
 def test_aliases_find_the_publishers_images(cloud: cloudvm.Cloud, ec2: Any) -> None:
@@ -80,6 +80,19 @@ def test_a_vm_goes_to_a_zone_that_offers_its_type_and_has_room(cloud: cloudvm.Cl
         assert [vm.name for vm in full.list()].count("moved") == 1
         full.delete(moved)
     assert leftovers(moto_url, "rare") == leftovers(moto_url, "moved") == []
+
+
+def test_waiting_reads_each_volume_once_however_many_rounds(moto_url: str) -> None:
+    with FaultProxy(moto_url) as seen, cloudvm.connect("aws", region=REGION, endpoint_url=seen.url, timeout=60,
+                                                       poll_interval=0.05) as cloud:
+        vms = cloud.create_many([spec(f"rounds-{i}", disks=[cloudvm.Disk(size_gib=1)]) for i in range(3)])
+        cloud.wait(vms, "running")
+        cloud.stop(vms)  # rounds of polling until all stopped
+        rounds = seen.count("DescribeInstances")
+        assert rounds >= 4 and seen.count("DescribeVolumes") <= 2  # volumes appear once, maybe in two rounds
+        assert all(d.size_gib == 1 for vm in cloud.list() if vm.name.startswith("rounds-") for d in vm.disks[1:])
+        cloud.delete(vms)
+    assert leftovers(moto_url, "rounds") == []
 
 
 def test_instances_take_imdsv2_only_and_volumes_are_encrypted(cloud: cloudvm.Cloud, ec2: Any) -> None:

@@ -1,10 +1,10 @@
 """Neutral names onto Azure: image aliases as marketplace URNs, disk tiers as
-managed disk SKUs, and the cheapest VM size for a shape, priced from the
-offline table apache-libcloud ships."""
+managed disk SKUs, and VM sizes' prices, from the offline table apache-libcloud ships."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import cache
 from importlib.resources import files
@@ -42,11 +42,6 @@ def prices() -> dict[str, dict[str, float]]:
     return dict(table["compute"]["azure_linux"])
 
 
-def price(size: dict[str, Any], location: str) -> float:
-    return prices().get(size["name"].lower().replace("_", ""), {}).get(location) or float("inf")
-
-
-def cheapest(sizes: list[dict[str, Any]], location: str, cpus: int, memory_gib: float) -> dict[str, Any] | None:
-    fitting = [s for s in sizes if s["numberOfCores"] >= cpus and s["memoryInMB"] >= memory_gib * 1024]
-    return min(fitting, key=lambda s: (price(s, location), s["numberOfCores"], s["memoryInMB"], s["name"]),
-               default=None)
+def price(size: str, location: str) -> float:
+    """Linux pay-as-you-go dollars an hour; ``inf`` where the table has none."""
+    return prices().get(size.lower().replace("_", ""), {}).get(location) or math.inf

@@ -20,20 +20,19 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from cloudvm import cloudinit
+from cloudvm import cloudinit, snapsets
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError, Throttled
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
+from cloudvm.sizing import Offer
 from cloudvm.spec import Ingress, Size, VMSpec
 from cloudvm.ssh import key_type
 from cloudvm_azure import catalog, snapshots
 from cloudvm_azure._errors import mapped, note_rate_limits
 from cloudvm_azure.blobs import read_blob
 
-IMAGE_TAG = snapshots.IMAGE
-USER_TAG = snapshots.USER
-OWN_TAGS = frozenset({IMAGE_TAG, USER_TAG})
+OWN_TAGS = frozenset({tagging.IMAGE, tagging.USER})
 VNET = "cloudvm-vnet"  # + "-LOCATION": a virtual network serves one location
 # Boot diagnostics in managed storage: the serial console, where cloudvm reads a VM's host keys.
 BOOT_DIAGNOSTICS = {"bootDiagnostics": {"enabled": True}}
@@ -55,15 +54,15 @@ class AzureProvider(Provider):
 
     ``DefaultAzureCredential`` unless a credential (or ``"module:Class"`` naming one) is given; the resource group
     is created (tagged) when missing. ``base_url`` points the clients elsewhere
-    (``connection_verify=`` names a CA bundle for it); on a loopback endpoint
-    no guest runs, so reachability is not offered.
+    (``connection_verify=`` names a CA bundle for it; on loopback operations are polled often).
     """
 
     name = "azure"
     location_option = "location"
     # ARM takes one resource a request: the core runs ``concurrency`` calls at once, each advancing
-    # ten VMs' chains, or deleting one VM (a throttled delete is sent again alone).
-    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 10, "terminate": 1}
+    # ten VMs' chains, or acting on one VM (delete, start, deallocate, restart: a throttled one is
+    # sent again alone).
+    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 10, "terminate": 1, "start": 1, "stop": 1, "reboot": 1}
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
@@ -88,8 +87,6 @@ class AzureProvider(Provider):
         if connection_verify is not None:
             self.options["connection_verify"] = connection_verify
         loopback = bool(base_url) and urllib.parse.urlsplit(base_url or "").hostname in ("127.0.0.1", "localhost")
-        if loopback:
-            self.capabilities = self.capabilities - {Capability.REACHABILITY}
         self.polling_interval = polling_interval if polling_interval is not None else 0.05 if loopback else 5.0
         self.timeout = operation_timeout
         self.parallel_calls = dict.fromkeys(self.batch_limits, max(1, int(concurrency)))
@@ -221,23 +218,21 @@ class AzureProvider(Provider):
                                                         float(caps.get("MemoryGB", 0)))
 
     def resolve_size(self, size: Size) -> ResolvedSize:
+        assert size.instance_type is not None  # shapes are matched by the core against offers()
         if not self._sizes:
             self._list_sizes()
-        if size.instance_type:
-            if size.instance_type in self._restricted:
-                raise InvalidSpec("size.instance_type", f"{size.instance_type} is not available to this subscription "
-                                                        f"in {self.region} ({self._restricted[size.instance_type]})")
-            if size.instance_type not in self._sizes:
-                raise InvalidSpec("size.instance_type", f"{self.region} has no VM size {size.instance_type!r}")
-            return self._sizes[size.instance_type]
-        assert size.cpus is not None and size.memory_gib is not None
-        rows = [{"name": s.type_name, "numberOfCores": s.cpus, "memoryInMB": s.memory_gib * 1024}
-                for s in self._sizes.values()]
-        best = catalog.cheapest(rows, self.region, size.cpus, size.memory_gib)
-        if best is None:
-            raise InvalidSpec("size", f"no VM size in {self.region} has {size.cpus} vCPUs and "
-                                      f"{size.memory_gib:g} GiB")
-        return self._sizes[best["name"]]
+        if size.instance_type in self._restricted:
+            raise InvalidSpec("size.instance_type", f"{size.instance_type} is not available to this subscription "
+                                                    f"in {self.region} ({self._restricted[size.instance_type]})")
+        if size.instance_type not in self._sizes:
+            raise InvalidSpec("size.instance_type", f"{self.region} has no VM size {size.instance_type!r}")
+        return self._sizes[size.instance_type]
+
+    def offers(self) -> list[Offer]:
+        """The location's VM sizes this subscription may use, priced from libcloud's table."""
+        if not self._sizes:
+            self._list_sizes()
+        return [Offer(s, catalog.price(s.type_name, self.region)) for s in self._sizes.values()]
 
     def resolve_image(self, image: str) -> str:
         if image.startswith("/subscriptions/"):
@@ -351,7 +346,7 @@ class AzureProvider(Provider):
 
     def _tags(self, request: LaunchRequest, user: str | None = None) -> dict[str, str]:
         user = request.spec.ssh.user if request.spec.ssh else user
-        return {**request.tags, IMAGE_TAG: request.image, **({USER_TAG: user} if user else {})}
+        return {**request.tags, tagging.IMAGE: request.image, **({tagging.USER: user} if user else {})}
 
     def _network_stage(self, request: LaunchRequest) -> list[tuple[str, Any]]:
         """The VM's own security group, only when it opens ports or faces the internet: without one,
@@ -478,11 +473,11 @@ class AzureProvider(Provider):
         size = props.get("hardwareProfile", {}).get("vmSize", "")
         return VM(
             id=vm["name"], name=tags.get(tagging.NAME, vm["name"]), provider=self.name, state=state,
-            size=self._sizes.get(size) or self._size(size), image=tags.get(IMAGE_TAG), region=vm["location"],
+            size=self._sizes.get(size) or self._size(size), image=tags.get(tagging.IMAGE), region=vm["location"],
             zone=None, private_ips=tuple(private), public_ips=tuple(public),
             disks=tuple(DiskInfo(d.get("name", ""), float(d.get("diskSizeGB") or 0), root,
                                  "os" if root else f"lun{d.get('lun')}") for d, root in disks),
-            tags={k: v for k, v in tags.items() if k not in OWN_TAGS}, ssh_user=tags.get(USER_TAG),
+            tags={k: v for k, v in tags.items() if k not in OWN_TAGS}, ssh_user=tags.get(tagging.USER),
             created_at=_when(props.get("timeCreated")), raw=vm)
 
     def _size(self, name: str) -> ResolvedSize | None:
@@ -574,12 +569,10 @@ class AzureProvider(Provider):
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
         """A crash-consistent restore point of every disk, in a restore point collection of its own."""
         token = tags[tagging.TOKEN]
-        if any(snapshots.tags_of(c).get(tagging.NAME) == name and snapshots.tags_of(c).get(snapshots.SET) != token
+        if any(snapshots.tags_of(c).get(tagging.NAME) == name and snapshots.tags_of(c).get(snapsets.SET) != token
                for c in self._collections()):
             raise AlreadyExists(f"a snapshot named {name!r} already exists in {self.resource_group}")
-        own = {snapshots.SET: token, snapshots.SOURCE: vm.name, snapshots.TYPE: vm.size.type_name if vm.size else "",
-               snapshots.IMAGE: vm.image or "", **({snapshots.USER: vm.ssh_user} if vm.ssh_user else {})}
-        self._restore_point(name, {"location": vm.region or self.region, "tags": {**tags, **own},
+        self._restore_point(name, {"location": vm.region or self.region, "tags": {**tags, **snapsets.about(vm, token)},
                                    "properties": {"source": {"id": (vm.raw or {})["id"]}}},
                             {"consistencyMode": "CrashConsistent"})
         return self.describe_snapshots([token])[0]
@@ -607,7 +600,7 @@ class AzureProvider(Provider):
         full = self._get(f"restore point collection {name}", self.compute.restore_point_collections.get, name,
                          expand="restorePoints") or collection
         made = snapshots.point(full)
-        if made and snapshots.COPIED_FROM in snapshots.tags_of(full):
+        if made and snapsets.COPIED_FROM in snapshots.tags_of(full):
             view = self._get(f"restore point {name}", self.compute.restore_points.get, name, made["name"],
                              expand="instanceView")
             full["properties"]["restorePoints"] = [view or made]
@@ -615,7 +608,7 @@ class AzureProvider(Provider):
 
     def describe_snapshots(self, ids: Sequence[str] | None = None,
                            tags: dict[str, str] | None = None) -> list[Snapshot]:
-        wanted = [c for c in self._collections() if ids is None or snapshots.tags_of(c).get(snapshots.SET) in ids]
+        wanted = [c for c in self._collections() if ids is None or snapshots.tags_of(c).get(snapsets.SET) in ids]
         found = snapshots.group([self._expanded(c) for c in wanted], self.name, self.region)
         return [s for s in found if tagging.matches(s.tags, tags)]
 
@@ -646,7 +639,7 @@ class AzureProvider(Provider):
                 # the OS disk keeps the security type of the VM it came from, and a VM takes only its own
                 **({"securityProfile": {**catalog.TRUSTED_LAUNCH, "securityType": held}} if held else {})}
         try:
-            return self._create([request], [body], snapshots.tags_of(collection).get(snapshots.USER))[0]
+            return self._create([request], [body], snapshots.tags_of(collection).get(snapsets.USER))[0]
         except BaseException:
             self._scrub({request.spec.name: request.token})
             raise
@@ -665,7 +658,7 @@ class AzureProvider(Provider):
         if made is None:
             raise ProviderError(f"snapshot {snapshot.name!r} is incomplete: it cannot be copied")
         copy_set = f"{snapshot.id}-{region}"
-        tags = {**snapshots.tags_of(source), snapshots.SET: copy_set, snapshots.COPIED_FROM: snapshot.id}
+        tags = {**snapshots.tags_of(source), snapsets.SET: copy_set, snapsets.COPIED_FROM: snapshot.id}
         self._restore_point(f"{source['name']}-{region}", {
             "location": region, "tags": tags, "properties": {"source": {"id": source["id"]}}},
             {"sourceRestorePoint": {"id": made["id"]}})

@@ -10,17 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from cloudvm import snapsets
 from cloudvm import tags as tagging
 from cloudvm.model import DiskInfo, Snapshot, SnapshotState
-from cloudvm.spec import Size, VMSpec
-
-SET = "cloudvm-snapshot"
-SOURCE = "cloudvm-source"
-TYPE = "cloudvm-type"
-IMAGE = "cloudvm-image"
-USER = "cloudvm-user"
-COPIED_FROM = tagging.COPIED_FROM
-OWN = frozenset({SET, SOURCE, TYPE, IMAGE, USER, COPIED_FROM})
+from cloudvm.snapsets import COPIED_FROM, IMAGE, SET, SOURCE, TYPE
 
 
 def tags_of(item: dict[str, Any]) -> dict[str, str]:
@@ -73,14 +66,13 @@ def _snapshot(collection: dict[str, Any], provider: str) -> Snapshot:
     vm_type = tags.get(TYPE) or (metadata.get("hardwareProfile") or {}).get("vmSize")
     members = disks(collection)
     key = next((_key(d) for d in members if d["lun"] is None), None)
-    spec = VMSpec(name=tags[SOURCE], size=Size(instance_type=vm_type), image=tags[IMAGE],
-                  tags=tagging.declared(tags), encryption_key=key) if vm_type and tags.get(IMAGE) else None
+    spec = snapsets.spec(tags.get(SOURCE), vm_type, tags.get(IMAGE), tags, encryption_key=key)
     return Snapshot(
         id=tags[SET], name=tags.get(tagging.NAME, tags[SET]), provider=provider, source_vm=tags.get(SOURCE, ""),
         state=_state(collection), created_at=_when(props.get("timeCreated")), region=collection["location"],
         disks=tuple(DiskInfo(d["diskRestorePoint"]["id"].rsplit("/", 1)[1], float(d.get("diskSizeGB") or 0),
                              d["lun"] is None, "os" if d["lun"] is None else f"lun{d['lun']}") for d in members),
-        tags={k: v for k, v in tags.items() if k not in OWN}, spec=spec, raw=collection,
+        tags=snapsets.shown(tags), spec=spec, raw=collection,
         copy_of=tags.get(COPIED_FROM))
 
 

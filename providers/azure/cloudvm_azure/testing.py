@@ -3,7 +3,7 @@ HTTPS port (a throwaway CA from trustme), a credential it accepts, fault
 injection, and a check that nothing of a VM was left behind.
 
     with fake_resource_manager() as arm:
-        cloud = cloudvm.connect("azure", **arm.connect_options())
+        cloud = cloudvm.connect("azure", **arm.connect_options(), guests=False)
 """
 
 from __future__ import annotations

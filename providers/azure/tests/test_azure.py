@@ -34,13 +34,13 @@ def raw(arm: FakeResourceManager, kind: str, name: str) -> dict[str, Any]:
 
 
 def test_a_shape_becomes_the_cheapest_fitting_size(cloud: cloudvm.Cloud) -> None:
-    chosen = cloud.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
-    fitting = {n: catalog.price({"name": n}, "eastus") for n, (c, m, _, _) in VM_SIZES.items() if c >= 2 and m >= 3072}
+    chosen = cloud.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
+    fitting = {n: catalog.price(n, "eastus") for n, (c, m, _, _) in VM_SIZES.items() if c >= 2 and m >= 3072}
     assert fitting[chosen.type_name] == min(fitting.values()) < float("inf")
-    assert cloud.provider.resolve_size(cloudvm.Size(instance_type="Standard_D4s_v3")) == cloudvm.ResolvedSize(
+    assert cloud.resolve_size(cloudvm.Size(instance_type="Standard_D4s_v3")) == cloudvm.ResolvedSize(
         "Standard_D4s_v3", 4, 16.0)
     with pytest.raises(errors.InvalidSpec, match=r"size\.instance_type.*Standard_Z9"):
-        cloud.provider.resolve_size(cloudvm.Size(instance_type="Standard_Z9"))
+        cloud.resolve_size(cloudvm.Size(instance_type="Standard_Z9"))
 
 
 def _key(private: Any) -> str:
@@ -69,13 +69,13 @@ def test_what_azure_refuses_is_refused_before_anything_is_made(cloud: cloudvm.Cl
 
 def test_sizes_the_subscription_may_not_use_are_never_chosen(arm: FakeResourceManager) -> None:
     with cloudvm.connect("azure", **arm.connect_options(), timeout=60, poll_interval=0.1) as first:
-        usual = first.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
+        usual = first.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
     arm.restrict(usual.type_name)
     with cloudvm.connect("azure", **arm.connect_options(), timeout=60, poll_interval=0.1) as cloud:
-        other = cloud.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
+        other = cloud.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
         assert other.type_name != usual.type_name and other.cpus >= 2 and other.memory_gib >= 3
         with pytest.raises(errors.InvalidSpec, match=r"not available to this subscription.*NotAvailableForSubscr"):
-            cloud.provider.resolve_size(cloudvm.Size(instance_type=usual.type_name))
+            cloud.resolve_size(cloudvm.Size(instance_type=usual.type_name))
 
 
 def test_trusted_launch_where_the_image_allows_and_restores_keep_it(cloud: cloudvm.Cloud, arm: FakeResourceManager,

@@ -1,6 +1,6 @@
 """Neutral names onto Compute Engine: image aliases as public image
-families, disk tiers as disk types, and the cheapest machine type for a shape,
-priced from the offline table apache-libcloud ships."""
+families, disk tiers as disk types, and which machine types cloudvm can use at
+what price, from the offline table apache-libcloud ships."""
 
 from __future__ import annotations
 
@@ -75,9 +75,3 @@ def usable(machine_type: dict[str, Any]) -> bool:
     """x86-64 (the public images cloudvm's aliases name are) and able to boot from a pd-balanced disk."""
     return machine_type.get("architecture", "X86_64") == "X86_64" and \
         machine_type["name"].split("-")[0] not in HYPERDISK_ONLY
-
-
-def cheapest(types: list[dict[str, Any]], region: str, cpus: int, memory_gib: float) -> dict[str, Any] | None:
-    """The cheapest usable type with at least ``cpus`` and ``memory_gib``, then the smallest."""
-    fitting = [t for t in types if usable(t) and t["guestCpus"] >= cpus and t["memoryMb"] >= memory_gib * 1024]
-    return min(fitting, key=lambda t: (price(t, region), t["guestCpus"], t["memoryMb"], t["name"]), default=None)

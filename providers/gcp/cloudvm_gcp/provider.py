@@ -20,11 +20,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from cloudvm import cloudinit
+from cloudvm import cloudinit, snapsets
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
+from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec
 from cloudvm_gcp import _sdk, catalog, snapshots
 from cloudvm_gcp._errors import mapped
@@ -32,8 +33,8 @@ from cloudvm_gcp.naming import INGRESS_PREFIX, child, ingress_tag, request_id
 from cloudvm_gcp.operations import Operations
 
 TAGS_KEY = "cloudvm-tags"  # metadata: the exact tags (labels are a lossy spelling)
-USER_KEY = "cloudvm-user"
-IMAGE_KEY = "cloudvm-image"
+USER_KEY = tagging.USER
+IMAGE_KEY = tagging.IMAGE
 _STATES = {
     "PROVISIONING": VMState.PENDING, "STAGING": VMState.PENDING, "RUNNING": VMState.RUNNING,
     "STOPPING": VMState.STOPPING, "SUSPENDING": VMState.STOPPING, "TERMINATED": VMState.STOPPED,
@@ -73,8 +74,8 @@ class GCPProvider(Provider):
     Application Default Credentials unless ``credentials`` is given; the
     project defaults to ``GOOGLE_CLOUD_PROJECT`` or the credentials' own.
     ``api_endpoint`` (or gcloud's ``CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE``)
-    points the clients elsewhere; a plain ``http://`` endpoint is taken for a
-    fake: no credentials are sent and, as no guest runs, reachability is not offered.
+    points the clients elsewhere; to a plain ``http://`` endpoint (a fake on loopback) no
+    credentials are sent.
     """
 
     name = "gcp"
@@ -84,9 +85,9 @@ class GCPProvider(Provider):
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
         Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS,
     })
-    # instances.insert and instances.delete take one VM each: the core sends ``concurrency`` at once
+    # instances.insert, delete, start, stop and reset take one VM each: the core sends ``concurrency`` at once
     # (the per-minute quota windows are the limit; their 403s are waited out).
-    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "terminate": 1}
+    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "terminate": 1, "start": 1, "stop": 1, "reboot": 1}
 
     def __init__(self, project: str | None = None, zone: str | None = None, *, credentials: Any = None,
                  api_endpoint: str | None = None, network: str | None = None,
@@ -99,12 +100,10 @@ class GCPProvider(Provider):
         self.network = network
         self.snapshot_location = snapshot_location
         self.credentials = credentials
-        if self.api_endpoint and self.api_endpoint.startswith("http://"):
-            self.capabilities = self.capabilities - {Capability.REACHABILITY}
-            if credentials is None:
-                from google.auth.credentials import AnonymousCredentials
+        if self.api_endpoint and self.api_endpoint.startswith("http://") and credentials is None:
+            from google.auth.credentials import AnonymousCredentials
 
-                self.credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+            self.credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
         self.project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
         self._clients: dict[str, Any] = {}
         self._types: dict[str, ResolvedSize] = {}
@@ -176,19 +175,18 @@ class GCPProvider(Provider):
         return self._types[name]
 
     def resolve_size(self, size: Size) -> ResolvedSize:
-        if size.instance_type:
-            try:
-                return self._machine_type(size.instance_type)
-            except NotFound:
-                raise InvalidSpec("size.instance_type", f"{self.zone} has no machine type "
-                                                        f"{size.instance_type!r}") from None
-        assert size.cpus is not None and size.memory_gib is not None
+        assert size.instance_type is not None  # shapes are matched by the core against offers()
+        try:
+            return self._machine_type(size.instance_type)
+        except NotFound:
+            raise InvalidSpec("size.instance_type", f"{self.zone} has no machine type "
+                                                    f"{size.instance_type!r}") from None
+
+    def offers(self) -> list[Offer]:
+        """The zone's machine types a VM of cloudvm's can use (x86, Persistent Disk), priced from
+        libcloud's table."""
         types = self._list("machine_types", "list machine types", **self._scope())
-        best = catalog.cheapest(types, self.region, size.cpus, size.memory_gib)
-        if best is None:
-            raise InvalidSpec("size", f"no machine type in {self.zone} has {size.cpus} vCPUs and "
-                                      f"{size.memory_gib:g} GiB")
-        return self._remember(best)
+        return [Offer(self._remember(t), catalog.price(t, self.region)) for t in types if catalog.usable(t)]
 
     def check(self, spec: VMSpec) -> None:
         """Images without cloud-init (Debian, Rocky, ... on Compute Engine) run the user's script as a
@@ -501,7 +499,7 @@ class GCPProvider(Provider):
         comes from the token, so a retry gets the first one back."""
         token = tags[tagging.TOKEN]
         made = self._snapshot_items({tagging.MANAGED: "true", tagging.NAME: tagging.as_label(name)})
-        if any((m.get("labels") or {}).get(snapshots.SET) != token for m in made):
+        if any((m.get("labels") or {}).get(snapsets.SET) != token for m in made):
             raise AlreadyExists(f"a snapshot named {name!r} already exists in project {self._project()}")
         if made:
             return self.describe_snapshots([token])[0]
@@ -515,7 +513,7 @@ class GCPProvider(Provider):
                 "disks": [{"index": index, "root": disk.root, "device": disk.device, "disk_type": kinds.get(disk.id),
                            "size": disk.size_gib} for index, disk in enumerate(vm.disks)]}
         image = child(name, "")
-        body = {"name": image, "labels": {**_labels(tags), snapshots.SET: token},
+        body = {"name": image, "labels": {**_labels(tags), snapsets.SET: token},
                 "description": json.dumps(info, sort_keys=True),
                 **({"storageLocations": [self.snapshot_location]} if self.snapshot_location else {}),
                 **({"machineImageEncryptionKey": {"kmsKeyName": key}} if key else {})}
@@ -538,7 +536,7 @@ class GCPProvider(Provider):
         labels = _labels({tagging.MANAGED: "true", **(tags or {})})
         items = self._snapshot_items(labels)
         if ids is not None:
-            items = [i for i in items if (i.get("labels") or {}).get(snapshots.SET) in set(ids)]
+            items = [i for i in items if (i.get("labels") or {}).get(snapsets.SET) in set(ids)]
         found = snapshots.group(items, self.name, self.snapshot_location or self.region)
         return [s for s in found if tagging.matches(s.tags, tags)]
 
@@ -547,7 +545,7 @@ class GCPProvider(Provider):
         snapshots; from a machine image's disks first, then attached (by device name)."""
         members: list[dict[str, Any]] = list(snapshot.raw or [])
         if not members or not snapshots.complete(members):
-            expected = (members[0].get("labels") or {}).get(snapshots.MEMBERS, "?") if members else "?"
+            expected = (members[0].get("labels") or {}).get(snapsets.MEMBERS, "?") if members else "?"
             raise ProviderError(f"snapshot {snapshot.name!r} is incomplete ({len(members)} of {expected} disks): "
                                 "it cannot be restored")
         if snapshot.state is not SnapshotState.READY:
@@ -629,12 +627,12 @@ class GCPProvider(Provider):
         outlives the loss of the source's location. Each disk goes through a temporary disk (from
         the machine image's disk, or the copied snapshot), removed after."""
         copy_set = tagging.as_label(f"{snapshot.id}-{region}")
-        have = {m["name"] for m in self._snapshot_items({tagging.MANAGED: "true", snapshots.SET: copy_set},
+        have = {m["name"] for m in self._snapshot_items({tagging.MANAGED: "true", snapsets.SET: copy_set},
                                                         images=False)}
         members: list[dict[str, Any]] = list(snapshot.raw or [])
         info = {k: v for k, v in snapshots.manifest(members[0]).items() if k != "disks"}
-        labels = {**(members[0].get("labels") or {}), snapshots.SET: copy_set, snapshots.COPIED_FROM: snapshot.id,
-                  snapshots.MEMBERS: str(len(snapshot.disks))}
+        labels = {**(members[0].get("labels") or {}), snapsets.SET: copy_set, snapsets.COPIED_FROM: snapshot.id,
+                  snapsets.MEMBERS: str(len(snapshot.disks))}
         for disk in snapshots.disks(members):
             member = disk.pop("member", None)
             name = child(member["name"] if member else f"{members[0]['name']}-{disk['index']}", f"-{region}")

@@ -11,13 +11,11 @@ import json
 from datetime import datetime
 from typing import Any
 
+from cloudvm import snapsets
 from cloudvm import tags as tagging
 from cloudvm.model import DiskInfo, Snapshot, SnapshotState
-from cloudvm.spec import Size, VMSpec
+from cloudvm.snapsets import COPIED_FROM, MEMBERS, SET
 
-SET = "cloudvm-snapshot"
-MEMBERS = "cloudvm-members"
-COPIED_FROM = tagging.COPIED_FROM
 _STATES = {"CREATING": SnapshotState.PENDING, "UPLOADING": SnapshotState.PENDING, "READY": SnapshotState.READY,
            "DELETING": SnapshotState.PENDING, "FAILED": SnapshotState.ERROR}
 
@@ -73,15 +71,10 @@ def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str) -> Snap
     members = sorted(members, key=lambda m: manifest(m).get("index", 0))
     items = disks(members)
     info = manifest(members[0])
-    states = {_STATES.get(m.get("status", ""), SnapshotState.ERROR) for m in members}
-    state = SnapshotState.READY if complete(members) else SnapshotState.PENDING
-    for worst in (SnapshotState.PENDING, SnapshotState.ERROR):
-        if worst in states:
-            state = worst
+    state = snapsets.state((_STATES.get(m.get("status", ""), SnapshotState.ERROR) for m in members),
+                           complete=complete(members))
     tags: dict[str, str] = info.get("tags") or {}
-    spec = VMSpec(name=info["vm"], size=Size(instance_type=info["type"]), image=info["image"],
-                  tags=tagging.declared(tags), encryption_key=info.get("key")) if info.get("type") and info.get(
-                      "image") else None
+    spec = snapsets.spec(info.get("vm"), info.get("type"), info.get("image"), tags, encryption_key=info.get("key"))
     locations = members[0].get("storageLocations") or [None]
     return Snapshot(
         id=set_id, name=tags.get(tagging.NAME, set_id), provider=provider, source_vm=info.get("vm", ""), state=state,

@@ -3,7 +3,7 @@ context manager or a pytest fixture, with fault injection and a check that
 nothing named after a VM was left behind.
 
     with fake_compute_engine() as gce:
-        cloud = cloudvm.connect("gcp", project="demo", api_endpoint=gce.url)
+        cloud = cloudvm.connect("gcp", project="demo", api_endpoint=gce.url, guests=False)
 """
 
 from __future__ import annotations

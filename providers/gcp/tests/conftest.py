@@ -18,7 +18,8 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh
 
 @pytest.fixture(scope="session")
 def conformance_target(gce_fake: FakeComputeEngine) -> Target:
-    return Target(provider="gcp", options={"project": PROJECT, "zone": ZONE, "api_endpoint": gce_fake.url},
+    return Target(provider="gcp", options={"project": PROJECT, "zone": ZONE, "api_endpoint": gce_fake.url,
+                                                   "guests": False},
                   image="debian-12", size=cloudvm.Size(cpus=2, memory_gib=1), leftovers=gce_fake.leftovers,
                   timeout=60)
 

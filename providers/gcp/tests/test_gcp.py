@@ -29,18 +29,18 @@ def raw(gce: FakeComputeEngine, kind: str, name: str) -> dict[str, Any]:
 
 
 def test_a_shape_becomes_the_cheapest_fitting_machine_type(cloud: cloudvm.Cloud) -> None:
-    chosen = cloud.provider.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
+    chosen = cloud.resolve_size(cloudvm.Size(cpus=2, memory_gib=3))
     assert chosen.cpus >= 2 and chosen.memory_gib >= 3
     types = cloud.provider._list("machine_types", "list", project=PROJECT, zone=ZONE)  # type: ignore[attr-defined]
     fitting = {t["name"]: catalog.price(t, "us-central1") for t in types
                if t["guestCpus"] >= 2 and t["memoryMb"] >= 3 * 1024}
     assert fitting[chosen.type_name] == min(fitting.values()) < float("inf")
-    assert cloud.provider.resolve_size(cloudvm.Size(instance_type="n2-standard-4")) == cloudvm.ResolvedSize(
+    assert cloud.resolve_size(cloudvm.Size(instance_type="n2-standard-4")) == cloudvm.ResolvedSize(
         "n2-standard-4", 4, 16.0)
     with pytest.raises(errors.InvalidSpec, match=r"size\.instance_type.*zz-huge"):
-        cloud.provider.resolve_size(cloudvm.Size(instance_type="zz-huge"))
+        cloud.resolve_size(cloudvm.Size(instance_type="zz-huge"))
     with pytest.raises(errors.InvalidSpec, match=r"no machine type .* 512 vCPUs"):
-        cloud.provider.resolve_size(cloudvm.Size(cpus=512, memory_gib=1))
+        cloud.resolve_size(cloudvm.Size(cpus=512, memory_gib=1))
 
 
 def test_the_chosen_type_boots_the_images_aliases_name_wherever_prices_are_missing(
