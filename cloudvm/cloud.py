@@ -5,6 +5,7 @@ idempotency keys, retries, waiting and clean-up; the provider only translates.
 from __future__ import annotations
 
 import builtins
+import functools
 import logging
 import subprocess
 import uuid
@@ -68,8 +69,6 @@ class Cloud:
         self.waiter = Waiter(provider, self.retry, interval=poll_interval, probe=probe)
         self.known_hosts = known_hosts if isinstance(known_hosts, KnownHosts) else KnownHosts(known_hosts)
         self._sizes: dict[Size, ResolvedSize] = {}
-        self._offers: builtins.list[Offer] | None = None  # the types on offer, priced: read once
-        self._offers_read = False
         self._images: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -153,20 +152,23 @@ class Cloud:
             tags={**spec.tags, **owner, **tagging.system_tags(spec.name, token)},
         )
 
+    @functools.cached_property
+    def _offers(self) -> builtins.list[Offer] | None:
+        """The types on offer here, priced: read once, on the first shape to resolve."""
+        offers: builtins.list[Offer] | None = self._call("offers", self.provider.offers)
+        return offers
+
     def resolve_size(self, size: Size) -> ResolvedSize:
         """What ``size`` becomes here: a named type as the provider checks it, a shape as the cheapest
         type on offer that fits (``InvalidSpec`` when none does)."""
-        if not size.instance_type:
-            if not self._offers_read:
-                self._offers, self._offers_read = self._call("offers", self.provider.offers), True
-            if self._offers is not None:
-                assert size.cpus is not None and size.memory_gib is not None
-                best = sizing.cheapest(self._offers, size.cpus, size.memory_gib)
-                if best is None:
-                    where = f" in {self.provider.location}" if self.provider.location else ""
-                    raise InvalidSpec("size", f"no machine type {self.provider.name} offers{where} has "
-                                              f"{size.cpus} vCPUs and {size.memory_gib:g} GiB")
-                return best
+        if not size.instance_type and self._offers is not None:
+            assert size.cpus is not None and size.memory_gib is not None
+            best = sizing.cheapest(self._offers, size.cpus, size.memory_gib)
+            if best is None:
+                where = f" in {self.provider.location}" if self.provider.location else ""
+                raise InvalidSpec("size", f"no machine type {self.provider.name} offers{where} has "
+                                          f"{size.cpus} vCPUs and {size.memory_gib:g} GiB")
+            return best
         resolved: ResolvedSize = self._call("resolve_size", lambda: self.provider.resolve_size(size))
         return resolved
 
