@@ -80,6 +80,31 @@ def measure_aws(name: str, n: int, moto_url: str, ami: str, scale: float) -> dic
     return _row("aws (moto)", name, n, scale, result, calls, creating, sum(limits.throttled.values()))
 
 
+def measure_latency(name: str, n: int, moto_url: str, ami: str, delay: float) -> dict[str, Any]:
+    """Nothing limited but every call taking ``delay`` longer (a far region, a slow link): what each
+    contender's number of calls, one after another, costs. Client-side sleeps shrink to almost none."""
+    from cloudvm_aws.testing import FaultProxy
+
+    with FaultProxy(moto_url) as proxy:
+        proxy.inject("*", "latency", times=10**9, delay=delay)
+        result = _child([name, proxy.url, str(n), ami, "0.01"])
+        calls = list(proxy.seen)
+    creating = calls.index("TerminateInstances") if "TerminateInstances" in calls else len(calls)
+    return {"contender": name, "n": n, "delay": delay, **result, "create_calls_per_vm": creating / n,
+            "calls": dict(Counter(calls))}
+
+
+def latency_table(rows: list[dict[str, Any]]) -> str:
+    loop = next((r["wall"] for r in rows if r["contender"] == "boto3 loop" and r["wall"]), None)
+    lines = [f"| {rows[0]['n']} VMs on moto, every call {rows[0]['delay'] * 1000:.0f} ms | wall s | "
+             "faster than the boto3 loop | API calls/VM (create+wait) |", "|---|---|---|---|"]
+    for r in rows:
+        wall = f"{r['wall']:.1f}" if r["wall"] and not r["error"] else f"failed: {r['error']}"
+        faster = f"{loop / r['wall']:.1f}x" if loop and r["wall"] and not r["error"] else "-"
+        lines.append(f"| {r['contender']} | {wall} | {faster} | {r['create_calls_per_vm']:.2f} |")
+    return "\n".join(lines)
+
+
 def measure_gcp(n: int, scale: float) -> dict[str, Any]:
     from cloudvm_gcp.fake import limits
     from cloudvm_gcp.fake.compute import Timing
@@ -148,11 +173,12 @@ def summary(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, rows: list[dict[str, Any]]) -> None:
+def update_readme(readme: Path, rows: list[dict[str, Any]], slow: list[dict[str, Any]]) -> None:
     text = readme.read_text()
     before, _, rest = text.partition(START)
     _, _, after = rest.partition(END)
-    readme.write_text(f"{before}{START}\n{summary(rows)}\n{END}{after}")
+    extra = f"\n\n{latency_table(slow)}" if slow else ""
+    readme.write_text(f"{before}{START}\n{summary(rows)}{extra}\n{END}{after}")
 
 
 def chart(rows: list[dict[str, Any]], path: Path) -> bool:
@@ -201,6 +227,8 @@ def main() -> None:
     parser.add_argument("--contenders", default=",".join(CONTENDERS), help="on AWS")
     parser.add_argument("--clouds", default="aws,gcp,azure,libvirt")
     parser.add_argument("--quick", action="store_true", help="smaller libvirt measurements (the smoke run)")
+    parser.add_argument("--latency-vms", type=int, default=50, help="VMs for the slow-link run on AWS (0: none)")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds every call takes longer in that run")
     parser.add_argument("--readme", type=Path, help="rewrite the table in this README's Performance section")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--update", action="store_true",
@@ -214,7 +242,8 @@ def main() -> None:
 
     os.environ.update(CREDENTIALS)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    slow: list[dict[str, Any]] = []
     sizes = [int(s) for s in args.sizes.split(",")]
     clouds = args.clouds.split(",")
     if "aws" in clouds:
@@ -224,6 +253,10 @@ def main() -> None:
                 for name in args.contenders.split(","):
                     rows.append(measure_aws(name, n, url, ami, args.scale))
                     _said(rows[-1])
+            for name in args.contenders.split(",") if args.latency_vms else []:
+                slow.append(measure_latency(name, args.latency_vms, url, ami, args.latency))
+                print(f"latency    {name:10} N={args.latency_vms} wall={slow[-1]['wall']} error={slow[-1]['error']}",
+                      flush=True)
     for n in sizes:
         for cloud, measure in (("gcp", measure_gcp), ("azure", measure_azure)):
             if cloud in clouds:
@@ -231,14 +264,14 @@ def main() -> None:
                 _said(rows[-1])
     if args.update:
         rows = _merged(args.out / "results.json", rows)
-    report = table(rows, args.scale) + "\n" + import_costs()
+    report = table(rows, args.scale) + "\n" + (latency_table(slow) + "\n\n" if slow else "") + import_costs()
     if "libvirt" in clouds:
         report += "\n" + libvirt_costs(quick=args.quick)
     (args.out / "results.md").write_text(report)
     (args.out / "results.json").write_text(json.dumps(rows, indent=2))
     drawn = chart(rows, args.out / "provisioning.png")
     if args.readme:
-        update_readme(args.readme, rows)
+        update_readme(args.readme, rows, slow)
     print(report + ("" if drawn else "\n(matplotlib not installed: no chart)\n"))
 
 

@@ -13,13 +13,28 @@ TYPE = "t3.micro"
 
 
 def cloudvm_batch(url: str, n: int, ami: str, scale: float) -> None:
-    """cloudvm: one create_many for the fleet (waits for all at once), one delete."""
+    """cloudvm: one create_many for the counted fleet (waits for all at once), one delete."""
     import cloudvm
 
     with cloudvm.connect("aws", region=REGION, endpoint_url=url, poll_interval=1.0 * scale, timeout=3600) as cloud:
-        specs = [cloudvm.VMSpec(name=f"bench-cv-{i}", size=cloudvm.Size(instance_type=TYPE), image=ami)
-                 for i in range(n)]
+        spec = cloudvm.VMSpec(name="bench-cv", size=cloudvm.Size(instance_type=TYPE), image=ami)
+        cloud.delete(cloud.create_many(spec, count=n))
+
+
+def cloudvm_named(url: str, n: int, ami: str, scale: float) -> None:
+    """cloudvm with a name of the user's choosing for each VM: one create_many, one delete."""
+    import cloudvm
+
+    with cloudvm.connect("aws", region=REGION, endpoint_url=url, poll_interval=1.0 * scale, timeout=3600) as cloud:
+        specs = [cloudvm.VMSpec(name=f"bench-{name}", size=cloudvm.Size(instance_type=TYPE), image=ami)
+                 for name in _names(n)]
         cloud.delete(cloud.create_many(specs))
+
+
+def _names(n: int) -> list[str]:
+    """Names that are not a numbered run (which cloudvm would launch as a counted fleet)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return [f"{letters[i % 26]}{letters[i // 26 % 26]}{letters[i // 676]}" for i in range(n)]
 
 
 def boto3_loop(url: str, n: int, ami: str, scale: float) -> None:
@@ -64,10 +79,9 @@ def cloudvm_elsewhere(provider: str, options: dict[str, object], n: int, scale: 
     import cloudvm
 
     with cloudvm.connect(provider, poll_interval=1.0 * scale, timeout=3600, **options) as cloud:
-        specs = [cloudvm.VMSpec(name=f"bench-cv-{i}", size=cloudvm.Size(cpus=2, memory_gib=4), image="debian-12")
-                 for i in range(n)]
-        cloud.delete(cloud.create_many(specs))
+        spec = cloudvm.VMSpec(name="bench-cv", size=cloudvm.Size(cpus=2, memory_gib=4), image="debian-12")
+        cloud.delete(cloud.create_many(spec, count=n))
 
 
 CONTENDERS: dict[str, Callable[[str, int, str, float], None]] = {
-    "cloudvm": cloudvm_batch, "boto3 loop": boto3_loop, "libcloud": libcloud_ec2}
+    "cloudvm": cloudvm_batch, "cloudvm named": cloudvm_named, "boto3 loop": boto3_loop, "libcloud": libcloud_ec2}

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloudvm import sizing, ssh
+from cloudvm import fleets, sizing, ssh
 from cloudvm import tags as tagging
 from cloudvm.errors import InvalidSpec, NotFound, ProviderError, Timeout, Unsupported
-from cloudvm.fanout import fan_out
+from cloudvm.fanout import chunks, fan_out
 from cloudvm.hostkeys import KnownHosts
 from cloudvm.model import VM, ResolvedSize, Snapshot, SnapshotState
 from cloudvm.provider import Capability, LaunchRequest, Provider
@@ -109,11 +109,12 @@ class Cloud:
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         return self.retry.call(fn, what=f"{self.provider.name}.{what}")
 
-    def _spread(self, what: str, items: Sequence[Any], call: Callable[[builtins.list[Any]], Any]) -> builtins.list[Any]:
-        """``call`` over the provider's chunks of ``items``, as many at once as it takes, each
-        chunk retried on its own (a throttled chunk does not send the others again)."""
-        return fan_out(items, lambda part: self._call(what, lambda: call(part)),
-                       size=self.provider.batch_limits.get(what),
+    def _spread(self, what: str, items: Sequence[Any], call: Callable[[builtins.list[Any]], Any],
+                parts: builtins.list[builtins.list[Any]] | None = None) -> builtins.list[Any]:
+        """``call`` over the provider's chunks of ``items`` (or the ``parts`` given), as many at once as
+        it takes, each chunk retried on its own (a throttled chunk does not send the others again)."""
+        return fan_out(parts or chunks(items, self.provider.batch_limits.get(what)),
+                       lambda part: self._call(what, lambda: call(part)),
                        parallel=self.provider.parallel_calls.get(what, 1))
 
     # -- creating ---------------------------------------------------------
@@ -136,7 +137,7 @@ class Cloud:
             if reason:
                 raise Unsupported(f"{spec.name}: {reason}")
             self.provider.check(spec)
-        return [self._request(spec, owned[spec.name], resolve_images) for spec in specs]
+        return fleets.mark([self._request(spec, owned[spec.name], resolve_images) for spec in specs])
 
     def _request(self, spec: VMSpec, owner: dict[str, str], resolve_image: bool = True) -> LaunchRequest:
         if spec.size not in self._sizes:
@@ -197,7 +198,8 @@ class Cloud:
             log.info("creating %s (%s, %s) on %s", r.spec.name, r.size.type_name, r.image, self.provider.name)
         try:
             self._call("prepare", lambda: self.provider.prepare(requests))
-            ids: builtins.list[str] = self._spread("launch", requests, launch)
+            parts = fleets.parts(requests, self.provider.batch_limits.get("launch"), self.provider.fleet_limit)
+            ids: builtins.list[str] = self._spread("launch", requests, launch, parts)
             if wait is None:
                 return self._describe(ids)
             return self.waiter.until(ids, wait, timeout or self.timeout)

@@ -31,9 +31,14 @@ _CONTENT_TYPES = {
 MERGE_APPEND = "list(append)+dict(recurse_array)+str()"
 
 
-def sdk_config(spec: VMSpec) -> str:
-    """The SDK's own ``#cloud-config``: hostname and the login user."""
-    config: dict[str, object] = {"hostname": spec.name, "preserve_hostname": False}
+JINJA = "## template: jinja\n"
+
+
+def sdk_config(spec: VMSpec, hostname: str | None = None) -> str:
+    """The SDK's own ``#cloud-config``: hostname and the login user. ``hostname``: a Jinja expression
+    over cloud-init's instance data instead of the spec's name, for instances launched together from
+    one user-data (the document becomes a template: https://cloudinit.readthedocs.io/en/latest/explanation/instancedata.html)."""
+    config: dict[str, object] = {"hostname": "@@hostname@@" if hostname else spec.name, "preserve_hostname": False}
     if spec.ssh is not None:
         config["users"] = [
             "default",
@@ -45,7 +50,8 @@ def sdk_config(spec: VMSpec) -> str:
                 "ssh_authorized_keys": list(spec.ssh.public_keys),
             },
         ]
-    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=1 << 16)
+    document = "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=1 << 16)
+    return JINJA + document.replace("@@hostname@@", hostname) if hostname else document
 
 
 def content_type(text: str) -> str:
@@ -64,7 +70,7 @@ def _part(text: str, ctype: str, filename: str) -> MIMEText:
     part.set_payload(text.encode("utf-8"), None)
     part["Content-Transfer-Encoding"] = "8bit"
     part.add_header("Content-Disposition", "attachment", filename=filename)
-    if ctype == "text/cloud-config":
+    if ctype in ("text/cloud-config", "text/jinja2"):  # a template's headers reach the part it renders to
         part["Merge-Type"] = MERGE_APPEND
     return part
 
@@ -85,13 +91,13 @@ def _user_parts(user_data: str) -> list[MIMEText]:
     return [_part(user_data, content_type(user_data), "user-data")]
 
 
-def user_data(spec: VMSpec) -> str:
-    """The full user-data document for ``spec``."""
-    ours = sdk_config(spec)
+def user_data(spec: VMSpec, hostname: str | None = None) -> str:
+    """The full user-data document for ``spec`` (``hostname``: as for ``sdk_config``)."""
+    ours = sdk_config(spec, hostname)
     if not spec.user_data:
         return ours
     doc = MIMEMultipart(boundary="==cloudvm-user-data==")
-    doc.attach(_part(ours, "text/cloud-config", "cloudvm.cfg"))
+    doc.attach(_part(ours, content_type(ours), "cloudvm.cfg"))
     for part in _user_parts(spec.user_data):
         doc.attach(part)
     return doc.as_string()

@@ -35,8 +35,10 @@ ROUNDS = 4  # reconcile rounds before giving up on a VM another run keeps taking
 
 
 def digest(spec: VMSpec) -> str:
-    """What the VM was made from; a different digest means the file changed under it."""
-    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
+    """What the VM was made from; a different digest means the file changed under it. The name is
+    the VM's identity, not part of what it is made from: the members of a ``count:`` share their
+    digest, so they can go as one counted fleet."""
+    return hashlib.sha256(spec.model_dump_json(exclude={"name"}).encode()).hexdigest()[:16]
 
 
 Progress = Callable[[str, str], None]  # (VM's short name, what is happening to it)
@@ -77,6 +79,7 @@ class Environment:
         self.name = loaded.model.name
         self.placements = self._placements()
         self._clouds: dict[str, Cloud] = dict(clouds or {})
+        self._stamp: int | None = None  # when this run of up() began: one expiry for the VMs it makes
         self.landed: dict[str, Landing] = {}
 
     @classmethod
@@ -159,7 +162,7 @@ class Environment:
         owner = {ENV: self.name, DIGEST: digest(spec)}
         ttl = self.loaded.model.ttl_seconds
         if ttl:
-            owner[EXPIRES] = str(int(time.time()) + ttl)
+            owner[EXPIRES] = str((self._stamp or int(time.time())) + ttl)
         return owner
 
     def _each_place(self, actions: builtins.list[Action], tell: Progress, done: str,
@@ -180,6 +183,7 @@ class Environment:
         failed (or changed, with ``replace``), delete what is not declared (with ``prune``).
         ``progress(vm, what)`` hears each VM's steps as they happen."""
         tell = progress or _silent
+        self._stamp = int(time.time())
         for _ in range(ROUNDS):
             actions = self.plan(replace=replace, prune=prune)
             for action in actions:

@@ -25,10 +25,8 @@ def chunks(items: Sequence[T], size: int | None) -> list[list[T]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-def fan_out(items: Sequence[T], call: Callable[[list[T]], Sequence[R] | None], *, size: int | None,
-            parallel: int) -> list[R]:
-    """``call`` over the chunks of ``items``, ``parallel`` at a time; results in item order."""
-    parts = chunks(items, size)
+def fan_out(parts: Sequence[list[T]], call: Callable[[list[T]], Sequence[R] | None], *, parallel: int) -> list[R]:
+    """``call`` over ``parts`` (see ``chunks``), ``parallel`` at a time; results in part order."""
     if parallel <= 1 or len(parts) == 1:
         return [r for part in parts for r in call(part) or []]
     pool = ThreadPoolExecutor(max_workers=min(parallel, len(parts)), thread_name_prefix="cloudvm")

@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from cloudvm import hostkeys
 from cloudvm.errors import Unsupported
+from cloudvm.fleets import Member
 from cloudvm.model import VM, ResolvedSize, Snapshot
 from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec
@@ -47,7 +48,8 @@ class LaunchRequest:
     """One VM to launch, everything already resolved by the core.
 
     ``token`` is the idempotency key: a retried launch with the same token
-    must find the VM it already made instead of making another.
+    must find the VM it already made instead of making another. ``fleet``: the VM's place in a
+    counted fleet (``cloudvm.fleets``), which a provider with ``fleet_limit`` launches in one call.
     """
 
     spec: VMSpec
@@ -55,6 +57,7 @@ class LaunchRequest:
     image: str
     token: str
     tags: dict[str, str]
+    fleet: Member | None = None
 
 
 class Provider(abc.ABC):
@@ -70,6 +73,9 @@ class Provider(abc.ABC):
     # ``parallel_calls[method]`` calls in flight at once (one when not named).
     batch_limits: ClassVar[Mapping[str, int]] = {}
     parallel_calls: Mapping[str, int] = {}  # read only: an instance sets its own
+    # How many members of one counted fleet a ``launch`` call takes together (one request for all of
+    # them); None: members go like any other VM.
+    fleet_limit: ClassVar[int | None] = None
     # The host its VMs are reached through (logins, reachability), when not directly: a remote
     # hypervisor whose guests sit on its own networks.
     jump: Jump | None = None

@@ -20,12 +20,13 @@ def test_the_harness_measures_every_contender_against_the_floor(tmp_path: Path) 
     readme = tmp_path / "README.md"
     readme.write_text("## Performance\n<!-- bench:table -->\nold\n<!-- /bench:table -->\nafter\n")
     done = subprocess.run([sys.executable, str(BENCH), "--sizes", "10", "--scale", "0.05", "--quick", "--out",
-                           str(tmp_path), "--readme", str(readme)],
+                           str(tmp_path), "--readme", str(readme), "--latency-vms", "5", "--latency", "0.02"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = json.loads((tmp_path / "results.json").read_text())
     assert [(r["backend"], r["contender"], r["n"]) for r in rows] == [
-        ("aws (moto)", "cloudvm", 10), ("aws (moto)", "boto3 loop", 10), ("aws (moto)", "libcloud", 10),
+        ("aws (moto)", "cloudvm", 10), ("aws (moto)", "cloudvm named", 10), ("aws (moto)", "boto3 loop", 10),
+        ("aws (moto)", "libcloud", 10),
         ("gcp (fake)", "cloudvm", 10), ("azure (fake)", "cloudvm", 10)]
     for row in rows:
         assert row["error"] is None and row["wall"] > 0 and row["floor"] > 0, row
@@ -37,3 +38,4 @@ def test_the_harness_measures_every_contender_against_the_floor(tmp_path: Path) 
     assert "| 16 MiB |" in report and "one `create_many`" in report
     table = readme.read_text()
     assert "old" not in table and "| gcp (fake) | cloudvm | 10 |" in table and table.endswith("after\n")
+    assert "| 5 VMs on moto, every call 20 ms |" in table and "| boto3 loop |" in table

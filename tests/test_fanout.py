@@ -46,7 +46,7 @@ def test_calls_run_in_parallel_up_to_the_limit_and_results_keep_item_order() -> 
             time.sleep(0.05 * (3 - part[0] % 3))  # later chunks finish first
             return [i * 10 for i in part]
 
-    assert fan_out(list(range(12)), call, size=1, parallel=4) == [i * 10 for i in range(12)]
+    assert fan_out(chunks(list(range(12)), 1), call, parallel=4) == [i * 10 for i in range(12)]
     assert gauge.most == 4
 
 
@@ -62,7 +62,7 @@ def test_after_a_failure_no_new_call_starts_and_running_ones_finish() -> None:
         finished.append(part[0])
 
     with pytest.raises(errors.ProviderError, match="chunk 0 broke"):
-        fan_out(list(range(20)), call, size=1, parallel=3)
+        fan_out(chunks(list(range(20)), 1), call, parallel=3)
     assert sorted(finished) == sorted(set(started) - {0})  # whatever started, finished
     assert len(started) < 20
 

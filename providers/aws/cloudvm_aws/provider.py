@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -25,22 +24,22 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from cloudvm import cloudinit, snapsets
+from cloudvm import cloudinit, fleets, snapsets
 from cloudvm import tags as tagging
-from cloudvm.errors import AlreadyExists, CapacityUnavailable, InvalidSpec, TransientError
+from cloudvm.errors import AlreadyExists, CapacityUnavailable, InvalidSpec
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.sizing import Offer
-from cloudvm.spec import Ingress, Size, VMSpec
-from cloudvm_aws import catalog, snapshots
+from cloudvm.spec import Size, VMSpec
+from cloudvm_aws import catalog, groups, snapshots
 from cloudvm_aws._errors import mapped
+from cloudvm_aws.groups import CLAIM_LEASE, tag_dict, tag_list
 
 log = logging.getLogger("cloudvm.aws")
-CLAIMED_TAG = "cloudvm-claimed"  # when a create last worked on the VM's name (its security group)
-# How long a name claimed by a create that has not launched is honoured. A live create renews its claim
-# on every attempt once it is half that old (the retry policy waits at most 30 s between attempts);
-# a killed one stops renewing.
-CLAIM_LEASE = 60.0
+# How a chunk of a counted fleet is told on its instances, which share their tags (one RunInstances):
+# the fleet's name and token, the number of the chunk's first member, and the chunk's security group.
+FLEET, FLEET_TOKEN, FIRST, GROUP = "cloudvm-fleet", "cloudvm-fleet-token", "cloudvm-fleet-first", "cloudvm-group"
+FLEET_CHUNK = 100  # members a RunInstances launches: a zone out of room for some passes the chunk on whole
 RELEASE_CALLS = 10
 DEVICE_SOURCE = tagging.COPIED_FROM  # on each copied member: the member it copies
 _STATES = {
@@ -70,17 +69,13 @@ def _credits(instance_type: str) -> dict[str, Any]:
     return {"CreditSpecification": {"CpuCredits": "standard"}} if instance_type.startswith("t") else {}
 
 
-def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in tags.items()]
-
-
-def _tag_dict(items: list[dict[str, str]] | None) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in items or []}
-
-
-def _claim_age(group: dict[str, Any]) -> float:
-    claimed = _tag_dict(group.get("Tags")).get(CLAIMED_TAG, "")
-    return time.time() - int(claimed) if claimed.isdigit() else float("inf")
+def _identity(inst: dict[str, Any]) -> tuple[str, str | None]:
+    """An instance's VM name and token: its own tags, or its place in a fleet's chunk."""
+    tags = tag_dict(inst.get("Tags"))
+    if FLEET in tags and tags.get(FIRST, "").isdigit():
+        number = int(tags[FIRST]) + int(inst.get("AmiLaunchIndex", 0))
+        return fleets.member_name(tags[FLEET], number), fleets.member_token(tags.get(FLEET_TOKEN, ""), number)
+    return tags.get(tagging.NAME, inst["InstanceId"]), tags.get(tagging.TOKEN)
 
 
 def _filters(tags: dict[str, str]) -> list[dict[str, Any]]:
@@ -124,6 +119,7 @@ class AWSProvider(Provider):
     # at 2 a second, a call taking about a second); security groups go a few a call, in the far larger
     # bucket of mutating actions.
     batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "release": 5}
+    fleet_limit = FLEET_CHUNK
 
     def __init__(self, region: str = "us-east-1", *, profile: str | None = None, endpoint_url: str | None = None,
                  subnet_id: str | None = None, claim_lease: float = CLAIM_LEASE, concurrency: int = 4) -> None:
@@ -139,8 +135,6 @@ class AWSProvider(Provider):
         self._subnet_lists: dict[str | None, list[dict[str, Any]]] = {}  # what a VM names -> its subnets
         self._offered: dict[str, set[str]] = {}  # instance type -> the zones offering it
         self._volume_sizes: dict[str, int] = {}  # volume id -> GiB (cloudvm resizes no volume)
-        self._sent: set[str] = set()  # launch tokens sent: a second try first looks for what the first made
-        self._groups: dict[str, tuple[str, float, bool]] = {}  # token -> its group, when claimed, rules in
 
     @property
     def ec2(self) -> Any:
@@ -281,87 +275,6 @@ class AWSProvider(Provider):
                                                            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
         return sorted(found, key=lambda s: s["AvailabilityZone"])
 
-    def _group(self, request: LaunchRequest, vpc_id: str) -> str:
-        """The group this create claimed on a try moments ago (a launch throttled or lost on the
-        way), or one made or claimed now; with the spec's rules in it (added again if a try failed
-        between making the group and adding them)."""
-        held = self._groups.get(request.token)
-        if held and time.time() - held[1] < self.claim_lease / 2:
-            group_id, claimed, ready = held
-        else:
-            group_id, claimed, ready = self._security_group(request, vpc_id), time.time(), False
-        self._groups[request.token] = (group_id, claimed, ready)
-        if not ready:
-            self._authorize(group_id, request.spec.network.ingress)  # a group just made may not be found yet
-            self._groups[request.token] = (group_id, claimed, True)
-        return group_id
-
-    def _security_group(self, request: LaunchRequest, vpc_id: str) -> str:
-        """The VM's own group, made once with the spec's ingress rules and tags.
-
-        Group names are unique per VPC and creating one is atomic, so the group
-        is also the VM name's lock: of two creates of one name, one gets it.
-        """
-        name = f"cloudvm-{request.spec.name}"
-        claim = {**request.tags, CLAIMED_TAG: str(int(time.time()))}
-        try:
-            with mapped(f"security group {name}"):
-                group_id: str = self.ec2.create_security_group(
-                    GroupName=name, Description=f"cloudvm: {request.spec.name}", VpcId=vpc_id,
-                    TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(claim)}],
-                )["GroupId"]
-        except AlreadyExists:  # taken: by an earlier try of ours, a VM, or another create
-            with mapped(f"security group {name}"):
-                found = self.ec2.describe_security_groups(Filters=[
-                    {"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}])
-            if not found["SecurityGroups"]:
-                raise TransientError(f"security group {name} is being deleted") from None
-            return self._claimed(request, found["SecurityGroups"][0])
-        return group_id
-
-    def _claimed(self, request: LaunchRequest, group: dict[str, Any]) -> str:
-        """The name is taken: by this create's earlier try (renew the claim and go on), by a VM
-        (AlreadyExists), or by a create that has not launched — wait for it, or, once its
-        claim has lapsed (it was killed), take the name over."""
-        group_id: str = group["GroupId"]
-        ours = _tag_dict(group.get("Tags")).get(tagging.TOKEN) == request.token
-        if not ours and self._held(request.spec.name):
-            raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in {self.region} "
-                                f"(it holds security group {group['GroupName']})")
-        age = _claim_age(group)
-        if not ours and age <= self.claim_lease:
-            raise TransientError(f"{request.spec.name!r} is being created by another run (claimed {age:.0f}s ago);"
-                                 f" waiting for it to launch, or for its claim to lapse after "
-                                 f"{self.claim_lease:.0f}s", retry_after=min(self.claim_lease - age + 1, 15.0))
-        with mapped(f"security group {group['GroupName']}"):
-            if not ours:  # left by a create that was killed before it launched
-                self.ec2.delete_security_group(GroupId=group_id)
-                return self._security_group(request, group["VpcId"])
-            self.ec2.create_tags(Resources=[group_id], Tags=[{"Key": CLAIMED_TAG, "Value": str(int(time.time()))}])
-        return group_id
-
-    def _held(self, name: str) -> bool:
-        """Whether an instance carries the VM name (whatever group it holds)."""
-        with mapped(f"instances named {name}"):
-            return bool(self.ec2.describe_instances(Filters=[
-                {"Name": f"tag:{tagging.NAME}", "Values": [name]},
-                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-            ])["Reservations"])
-
-    def _authorize(self, group_id: str, ingress: Sequence[Ingress]) -> None:
-        """Add the rules; ones already there (from an earlier try) are fine."""
-        for rule in ingress:
-            cidr = {"Ipv6Ranges": [{"CidrIpv6": rule.cidr}]} if ":" in rule.cidr else {
-                "IpRanges": [{"CidrIp": rule.cidr}]}
-            with mapped(f"allow {rule.port} into {group_id}"):
-                try:
-                    self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[{
-                        "IpProtocol": rule.protocol, "FromPort": rule.port, "ToPort": rule.to_port or rule.port,
-                        **cidr}])
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") != "InvalidPermission.Duplicate":
-                        raise
-
     def _block_devices(self, request: LaunchRequest) -> list[dict[str, Any]]:
         """The root disk at the image's size or the spec's, then the data disks."""
         spec = request.spec
@@ -383,66 +296,125 @@ class AWSProvider(Provider):
             reservations = described(self.ec2, "describe_instances", "Reservations", [
                 {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
                 f"tag:{tagging.TOKEN}", tokens)
-            return {_tag_dict(i.get("Tags"))[tagging.TOKEN]: i["InstanceId"]
+            return {tag_dict(i.get("Tags"))[tagging.TOKEN]: i["InstanceId"]
                     for r in reservations for i in r["Instances"]}
 
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
-        # A token sent before and now tagged on an instance is a retry after a lost response.
-        again = [r.token for r in requests if r.token in self._sent]
-        done = self._existing(*again) if again else {}
-        self._sent.update(r.token for r in requests)
-        return [done.get(r.token) or self._launch(r, r.image, self._block_devices(r)) for r in requests]
+        """A named VM a call; a chunk of a counted fleet in one RunInstances (the core sends them so).
+        Exactly once: a retry sends the same ClientToken, and EC2 answers with what the first try made
+        (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html)."""
+        if requests and requests[0].fleet is not None:
+            return self._launch_fleet(requests)
+        return [self._launch(r, r.image, self._block_devices(r)) for r in requests]
 
     def _launch(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]],
                 user: str | None = None) -> str:
-        """Launch in the first zone that has room: a zone out of capacity for the type
-        (InsufficientInstanceCapacity) passes the VM to the next one that offers it."""
+        spec = request.spec
+        if fleets.numbered(spec.name) and self._holders([spec.name], {request.token}, by_name=False):
+            raise AlreadyExists(f"a VM named {spec.name!r} already exists in {self.region} (in a counted fleet)")
+        user = spec.ssh.user if spec.ssh else user
+        group = f"cloudvm-{spec.name}"
+        tags = {**request.tags, "Name": spec.name, GROUP: group, **({tagging.USER: user} if user else {})}
+        run = self._run_arguments(request, image_id, devices, tags, cloudinit.user_data(spec))
+        return self._place(request, 1, request.token, group, request.tags, run)[0]
+
+    def _launch_fleet(self, requests: Sequence[LaunchRequest]) -> list[str]:
+        """One RunInstances with MinCount = MaxCount for the chunk: the instances share its tags, user data
+        and security group; each member's name is the chunk's first number plus its launch index
+        (``AmiLaunchIndex``), which also gives the guest its hostname (cloud-init's instance data)."""
+        first = requests[0]
+        member = first.fleet
+        assert member is not None
+        low, high = member.number, member.number + len(requests) - 1
+        taken = self._holders([r.spec.name for r in requests], {r.token for r in requests})
+        if taken:
+            raise AlreadyExists(f"{', '.join(taken)} already exist(s) in {self.region}")
+        chunk = f"{member.fleet}-{low}..{high}"  # no VM name holds dots
+        token = fleets.member_token(member.token, low)  # the chunk's: its first member's
+        shared = {k: v for k, v in first.tags.items() if k not in (tagging.NAME, tagging.TOKEN)}
+        user = first.spec.ssh.user if first.spec.ssh else None
+        tags = {**shared, FLEET: member.fleet, FLEET_TOKEN: member.token, FIRST: str(low), GROUP: f"cloudvm-{chunk}",
+                "Name": chunk, **({tagging.USER: user} if user else {})}
+        hostname = f"{member.fleet}-{{{{ ds.meta_data.ami_launch_index | int + {low} }}}}"
+        run = self._run_arguments(first, first.image, self._block_devices(first), tags,
+                                  cloudinit.user_data(first.spec, hostname))
+        return self._place(first, len(requests), token, f"cloudvm-{chunk}", {**shared, tagging.TOKEN: token}, run)
+
+    def _run_arguments(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]],
+                       tags: dict[str, str], user_data: str) -> dict[str, Any]:
+        return {
+            "ImageId": image_id, "InstanceType": request.size.type_name, "UserData": user_data,
+            "BlockDeviceMappings": devices,
+            "TagSpecifications": [{"ResourceType": kind, "Tags": tag_list(tags)} for kind in ("instance", "volume")],
+            **_credits(request.size.type_name),
+            # IMDSv2 only (a token first: no credentials for a server-side request forgery), two hops
+            # so containers on the VM reach it too:
+            # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-options.html
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
+        }
+
+    def _place(self, request: LaunchRequest, count: int, token: str, group: str, group_tags: dict[str, str],
+               run: dict[str, Any]) -> list[str]:
+        """``count`` instances in the first zone that has room for all of them: a zone out of capacity for
+        the type (InsufficientInstanceCapacity) passes them to the next one that offers it. What a try that
+        failed for good made is found again by its token and removed (``abandon``)."""
         spec = request.spec
         subnets = self._subnets(spec, request.size.type_name)
-        user = spec.ssh.user if spec.ssh else user
-        tags = {**request.tags, "Name": spec.name, **({tagging.USER: user} if user else {})}
-        group_id = self._group(request, subnets[0]["VpcId"])
-        try:
-            for subnet, following in itertools.pairwise(subnets):
-                try:
-                    return self._run(request, image_id, devices, tags, subnet, group_id)
-                except CapacityUnavailable:
-                    log.info("%s: no capacity for %s in %s, trying %s", spec.name, request.size.type_name,
-                             subnet["AvailabilityZone"], following["AvailabilityZone"])
-            return self._run(request, image_id, devices, tags, subnets[-1], group_id)
-        except Exception as exc:
-            if not getattr(exc, "retryable", False) and not self._existing(request.token):  # the group is ours
-                self._groups.pop(request.token, None)
-                self._delete_groups([group_id])
-            raise  # a throttled or dropped launch keeps its group for the next try; abandon() if none comes
+        member = request.fleet
+        names = [fleets.member_name(member.fleet, member.number + i) for i in range(count)] if member else [spec.name]
+        lock = groups.Lock(self.ec2, group, subnets[0]["VpcId"], group_tags, self.claim_lease,
+                           lambda: self._holders(names, set()))
+        group_id = lock.take(spec.network.ingress)
+        for subnet, following in itertools.pairwise(subnets):
+            try:
+                return self._run(count, token, run, subnet, group_id, spec.network.public_ip)
+            except CapacityUnavailable:
+                log.info("%s: no capacity for %d %s in %s, trying %s", group, count, request.size.type_name,
+                         subnet["AvailabilityZone"], following["AvailabilityZone"])
+        return self._run(count, token, run, subnets[-1], group_id, spec.network.public_ip)
 
-    def _run(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]], tags: dict[str, str],
-             subnet: dict[str, Any], group_id: str) -> str:
-        spec, zone = request.spec, subnet["AvailabilityZone"]
-        with mapped(f"launch {spec.name} in {zone}"):
+    def _run(self, count: int, token: str, run: dict[str, Any], subnet: dict[str, Any], group_id: str,
+             public_ip: bool) -> list[str]:
+        zone = subnet["AvailabilityZone"]
+        with mapped(f"launch {count} in {zone}"):
             reply = self.ec2.run_instances(
-                ImageId=image_id, InstanceType=request.size.type_name, MinCount=1, MaxCount=1,
-                ClientToken=f"{request.token}-{zone}", UserData=cloudinit.user_data(spec),
-                BlockDeviceMappings=devices,
+                MinCount=count, MaxCount=count, ClientToken=f"{token}-{zone}",
                 NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet["SubnetId"], "Groups": [group_id],
-                                    "AssociatePublicIpAddress": spec.network.public_ip}],
-                TagSpecifications=[{"ResourceType": kind, "Tags": _tag_list(tags)} for kind in ("instance", "volume")],
-                **_credits(request.size.type_name),
-                # IMDSv2 only (a token first: no credentials for a server-side request forgery), two hops
-                # so containers on the VM reach it too:
-                # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-options.html
-                MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
-            )
-        self._groups.pop(request.token, None)
-        instance_id: str = reply["Instances"][0]["InstanceId"]
-        return instance_id
+                                    "AssociatePublicIpAddress": public_ip}], **run)
+        return [i["InstanceId"] for i in sorted(reply["Instances"], key=lambda i: i.get("AmiLaunchIndex", 0))]
+
+    def _holders(self, names: Sequence[str], ours: set[str], *, by_name: bool = True) -> list[str]:
+        """Which of these VM names a live instance carries (as its name tag, or as its place in a fleet)
+        that is not one of ``ours`` (the tokens of this create: a try before may have launched them)."""
+        alive = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
+        bases = sorted({place[0] for place in map(fleets.numbered, names) if place})
+        with mapped("find instances by name"):
+            found = described(self.ec2, "describe_instances", "Reservations", alive, f"tag:{tagging.NAME}",
+                              names) if by_name else []
+            found += described(self.ec2, "describe_instances", "Reservations", alive, f"tag:{FLEET}",
+                               bases) if bases else []
+        carried = {name for r in found for i in r["Instances"] for name, token in [_identity(i)] if token not in ours}
+        return [n for n in names if n in carried]
+
+    def _unused(self, found: Sequence[dict[str, Any]]) -> list[str]:
+        """The ids of those groups no instance that is not terminated holds (by the group tag its
+        instances carry: an instance's groups are on its interfaces, which not every endpoint filters by)."""
+        if not found:
+            return []
+        live = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped",
+                                                            "shutting-down"]}]
+        with mapped("find instances by security group"):
+            held = described(self.ec2, "describe_instances", "Reservations", live, f"tag:{GROUP}",
+                             [g["GroupName"] for g in found])
+        names = {tag_dict(i.get("Tags")).get(GROUP) for r in held for i in r["Instances"]}
+        return [g["GroupId"] for g in found if g["GroupName"] not in names]
 
     def abandon(self, tokens: Sequence[str]) -> None:
-        """Delete the groups kept for launches that were never tried again."""
-        kept = {t: self._groups.pop(t)[0] for t in tokens if t in self._groups}
-        if kept:
-            launched = self._existing(*kept)
-            self._delete_groups([group for token, group in kept.items() if token not in launched])
+        """Delete the groups failed creates made (found by their tokens) that no instance holds."""
+        with mapped("find security groups by token"):
+            found = described(self.ec2, "describe_security_groups", "SecurityGroups",
+                              _filters({tagging.MANAGED: "true"}), f"tag:{tagging.TOKEN}", tokens)
+        groups.delete(self.ec2, self._unused(found))
 
     # -- describing -------------------------------------------------------------
 
@@ -468,10 +440,11 @@ class AWSProvider(Provider):
                     self._volume_sizes[volume["VolumeId"]] = volume["Size"]
 
     def _vm(self, inst: dict[str, Any], sizes: dict[str, int]) -> VM:
-        tags = _tag_dict(inst.get("Tags"))
+        name, token = _identity(inst)
+        tags = {**tag_dict(inst.get("Tags")), tagging.NAME: name, **({tagging.TOKEN: token} if token else {})}
         root = inst.get("RootDeviceName")
         return VM(
-            id=inst["InstanceId"], name=tags.get(tagging.NAME, inst["InstanceId"]), provider=self.name,
+            id=inst["InstanceId"], name=name, provider=self.name,
             state=_STATES.get(inst["State"]["Name"], VMState.ERROR), size=self._types.get(inst["InstanceType"]),
             image=inst.get("ImageId"), region=self.region, zone=inst.get("Placement", {}).get("AvailabilityZone"),
             private_ips=tuple(ip for ip in [inst.get("PrivateIpAddress")] if ip),
@@ -502,19 +475,15 @@ class AWSProvider(Provider):
             self.ec2.terminate_instances(InstanceIds=list(ids))
 
     def release(self, vms: Sequence[VM]) -> None:
-        """Delete the security groups of terminated VMs once nothing uses them."""
-        names = [f"cloudvm-{vm.name}" for vm in vms]
+        """Delete the security groups of terminated VMs: a named VM's own, a fleet chunk's once no
+        member holds it any more."""
+        named = [f"cloudvm-{vm.name}" for vm in vms if FLEET not in vm.tags]
+        shared = sorted({vm.tags[GROUP] for vm in vms if FLEET in vm.tags})
         with mapped("find security groups"):
-            groups = described(self.ec2, "describe_security_groups", "SecurityGroups",
-                               _filters({tagging.MANAGED: "true"}), "group-name", names)
-        self._delete_groups([g["GroupId"] for g in groups])
-
-    def _delete_groups(self, group_ids: list[str]) -> None:
-        """EC2 refuses to delete a group an instance still holds (DependencyViolation: retried,
-        as a terminated instance's interface lets go of it a little later)."""
-        for group_id in group_ids:
-            with mapped(f"delete security group {group_id}"):
-                self.ec2.delete_security_group(GroupId=group_id)
+            found = described(self.ec2, "describe_security_groups", "SecurityGroups",
+                              _filters({tagging.MANAGED: "true"}), "group-name", named + shared)
+        chunks = self._unused([g for g in found if g["GroupName"] in shared])
+        groups.delete(self.ec2, [g["GroupId"] for g in found if g["GroupName"] in named] + chunks)
 
     def orphans(self) -> list[str]:
         """cloudvm's security groups no instance uses, and its volumes nothing has attached."""
@@ -529,7 +498,7 @@ class AWSProvider(Provider):
             volumes = self.ec2.describe_volumes(Filters=[*managed, {"Name": "status", "Values": ["available"]}])
         found = [f"security group {g['GroupName']} in {self.region} ({g['GroupId']}, no instance uses it)"
                  for g in groups if g["GroupId"] not in used]
-        return found + [f"volume {_tag_dict(v.get('Tags')).get(tagging.NAME, '')} in {self.region} "
+        return found + [f"volume {tag_dict(v.get('Tags')).get(tagging.NAME, '')} in {self.region} "
                         f"({v['VolumeId']}, {v['Size']} GiB, unattached)" for v in volumes["Volumes"]]
 
     def console_output(self, vm: VM) -> str:
@@ -554,7 +523,7 @@ class AWSProvider(Provider):
         """One CreateSnapshots call for every volume; a retry with the same token
         finishes the set it already made instead of making another."""
         made = self._snapshot_items(_filters({tagging.NAME: name, tagging.MANAGED: "true"}))
-        if made and _tag_dict(made[0].get("Tags")).get(tagging.TOKEN) != tags.get(tagging.TOKEN):
+        if made and tag_dict(made[0].get("Tags")).get(tagging.TOKEN) != tags.get(tagging.TOKEN):
             raise AlreadyExists(f"a snapshot named {name!r} already exists in {self.region}")
         inst = vm.raw if isinstance(vm.raw, dict) else {}
         if not made:
@@ -563,15 +532,15 @@ class AWSProvider(Provider):
             with mapped(f"snapshot {vm.name}"):
                 made = self.ec2.create_snapshots(
                     InstanceSpecification={"InstanceId": vm.id, "ExcludeBootVolume": False},
-                    TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list({**tags, **own})}],
+                    TagSpecifications=[{"ResourceType": "snapshot", "Tags": tag_list({**tags, **own})}],
                     Description=f"cloudvm snapshot {name} of {vm.name}")["Snapshots"]
         devices = {m["Ebs"]["VolumeId"]: m["DeviceName"] for m in inst.get("BlockDeviceMappings", [])}
         for item in made:  # which disk each copy is, for the restore
-            if snapsets.DEVICE not in _tag_dict(item.get("Tags")):
+            if snapsets.DEVICE not in tag_dict(item.get("Tags")):
                 with mapped(f"tag snapshot {item['SnapshotId']}"):
                     self.ec2.create_tags(Resources=[item["SnapshotId"]],
                                          Tags=[{"Key": snapsets.DEVICE, "Value": devices.get(item["VolumeId"], "")}])
-        set_id = _tag_dict(made[0].get("Tags")).get(snapsets.SET) or ""
+        set_id = tag_dict(made[0].get("Tags")).get(snapsets.SET) or ""
         return self.describe_snapshots([set_id])[0]
 
     def _boot(self, vm: VM) -> str:
@@ -606,7 +575,7 @@ class AWSProvider(Provider):
         devices = [{"DeviceName": d.device, "Ebs": {**e, **_encrypted(request.spec)}}
                    for d, e in zip(snapshot.disks, ebs, strict=True)]
         raw = snapshot.raw[0] if snapshot.raw else {}
-        boot = snapshots.boot_attributes(_tag_dict(raw.get("Tags")).get(snapsets.BOOT, ""))
+        boot = snapshots.boot_attributes(tag_dict(raw.get("Tags")).get(snapsets.BOOT, ""))
         with mapped(f"register image for {request.spec.name}"):
             found = self.ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [ami_name]}])
             image_id = found["Images"][0]["ImageId"] if found["Images"] else self.ec2.register_image(
@@ -614,7 +583,7 @@ class AWSProvider(Provider):
                 BlockDeviceMappings=[{"DeviceName": root.device, "Ebs": ebs[0]}],  # the launch encrypts
                 VirtualizationType="hvm", EnaSupport=True, **boot)["ImageId"]
         try:
-            user = _tag_dict(raw.get("Tags")).get(tagging.USER)
+            user = tag_dict(raw.get("Tags")).get(tagging.USER)
             return self._launch(request, image_id, devices, user=user)
         finally:
             with mapped(f"deregister image {image_id}"):
@@ -633,15 +602,15 @@ class AWSProvider(Provider):
         """Copy every member of the set to ``region`` (disaster recovery); idempotent per set."""
         target = self._new_client(region)
         in_target = self._snapshot_items(_filters({snapsets.SET: snapshot.id}), target)
-        done = {_tag_dict(i.get("Tags")).get(DEVICE_SOURCE) for i in in_target}
+        done = {tag_dict(i.get("Tags")).get(DEVICE_SOURCE) for i in in_target}
         for member in snapshot.raw:
             if member["SnapshotId"] in done:
                 continue
-            tags = {**_tag_dict(member.get("Tags")), DEVICE_SOURCE: member["SnapshotId"]}
+            tags = {**tag_dict(member.get("Tags")), DEVICE_SOURCE: member["SnapshotId"]}
             with mapped(f"copy snapshot {member['SnapshotId']} to {region}"):
                 target.copy_snapshot(SourceRegion=self.region, SourceSnapshotId=member["SnapshotId"],
                                      Description=member.get("Description", ""),
-                                     TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list(tags)}])
+                                     TagSpecifications=[{"ResourceType": "snapshot", "Tags": tag_list(tags)}])
         return snapshots.group(self._snapshot_items(_filters({snapsets.SET: snapshot.id}), target),
                                self.name, region)[0]
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import boto3
 
+from cloudvm import fleets
 from cloudvm import tags as tagging
 from cloudvm_aws import catalog, ec2_rules
 from cloudvm_aws.simulated import Ec2Limits, params_of
@@ -115,15 +116,36 @@ def enforce_policies(url: str) -> dict[str, tuple[str, str]]:
 
 
 def leftovers(endpoint_url: str, name: str) -> list[str]:
-    """Instances, security groups and volumes still tied to the VM ``name``."""
+    """Instances, security groups and volumes still tied to the VM ``name``: its own, or, for a member of
+    a counted fleet, its chunk's (``web-3``: what carries the chunk ``web-1..5``)."""
+    from cloudvm_aws.provider import FLEET, GROUP, _identity
+
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint_url, **HARNESS)
-    named = [{"Name": f"tag:{tagging.NAME}", "Values": [name]}]
+    place = fleets.numbered(name)
+
+    def covers(group: str) -> bool:
+        low, _, high = group.rpartition("-")[2].partition("..")
+        return place is not None and group.startswith(f"cloudvm-{place[0]}-") and low.isdigit() \
+            and high.isdigit() and int(low) <= place[1] <= int(high)
+
+    def tagged(kind: str, key: str, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Resources carrying the VM's name tag, or its fleet's."""
+        call = getattr(ec2, f"describe_{kind}")
+        own = [{"Name": f"tag:{tagging.NAME}", "Values": [name]}, *filters]
+        found: list[dict[str, Any]] = call(Filters=own)[key]
+        if place:
+            found += call(Filters=[{"Name": f"tag:{FLEET}", "Values": [place[0]]}, *filters])[key]
+        return found
+
     alive = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
-    found = [f"instance {i['InstanceId']}" for r in ec2.describe_instances(Filters=named + alive)["Reservations"]
-             for i in r["Instances"]]
-    found += [f"security group {g['GroupId']}" for g in ec2.describe_security_groups(
-        Filters=[{"Name": "group-name", "Values": [f"cloudvm-{name}"]}])["SecurityGroups"]]
-    found += [f"volume {v['VolumeId']}" for v in ec2.describe_volumes(Filters=named)["Volumes"]]
+    found = [f"instance {i['InstanceId']}" for r in tagged("instances", "Reservations", alive)
+             for i in r["Instances"] if _identity(i)[0] == name]
+    found += [f"security group {g['GroupId']}" for g in ec2.describe_security_groups()["SecurityGroups"]
+              if g["GroupName"] == f"cloudvm-{name}" or covers(g["GroupName"])]
+    for volume in tagged("volumes", "Volumes", []):
+        tags = {t["Key"]: t["Value"] for t in volume.get("Tags", [])}
+        if FLEET not in tags or covers(tags.get(GROUP, "")):
+            found.append(f"volume {volume['VolumeId']}")
     return found
 
 

@@ -324,7 +324,7 @@ def test_the_cli_drives_aws_like_libvirt(moto_url: str, tmp_path: Any) -> None:
 
 def test_a_name_claimed_by_a_killed_create_is_taken_over_once_its_claim_lapses(
         ec2: Any, moto_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    from cloudvm_aws.provider import CLAIMED_TAG
+    from cloudvm_aws.groups import CLAIMED_TAG
 
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
 
