@@ -229,6 +229,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller libvirt measurements (the smoke run)")
     parser.add_argument("--latency-vms", type=int, default=50, help="VMs for the slow-link run on AWS (0: none)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds every call takes longer in that run")
+    parser.add_argument("--latency-contenders", default=",".join(CONTENDERS))
     parser.add_argument("--readme", type=Path, help="rewrite the table in this README's Performance section")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--update", action="store_true",
@@ -253,7 +254,7 @@ def main() -> None:
                 for name in args.contenders.split(","):
                     rows.append(measure_aws(name, n, url, ami, args.scale))
                     _said(rows[-1])
-            for name in args.contenders.split(",") if args.latency_vms else []:
+            for name in args.latency_contenders.split(",") if args.latency_vms else []:
                 slow.append(measure_latency(name, args.latency_vms, url, ami, args.latency))
                 print(f"latency    {name:10} N={args.latency_vms} wall={slow[-1]['wall']} error={slow[-1]['error']}",
                       flush=True)

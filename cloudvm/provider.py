@@ -19,7 +19,7 @@ from typing import ClassVar
 from cloudvm import hostkeys
 from cloudvm.errors import Unsupported
 from cloudvm.fleets import Member
-from cloudvm.model import VM, ResolvedSize, Snapshot
+from cloudvm.model import VM, ResolvedSize, Snapshot, VMState
 from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec
 from cloudvm.ssh import Jump
@@ -136,6 +136,12 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
         """The managed VMs with these ids (missing ones omitted) or these tags."""
+
+    def states(self, ids: Sequence[str]) -> dict[str, VMState] | None:
+        """Each VM's state (missing ones omitted) where the API tells it for less than ``describe``
+        (EC2's instance status: a few fields, not the whole instance); the core's waiter polls with it
+        and describes once at the end. None: no such call."""
+        return None
 
     @abc.abstractmethod
     def start(self, ids: Sequence[str]) -> None: ...

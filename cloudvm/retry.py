@@ -10,6 +10,7 @@ deadline (``NO_RETRY`` does not). Every retry is logged with its reason.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,13 @@ from cloudvm.errors import CloudVMError, Throttled
 
 log = logging.getLogger("cloudvm.retry")
 T = TypeVar("T")
+_ATTEMPT: contextvars.ContextVar[int] = contextvars.ContextVar("cloudvm_attempt", default=1)
+
+
+def attempt() -> int:
+    """Which try of the provider call running now this is (1: the first). A provider keeps nothing
+    between tries; on a later one it may look for what an earlier one made before making it again."""
+    return _ATTEMPT.get()
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -75,7 +83,16 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(fn)
+        tries = iter(range(1, 1 << 30))
+
+        def tried() -> T:
+            reset = _ATTEMPT.set(next(tries))
+            try:
+                return fn()
+            finally:
+                _ATTEMPT.reset(reset)
+
+        return retrying(tried)
 
 
 NO_RETRY = RetryPolicy(attempts=1, wait_out_throttling=False)

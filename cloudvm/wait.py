@@ -40,7 +40,21 @@ def tcp_open(address: str, port: int = SSH_PORT, timeout: float = 1.0) -> bool:
         return False
 
 
-def _reached(vm: VM | None, target: Target, probe: Callable[[str], bool]) -> bool:
+@dataclass(frozen=True)
+class _Seen:
+    """A VM as a light poll sees it: its state only."""
+
+    id: str
+    state: VMState
+
+    @property
+    def name(self) -> str:
+        return self.id
+
+    address = None
+
+
+def _reached(vm: VM | _Seen | None, target: Target, probe: Callable[[str], bool]) -> bool:
     if target == "terminated":
         return vm is None or vm.state is VMState.TERMINATED
     if vm is None:
@@ -52,7 +66,7 @@ def _reached(vm: VM | None, target: Target, probe: Callable[[str], bool]) -> boo
     return target == "running" or (vm.address is not None and probe(vm.address))
 
 
-def _failed(vm: VM | None, target: Target) -> bool:
+def _failed(vm: VM | _Seen | None, target: Target) -> bool:
     if vm is None:
         return False
     if vm.state is VMState.ERROR:
@@ -73,7 +87,17 @@ class Waiter:
 
     def until(self, ids: Sequence[str], target: Target, timeout: float,
               on_done: Callable[[str, VM | None], None] | None = None) -> list[VM]:
-        """The VMs once all reached ``target``, in the order of ``ids``."""
+        """The VMs once all reached ``target``, in the order of ``ids``: polled by state alone where the
+        provider tells it for less (then described once), by ``describe`` where it does not or where the
+        caller hears of each VM as it gets there."""
+        if on_done is None and target != "reachable" and type(self.provider).states is not Provider.states:
+            self.poll(ids, lambda pending: [_Seen(i, s) for i, s in (self.provider.states(pending) or {}).items()],
+                      target, reached=lambda seen: _reached(seen, target, self.probe),
+                      failed=lambda seen: _failed(seen, target), timeout=timeout)
+            if target == "terminated":
+                return []
+            found = {vm.id: vm for vm in self.retry.call(lambda: self.provider.describe(ids), what="describe")}
+            return [found[i] for i in ids if i in found]
         return self.poll(
             ids, lambda pending: self.provider.describe(pending), target,
             reached=lambda vm: _reached(vm, target, self.probe), failed=lambda vm: _failed(vm, target),

@@ -1,6 +1,8 @@
 """The Cloud facade over the in-memory provider: validation before calls,
 exactly-once launches, batched waiting, clean-up after failures."""
 
+from collections.abc import Sequence
+
 import pytest
 
 import cloudvm
@@ -183,3 +185,45 @@ def test_a_counted_fleet_is_named_from_one_and_returned_in_order(cloud: cloudvm.
     with pytest.raises(errors.InvalidSpec, match="name"):
         cloud.create_many(spec("x" * 62), count=10)  # x...x-10 is too long a name
     assert sorted(vm.name for vm in cloud.list()) == sorted(vm.name for vm in vms)  # nothing else was made
+
+
+def test_alike_numbered_vms_become_one_fleet_sent_in_the_providers_chunks(cloud: cloudvm.Cloud,
+                                                                          fake: FakeProvider) -> None:
+    from cloudvm import fleets
+    from cloudvm.cloud import counted
+
+    planned = cloud.plan([*counted(spec("web"), 5), spec("web-9", tags={"role": "odd"}), spec("db-1"),
+                          spec("lone")])
+    members = [r for r in planned if r.fleet]
+    assert [r.spec.name for r in members] == [f"web-{i}" for i in range(1, 6)]  # web-9 differs, db-1 is alone
+    assert len({r.fleet.token for r in members if r.fleet}) == 1 and len({r.token for r in planned}) == len(planned)
+    assert all(r.tags[tags.TOKEN] == fleets.member_token(r.fleet.token, r.fleet.number) for r in members if r.fleet)
+    parts = fleets.parts(planned, 1, 2)
+    assert [[r.spec.name for r in p] for p in parts] == [["web-1", "web-2"], ["web-3", "web-4"], ["web-5"],
+                                                         ["web-9"], ["db-1"], ["lone"]]
+    assert fleets.parts(planned, 1, None) == [[r] for r in planned]  # a provider without fleets: as ever
+    fake.fleet_limit = 3  # type: ignore[misc]
+    sizes: list[int] = []
+    launch = fake.launch
+    fake.launch = lambda requests: sizes.append(len(requests)) or launch(requests)  # type: ignore[method-assign]
+    vms = cloud.create_many(spec("api"), count=7)
+    assert [vm.name for vm in vms] == [f"api-{i}" for i in range(1, 8)] and sizes == [3, 3, 1]
+
+
+class Light(FakeProvider):
+    """A provider with a cheaper call for states than describe."""
+
+    polled = 0
+
+    def states(self, ids: Sequence[str]) -> dict[str, cloudvm.VMState]:
+        self.polled += 1
+        return {vm.id: vm.state for vm in self.describe(ids)}
+
+
+def test_waiting_polls_states_where_the_provider_tells_them_for_less(clock: Clock) -> None:
+    light = Light(boot_seconds=5, clock=clock)
+    cloud = cloudvm.Cloud(light, retry=RetryPolicy(sleep=clock.sleep), timeout=60)
+    cloud.waiter.clock, cloud.waiter.sleep = clock, clock.sleep
+    vms = cloud.create_many(spec("light"), count=3)
+    assert [vm.state for vm in vms] == [cloudvm.VMState.RUNNING] * 3 and light.polled >= 5
+    assert light.calls["describe"] == light.polled + 1  # the polls' own reads, then one describe

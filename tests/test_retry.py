@@ -95,3 +95,18 @@ def test_every_retry_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture)
     with caplog.at_level(logging.WARNING, logger="cloudvm.retry"):
         retry.call(Flaky(errors.Throttled("Rate exceeded", code="RequestLimitExceeded")), what="aws.launch")
     assert "retrying aws.launch" in caplog.text and "Throttled" in caplog.text and "Rate exceeded" in caplog.text
+
+
+def test_a_call_knows_which_try_it_is() -> None:
+    from cloudvm import retry
+
+    seen: list[int] = []
+
+    def flaky() -> str:
+        seen.append(retry.attempt())
+        if len(seen) < 3:
+            raise errors.TransientError("again")
+        return "done"
+
+    assert RetryPolicy(initial=0, sleep=lambda _: None).call(flaky, what="flaky") == "done"
+    assert seen == [1, 2, 3] and retry.attempt() == 1  # and back to a first try outside

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cloudvm import retry
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, TransientError
 from cloudvm.spec import Ingress
@@ -55,6 +56,10 @@ class Lock:
         return group_id
 
     def _make(self) -> str:
+        if retry.attempt() > 1:  # an earlier try may have made it: look before asking for another
+            found = self._find()
+            if found:
+                return self._claimed(found)
         claim = {**self.tags, CLAIMED_TAG: str(int(time.time()))}
         try:
             with mapped(f"security group {self.name}"):
@@ -63,13 +68,17 @@ class Lock:
                     VpcId=self.vpc_id, TagSpecifications=[{"ResourceType": "security-group",
                                                            "Tags": tag_list(claim)}])["GroupId"]
         except AlreadyExists:  # taken: by an earlier try of ours, a VM, or another create
-            with mapped(f"security group {self.name}"):
-                found = self.ec2.describe_security_groups(Filters=[
-                    {"Name": "group-name", "Values": [self.name]}, {"Name": "vpc-id", "Values": [self.vpc_id]}])
-            if not found["SecurityGroups"]:
+            found = self._find()
+            if not found:
                 raise TransientError(f"security group {self.name} is being deleted") from None
-            return self._claimed(found["SecurityGroups"][0])
+            return self._claimed(found)
         return group_id
+
+    def _find(self) -> dict[str, Any] | None:
+        with mapped(f"security group {self.name}"):
+            found = self.ec2.describe_security_groups(Filters=[
+                {"Name": "group-name", "Values": [self.name]}, {"Name": "vpc-id", "Values": [self.vpc_id]}])
+        return found["SecurityGroups"][0] if found["SecurityGroups"] else None
 
     def _claimed(self, group: dict[str, Any]) -> str:
         """The name is taken: by this create's earlier try (renew the claim and go on), by a VM
@@ -89,7 +98,9 @@ class Lock:
             if not ours:  # left by a create that was killed before it launched
                 self.ec2.delete_security_group(GroupId=group_id)
                 return self._make()
-            self.ec2.create_tags(Resources=[group_id], Tags=[{"Key": CLAIMED_TAG, "Value": str(int(time.time()))}])
+            if age > self.lease / 2:  # renewed well before it could lapse
+                self.ec2.create_tags(Resources=[group_id],
+                                     Tags=[{"Key": CLAIMED_TAG, "Value": str(int(time.time()))}])
         return group_id
 
 
@@ -108,7 +119,11 @@ def authorize(ec2: Any, group_id: str, ingress: Sequence[Ingress]) -> None:
 
 def delete(ec2: Any, group_ids: Sequence[str]) -> None:
     """EC2 refuses to delete a group an instance still holds (DependencyViolation: retried,
-    as a terminated instance's interface lets go of it a little later)."""
+    as a terminated instance's interface lets go of it a little later); one gone already is fine."""
     for group_id in group_ids:
         with mapped(f"delete security group {group_id}"):
-            ec2.delete_security_group(GroupId=group_id)
+            try:
+                ec2.delete_security_group(GroupId=group_id)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidGroup.NotFound":
+                    raise

@@ -39,6 +39,7 @@ log = logging.getLogger("cloudvm.aws")
 # How a chunk of a counted fleet is told on its instances, which share their tags (one RunInstances):
 # the fleet's name and token, the number of the chunk's first member, and the chunk's security group.
 FLEET, FLEET_TOKEN, FIRST, GROUP = "cloudvm-fleet", "cloudvm-fleet-token", "cloudvm-fleet-first", "cloudvm-group"
+STATUS_IDS = 100
 FLEET_CHUNK = 100  # members a RunInstances launches: a zone out of room for some passes the chunk on whole
 RELEASE_CALLS = 10
 DEVICE_SOURCE = tagging.COPIED_FROM  # on each copied member: the member it copies
@@ -118,7 +119,7 @@ class AWSProvider(Provider):
     # instance it makes) and a few launches in flight keep up with that action's token bucket (refilled
     # at 2 a second, a call taking about a second); security groups go a few a call, in the far larger
     # bucket of mutating actions.
-    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "release": 5}
+    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "release": 20}
     fleet_limit = FLEET_CHUNK
 
     def __init__(self, region: str = "us-east-1", *, profile: str | None = None, endpoint_url: str | None = None,
@@ -236,8 +237,14 @@ class AWSProvider(Provider):
     # -- launching ------------------------------------------------------------
 
     def prepare(self, requests: Sequence[LaunchRequest]) -> None:
+        """The subnets, and no numbered name (a fleet's member, or a VM named like one) held already: a
+        member's name is on no tag of its own, so the group that locks a name cannot tell it."""
         for request in requests:
             self._subnets(request.spec, request.size.type_name)
+        counted = [r for r in requests if fleets.numbered(r.spec.name)]
+        taken = self._holders([r.spec.name for r in counted], {r.token for r in counted}) if counted else []
+        if taken:
+            raise AlreadyExists(f"{', '.join(taken)} already exist(s) in {self.region}")
 
     def _subnets(self, spec: VMSpec, instance_type: str) -> list[dict[str, Any]]:
         """Where a VM may go: the subnet it names, or the default subnets of the zones that offer its
@@ -310,8 +317,6 @@ class AWSProvider(Provider):
     def _launch(self, request: LaunchRequest, image_id: str, devices: list[dict[str, Any]],
                 user: str | None = None) -> str:
         spec = request.spec
-        if fleets.numbered(spec.name) and self._holders([spec.name], {request.token}, by_name=False):
-            raise AlreadyExists(f"a VM named {spec.name!r} already exists in {self.region} (in a counted fleet)")
         user = spec.ssh.user if spec.ssh else user
         group = f"cloudvm-{spec.name}"
         tags = {**request.tags, "Name": spec.name, GROUP: group, **({tagging.USER: user} if user else {})}
@@ -326,9 +331,6 @@ class AWSProvider(Provider):
         member = first.fleet
         assert member is not None
         low, high = member.number, member.number + len(requests) - 1
-        taken = self._holders([r.spec.name for r in requests], {r.token for r in requests})
-        if taken:
-            raise AlreadyExists(f"{', '.join(taken)} already exist(s) in {self.region}")
         chunk = f"{member.fleet}-{low}..{high}"  # no VM name holds dots
         token = fleets.member_token(member.token, low)  # the chunk's: its first member's
         shared = {k: v for k, v in first.tags.items() if k not in (tagging.NAME, tagging.TOKEN)}
@@ -383,14 +385,13 @@ class AWSProvider(Provider):
                                     "AssociatePublicIpAddress": public_ip}], **run)
         return [i["InstanceId"] for i in sorted(reply["Instances"], key=lambda i: i.get("AmiLaunchIndex", 0))]
 
-    def _holders(self, names: Sequence[str], ours: set[str], *, by_name: bool = True) -> list[str]:
+    def _holders(self, names: Sequence[str], ours: set[str]) -> list[str]:
         """Which of these VM names a live instance carries (as its name tag, or as its place in a fleet)
         that is not one of ``ours`` (the tokens of this create: a try before may have launched them)."""
         alive = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
         bases = sorted({place[0] for place in map(fleets.numbered, names) if place})
         with mapped("find instances by name"):
-            found = described(self.ec2, "describe_instances", "Reservations", alive, f"tag:{tagging.NAME}",
-                              names) if by_name else []
+            found = described(self.ec2, "describe_instances", "Reservations", alive, f"tag:{tagging.NAME}", names)
             found += described(self.ec2, "describe_instances", "Reservations", alive, f"tag:{FLEET}",
                                bases) if bases else []
         carried = {name for r in found for i in r["Instances"] for name, token in [_identity(i)] if token not in ours}
@@ -430,6 +431,19 @@ class AWSProvider(Provider):
         self._describe_types(sorted({i["InstanceType"] for i in instances}))
         self._describe_volumes([m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", [])])
         return [self._vm(i, self._volume_sizes) for i in instances]
+
+    def states(self, ids: Sequence[str]) -> dict[str, VMState]:
+        """From DescribeInstanceStatus, a few fields an instance where DescribeInstances gives all of it
+        (EC2 takes at most 100 ids a call: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/
+        API_DescribeInstanceStatus.html)."""
+        found: dict[str, VMState] = {}
+        with mapped("instance states"):
+            for start in range(0, len(ids), STATUS_IDS):
+                pages = self.ec2.get_paginator("describe_instance_status").paginate(
+                    InstanceIds=list(ids[start:start + STATUS_IDS]), IncludeAllInstances=True)
+                found.update((s["InstanceId"], _STATES.get(s["InstanceState"]["Name"], VMState.ERROR))
+                             for page in pages for s in page["InstanceStatuses"])
+        return found
 
     def _describe_volumes(self, ids: list[str]) -> None:
         """Sizes of volumes not seen yet: a fleet polled until it runs asks once, not every round."""

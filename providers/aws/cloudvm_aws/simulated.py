@@ -63,7 +63,7 @@ class Ec2Limits:
 
     def answered(self, action: str, body: bytes) -> bytes:
         """Note launches; show instances younger than the boot time as pending."""
-        if action not in ("RunInstances", "DescribeInstances"):
+        if action not in ("RunInstances", "DescribeInstances", "DescribeInstanceStatus"):
             return body
         ET.register_namespace("", NS)
         root = ET.fromstring(body)
