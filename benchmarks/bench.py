@@ -245,7 +245,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     slow: list[dict[str, Any]] = []
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     clouds = args.clouds.split(",")
     if "aws" in clouds:
         with moto_server(settle=0) as url:  # throughput, not eventual consistency, is measured here
@@ -254,7 +254,11 @@ def main() -> None:
                 for name in args.contenders.split(","):
                     rows.append(measure_aws(name, n, url, ami, args.scale))
                     _said(rows[-1])
-            for name in args.latency_contenders.split(",") if args.latency_vms else []:
+
+    if "aws" in clouds and args.latency_vms:
+        with moto_server(settle=0) as url:  # a server of its own: the fleets above leave thousands behind
+            ami = _ami(url)
+            for name in args.latency_contenders.split(","):
                 slow.append(measure_latency(name, args.latency_vms, url, ami, args.latency))
                 print(f"latency    {name:10} N={args.latency_vms} wall={slow[-1]['wall']} error={slow[-1]['error']}",
                       flush=True)

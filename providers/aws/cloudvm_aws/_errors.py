@@ -12,6 +12,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 from cloudvm import errors
 
@@ -60,5 +61,5 @@ def mapped(what: str) -> Iterator[None]:
     try:
         yield
     except (ClientError, NoCredentialsError, EndpointConnectionError, ConnectionClosedError,
-            ReadTimeoutError) as exc:
+            ReadTimeoutError, ResponseParserError) as exc:  # a garbled answer (an HTML 5xx page) is transient
         raise convert(exc, what) from exc

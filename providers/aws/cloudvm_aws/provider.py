@@ -119,7 +119,7 @@ class AWSProvider(Provider):
     # instance it makes) and a few launches in flight keep up with that action's token bucket (refilled
     # at 2 a second, a call taking about a second); security groups go a few a call, in the far larger
     # bucket of mutating actions.
-    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "release": 20}
+    batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "release": 5}
     fleet_limit = FLEET_CHUNK
 
     def __init__(self, region: str = "us-east-1", *, profile: str | None = None, endpoint_url: str | None = None,
@@ -420,14 +420,15 @@ class AWSProvider(Provider):
     # -- describing -------------------------------------------------------------
 
     def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
-        filters = _filters({tagging.MANAGED: "true", **(tags or {})})
-        if ids is not None:
-            wanted = ("instance-id", list(ids))
+        wanted = {tagging.MANAGED: "true", **(tags or {})}
+        if ids is not None:  # ids are a narrow filter already; the tags are checked here (cheaper to filter)
+            filters, values = [], ("instance-id", list(ids))
         else:
-            wanted = ("instance-state-name", ["pending", "running", "stopping", "stopped", "shutting-down"])
+            filters, values = _filters(wanted), ("instance-state-name", ["pending", "running", "stopping", "stopped",
+                                                                         "shutting-down"])
         with mapped("describe instances"):
-            instances = [i for r in described(self.ec2, "describe_instances", "Reservations", filters, *wanted)
-                         for i in r["Instances"]]
+            instances = [i for r in described(self.ec2, "describe_instances", "Reservations", filters, *values)
+                         for i in r["Instances"] if tagging.matches(tag_dict(i.get("Tags")), wanted)]
         self._describe_types(sorted({i["InstanceType"] for i in instances}))
         self._describe_volumes([m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", [])])
         return [self._vm(i, self._volume_sizes) for i in instances]
@@ -493,9 +494,9 @@ class AWSProvider(Provider):
         member holds it any more."""
         named = [f"cloudvm-{vm.name}" for vm in vms if FLEET not in vm.tags]
         shared = sorted({vm.tags[GROUP] for vm in vms if FLEET in vm.tags})
-        with mapped("find security groups"):
-            found = described(self.ec2, "describe_security_groups", "SecurityGroups",
-                              _filters({tagging.MANAGED: "true"}), "group-name", named + shared)
+        with mapped("find security groups"):  # by name alone (cheaper to filter), then only those cloudvm made
+            found = [g for g in described(self.ec2, "describe_security_groups", "SecurityGroups", [], "group-name",
+                                          named + shared) if tag_dict(g.get("Tags")).get(tagging.MANAGED) == "true"]
         chunks = self._unused([g for g in found if g["GroupName"] in shared])
         groups.delete(self.ec2, [g["GroupId"] for g in found if g["GroupName"] in named] + chunks)
 
