@@ -115,10 +115,10 @@ class AWSProvider(Provider):
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
         Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS,
     })
-    # A VM is launched by its own RunInstances (EC2 applies a call's tags, names included, to every
-    # instance it makes) and a few launches in flight keep up with that action's token bucket (refilled
-    # at 2 a second, a call taking about a second); security groups go a few a call, in the far larger
-    # bucket of mutating actions.
+    # A named VM is launched by its own RunInstances (EC2 applies a call's tags, names included, to every
+    # instance it makes), a counted fleet's chunk by one (``fleet_limit``); a few launches in flight keep
+    # up with that action's token bucket (refilled at 2 a second, a call taking about a second); security
+    # groups go a few a call, in the far larger bucket of mutating actions.
     batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "release": 5}
     fleet_limit = FLEET_CHUNK
 
