@@ -269,11 +269,15 @@ def main() -> None:
                 _said(rows[-1])
     if args.update:
         rows = _merged(args.out / "results.json", rows)
+        if not slow and (args.out / "latency.json").exists():  # not measured this time: the last run's
+            slow = json.loads((args.out / "latency.json").read_text())
     report = table(rows, args.scale) + "\n" + (latency_table(slow) + "\n\n" if slow else "") + import_costs()
     if "libvirt" in clouds:
         report += "\n" + libvirt_costs(quick=args.quick)
     (args.out / "results.md").write_text(report)
     (args.out / "results.json").write_text(json.dumps(rows, indent=2))
+    if slow:
+        (args.out / "latency.json").write_text(json.dumps(slow, indent=2))
     drawn = chart(rows, args.out / "provisioning.png")
     if args.readme:
         update_readme(args.readme, rows, slow)
