@@ -20,6 +20,7 @@ from cloudvm.errors import InvalidSpec, NotFound, ProviderError, Timeout, Unsupp
 from cloudvm.fanout import chunks, fan_out
 from cloudvm.hostkeys import KnownHosts
 from cloudvm.model import VM, ResolvedSize, Snapshot, SnapshotState
+from cloudvm.operations import Operation, Started, first_error, started
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.retry import RetryPolicy
 from cloudvm.sizing import Offer
@@ -199,23 +200,34 @@ class Cloud:
         try:
             self._call("prepare", lambda: self.provider.prepare(requests))
             parts = fleets.parts(requests, self.provider.batch_limits.get("launch"), self.provider.fleet_limit)
-            ids: builtins.list[str] = self._spread("launch", requests, launch, parts)
+            began: builtins.list[Started] = self._spread("launch", requests, lambda part: [started(launch(part))],
+                                                         parts)
+            ids = [i for part in began for i in part.ids]
+            self._finish([op for part in began for op in part.operations])
             if wait is None:
                 return self._describe(ids)
             return self.waiter.until(ids, wait, timeout or self.timeout)
         except BaseException:
-            self._discard({r.token for r in requests}, keep_vms=keep_on_failure)
+            self._discard(requests, keep_vms=keep_on_failure)
             raise
 
-    def _discard(self, tokens: set[str], keep_vms: bool) -> None:
+    def _finish(self, started: Sequence[Operation]) -> None:
+        """Wait for what a batch's launch calls left running, all together; the first failure is raised."""
+        if started:
+            error = first_error(started, self.waiter.settle(started, self.provider.operation_timeout))
+            if error is not None:
+                raise error
+
+    def _discard(self, requests: Sequence[LaunchRequest], keep_vms: bool) -> None:
         """Remove whatever a failed create made, found again by its tokens (its VMs unless kept)."""
+        tokens = {r.token for r in requests}
         try:
             mine = [] if keep_vms else [vm for vm in self.provider.describe(tags={tagging.MANAGED: "true"})
                                         if vm.tags.get(tagging.TOKEN) in tokens]
             if mine:
                 log.warning("removing %s after a failed create", ", ".join(vm.name for vm in mine))
                 self._remove(mine, self.timeout)
-            self.provider.abandon(sorted(tokens))
+            self.provider.abandon(requests)
         except Exception:  # the original error matters more
             log.exception("clean-up after a failed create did not finish")
 
@@ -400,7 +412,7 @@ class Cloud:
         if base is None:
             raise InvalidSpec("spec", "this snapshot does not record its VM's spec; pass spec=")
         request = self.plan([base.replace(name=name, **changes)], resolve_images=False)[0]
-        return self._launch([request], lambda _: [self.provider.restore(snap, request)], wait, timeout, False)[0]
+        return self._launch([request], lambda _: self.provider.restore(snap, request), wait, timeout, False)[0]
 
     def delete_snapshot(self, ref: Snapshot | str) -> None:
         snap = self.get_snapshot(ref)

@@ -1,7 +1,9 @@
 """The contract a provider plug-in implements.
 
 A provider translates and nothing more: it never sleeps, polls, retries or
-starts threads (the core does all of that, once, for every provider). Calls
+starts threads (the core does all of that, once, for every provider). Work
+the cloud goes on doing comes back as ``Operation`` handles the core waits
+for (``progress`` says how far they are; ``cloudvm.operations``). Calls
 are batch-first: one ``launch`` for many VMs, one ``describe`` for many ids;
 where an API takes one VM a request, the provider says so (``batch_limits``,
 ``parallel_calls``) and the core sends the calls side by side.
@@ -16,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from cloudvm import hostkeys
+from cloudvm import hostkeys, operations
 from cloudvm.errors import Unsupported
 from cloudvm.fleets import Member
 from cloudvm.model import VM, ResolvedSize, Snapshot, VMState
+from cloudvm.operations import Operation, Outcome, Started
 from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec
 from cloudvm.ssh import Jump
@@ -79,6 +82,10 @@ class Provider(abc.ABC):
     # The host its VMs are reached through (logins, reachability), when not directly: a remote
     # hypervisor whose guests sit on its own networks.
     jump: Jump | None = None
+    # How long the operations a call started may take, and how long to wait between rounds of asking
+    # about them when a round saw none finish (an instance may set its own).
+    operation_timeout: float = 600.0
+    operation_interval: float = 1.0
 
     def unsupported_reason(self, spec: VMSpec) -> str | None:
         """Why this provider cannot honour ``spec``, or None; checked before any call."""
@@ -126,12 +133,24 @@ class Provider(abc.ABC):
         core spreads the batch over parallel ``launch`` calls that would otherwise race for it."""
 
     @abc.abstractmethod
-    def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
-        """Create and boot the VMs; return their ids in request order.
+    def launch(self, requests: Sequence[LaunchRequest]) -> list[str] | Started:
+        """Create and boot the VMs; return their ids in request order, with the operations still
+        making them (``Started``) where the cloud works on after answering: the core waits for them.
 
-        A VM that cannot be made must leave nothing behind; a name already
-        held by a VM with another token raises ``AlreadyExists``.
+        A name already held by a VM with another token raises ``AlreadyExists``. What a create that
+        failed made is removed by the core (its VMs) and ``abandon`` (the rest).
         """
+
+    def progress(self, operations: Sequence[Operation]) -> dict[str, Outcome]:
+        """Which of the operations are done, by id, each with the error it ended with (None: it
+        succeeded); one call per scope, never a wait of the provider's own."""
+        raise NotImplementedError(f"provider {self.name!r} started operations it cannot tell the progress of")
+
+    def settle(self, started: Sequence[Operation]) -> dict[str, Outcome]:
+        """Wait for the operations a step needs done before the next (the core's loop over
+        ``progress``): for chains inside one call, such as disks made before the VM that takes them."""
+        return operations.settle(lambda pending: self.progress(pending), started,
+                                 timeout=self.operation_timeout, interval=self.operation_interval)
 
     @abc.abstractmethod
     def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
@@ -160,9 +179,10 @@ class Provider(abc.ABC):
         """Free what could only go once the VMs were gone (e.g. security groups); called after
         the core saw them terminated. Must tolerate being called again."""
 
-    def abandon(self, tokens: Sequence[str]) -> None:  # noqa: B027 - most providers keep nothing between tries
-        """These creates failed for good: remove what a provider kept for a next try that will not
-        come (a helper made before a launch that was throttled). Their VMs are the core's business."""
+    def abandon(self, requests: Sequence[LaunchRequest]) -> None:  # noqa: B027 - most make nothing but VMs
+        """These creates failed for good: remove what their tries made besides VMs (a security group
+        made before a launch that was throttled, rules no VM holds), found again by token and spec.
+        Their VMs are the core's business."""
 
     def snapshot(self, vm: VM, name: str, tags: dict[str, str]) -> Snapshot:
         raise Unsupported(f"provider {self.name!r} does not support snapshots")
@@ -171,7 +191,7 @@ class Provider(abc.ABC):
                            tags: dict[str, str] | None = None) -> list[Snapshot]:
         raise Unsupported(f"provider {self.name!r} does not support snapshots")
 
-    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
+    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str | Started:
         raise Unsupported(f"provider {self.name!r} does not support snapshots")
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:

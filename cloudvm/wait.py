@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
+from cloudvm import operations
 from cloudvm.errors import ProviderError, Timeout
 from cloudvm.model import VM, Snapshot, SnapshotState, VMState
+from cloudvm.operations import Operation, Outcome
 from cloudvm.provider import Provider
 from cloudvm.retry import RetryPolicy
 
@@ -103,6 +105,12 @@ class Waiter:
             reached=lambda vm: _reached(vm, target, self.probe), failed=lambda vm: _failed(vm, target),
             timeout=timeout, on_done=on_done,
         )
+
+    def settle(self, started: Sequence[Operation], timeout: float) -> dict[str, Outcome]:
+        """Every operation's outcome, asking the provider about all pending ones each round."""
+        return operations.settle(
+            lambda pending: self.retry.call(lambda: self.provider.progress(pending), what="operations"), started,
+            timeout=timeout, interval=self.provider.operation_interval, clock=self.clock, sleep=self.sleep)
 
     def snapshots_ready(self, ids: Sequence[str], timeout: float) -> list[Snapshot]:
         return self.poll(

@@ -410,8 +410,10 @@ class AWSProvider(Provider):
         names = {tag_dict(i.get("Tags")).get(GROUP) for r in held for i in r["Instances"]}
         return [g["GroupId"] for g in found if g["GroupName"] not in names]
 
-    def abandon(self, tokens: Sequence[str]) -> None:
-        """Delete the groups failed creates made (found by their tokens) that no instance holds."""
+    def abandon(self, requests: Sequence[LaunchRequest]) -> None:
+        """Delete the groups failed creates made (found by their tokens: a fleet chunk's is its first
+        member's) that no instance holds."""
+        tokens = [r.token for r in requests]
         with mapped("find security groups by token"):
             found = described(self.ec2, "describe_security_groups", "SecurityGroups",
                               _filters({tagging.MANAGED: "true"}), f"tag:{tagging.TOKEN}", tokens)

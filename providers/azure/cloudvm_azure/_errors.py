@@ -61,6 +61,11 @@ def convert(exc: Exception, what: str) -> errors.CloudVMError:
     return errors.TransientError(f"{what}: {exc}")
 
 
+def from_code(code: str, message: str, what: str) -> errors.CloudVMError:
+    """An error an operation reported by its code alone (no HTTP status to go by)."""
+    return _BY_CODE.get(code, errors.ProviderError)(f"{what}: {message}", code=code)
+
+
 @contextmanager
 def mapped(what: str) -> Iterator[None]:
     """Run client calls, re-raising their errors as cloudvm errors."""

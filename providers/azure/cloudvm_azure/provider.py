@@ -1,7 +1,8 @@
 """The Azure provider: a VM is a chain of resources (network security group,
 public IP, network interface, VM with managed disks), all named after the VM,
 tagged with its name and token, and made a stage at a time for a whole batch
-(every VM's chain advances together; the SDK's pollers wait).
+(every VM's chain advances together; the core waits for each stage's
+operations, ``cloudvm_azure.operations``, and for the VMs' own).
 
 Retries: the clients' own are switched off (``retry_total=0``) so the core's
 policy is the only one. Exactly once: names are the idempotency key (every
@@ -24,11 +25,12 @@ from cloudvm import cloudinit, snapsets
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError, Throttled
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
+from cloudvm.operations import Operation, Outcome, Started, first_error
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.sizing import Offer
 from cloudvm.spec import Ingress, Size, VMSpec
 from cloudvm.ssh import key_type
-from cloudvm_azure import catalog, snapshots
+from cloudvm_azure import catalog, operations, snapshots
 from cloudvm_azure._errors import mapped, note_rate_limits
 from cloudvm_azure.blobs import read_blob
 
@@ -87,12 +89,11 @@ class AzureProvider(Provider):
         if connection_verify is not None:
             self.options["connection_verify"] = connection_verify
         loopback = bool(base_url) and urllib.parse.urlsplit(base_url or "").hostname in ("127.0.0.1", "localhost")
-        self.polling_interval = polling_interval if polling_interval is not None else 0.05 if loopback else 5.0
-        self.timeout = operation_timeout
+        self.operation_interval = polling_interval if polling_interval is not None else 0.05 if loopback else 5.0
+        self.operation_timeout = operation_timeout
         self.parallel_calls = dict.fromkeys(self.batch_limits, max(1, int(concurrency)))
         self._clients: dict[str, Any] = {}
         self._subnets: dict[str | None, str] = {}  # the batch's networks, looked up by prepare()
-        self._kept: dict[str, str] = {}  # token -> VM name: pieces kept for another try of a throttled call
         self._sizes: dict[str, ResolvedSize] = {}
         self._plans: dict[str, dict[str, str]] = {}  # image URN -> the purchase plan it is sold under
         self._restricted: dict[str, str] = {}  # VM size -> why this subscription may not use it here
@@ -137,29 +138,49 @@ class AzureProvider(Provider):
             client.close()
         self._clients.clear()
 
-    def _wait(self, pollers: list[tuple[str, Any]]) -> list[Any]:
-        """Results of the SDK's pollers, each bounded by the operation timeout."""
-        out = []
-        for what, poller in pollers:
-            with mapped(what):
-                out.append(poller.result(timeout=self.timeout))
-                if not poller.done():
-                    raise CloudVMError(f"{what}: not done after {self.timeout:.0f}s")
-        return out
+    def _group_of(self, kind: str) -> Any:
+        client, group, _ = operations.KINDS[kind]
+        return getattr(self._client(client), group)
 
-    def _begin(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
-        with mapped(what):
-            return what, call(self.resource_group, *args, polling_interval=self.polling_interval, **kwargs)
+    def _begin(self, kind: str, name: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Operation | None:
+        """A PUT of ``body`` (a DELETE without one), sent without the SDK's poller; what it leaves running."""
+        group = self._group_of(kind)
+        call = group.begin_delete if body is None else group.begin_create_or_update
+        args = () if body is None else (body,)
+        with mapped(f"{'delete ' if body is None else ''}{operations.KINDS[kind][2]} {name}"):
+            answer = call(self.resource_group, name, *args, polling=False, cls=lambda response, *_: response,
+                          **kwargs).result()
+        return operations.started(kind, name, body is None, answer.http_response)
 
-    def _begin_settled(self, what: str, call: Callable[..., Any], *args: Any) -> list[tuple[str, Any]]:
-        """A PUT whose answer may say it is done already (ARM answers a NIC's so): nothing to wait
-        for then; otherwise the SDK's poller, taken up from that same answer (no second PUT)."""
-        with mapped(what):
-            first = call(self.resource_group, *args, polling=False)
-            if (_json(first.result()).get("properties") or {}).get("provisioningState") == "Succeeded":
-                return []
-            return [(what, call(self.resource_group, *args, continuation_token=first.continuation_token(),
-                                polling_interval=self.polling_interval))]
+    def progress(self, started: Sequence[Operation]) -> dict[str, Outcome]:
+        """One list per kind of resource."""
+        done: dict[str, Outcome] = {}
+        for kind in sorted({op.scope for op in started}):
+            found = {item["name"].lower(): item for item in self._listed(kind)}
+            for op in (op for op in started if op.scope == kind):
+                finished, error = operations.outcome(op, found.get(op.id.rsplit("/", 1)[1].lower()))
+                if finished:
+                    done[op.id] = error
+        return done
+
+    def _listed(self, kind: str) -> list[dict[str, Any]]:
+        """The resource group's resources of ``kind`` (VMs with their instance views); none without a group."""
+        group = self._group_of(kind)
+        try:
+            with mapped(f"list {operations.KINDS[kind][2]}s"):
+                listed = group.list(self.resource_group, expand="instanceView") if kind == "vm" else \
+                    group.list_by_resource_group(self.resource_group) if kind == "disk" else group.list(
+                        self.resource_group)
+                return [_json(item) for item in listed]
+        except NotFound:
+            return []
+
+    def _check(self, started: Sequence[Operation | None]) -> None:
+        """Wait (the core does) for a stage's operations; the first failure is raised."""
+        pending = [op for op in started if op is not None]
+        error = first_error(pending, self.settle(pending)) if pending else None
+        if error is not None:
+            raise error
 
     def _get(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A resource as a dict, or None when it does not exist."""
@@ -280,12 +301,10 @@ class AzureProvider(Provider):
         if found is None and wanted:
             raise InvalidSpec("network.name", f"no virtual network {vnet!r} in resource group {self.resource_group}")
         if found is None:
-            self._wait([self._begin(f"virtual network {vnet}", self.net.virtual_networks.begin_create_or_update,
-                                    vnet, {"location": self.region, "tags": {tagging.MANAGED: "true"}, "properties": {
-                                        "addressSpace": {"addressPrefixes": ["10.42.0.0/16"]},
-                                        "subnets": [{"name": "default",
-                                                     "properties": {"addressPrefix": "10.42.0.0/20"}}],
-                                    }})])
+            self._check([self._begin("vnet", vnet, {
+                "location": self.region, "tags": {tagging.MANAGED: "true"}, "properties": {
+                    "addressSpace": {"addressPrefixes": ["10.42.0.0/16"]},
+                    "subnets": [{"name": "default", "properties": {"addressPrefix": "10.42.0.0/20"}}]}})])
         elif not any(s["name"] == subnet for s in found["properties"].get("subnets") or []):
             raise InvalidSpec("network.name", f"virtual network {vnet!r} has no subnet {subnet!r}")
         return f"{self._rid('Microsoft.Network', 'virtualNetworks', vnet)}/subnets/{subnet}"
@@ -314,57 +333,49 @@ class AzureProvider(Provider):
             self._subnets[wanted] = self._subnet(spec)
         return self._subnets[wanted]
 
-    def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
+    def launch(self, requests: Sequence[LaunchRequest]) -> Started:
         return self._create(list(requests), [self._vm_body(r) for r in requests])
 
     def _create(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]], user: str | None = None
-                ) -> list[str]:
-        """Every VM's chain a stage at a time. A failed chain takes the pieces of this call's VMs
-        with it (the core removes the rest of the batch) — unless ARM only asked it to slow down
-        (429: the refused PUT made nothing): the next try takes the pieces up, and ``abandon``
-        removes them if it never comes."""
+                ) -> Started:
+        """Every VM's chain a stage at a time; the VMs' own operations go back to the core, which waits
+        for the whole batch's together. A chain that fails takes its pieces with it (found by name and
+        token) — unless ARM only asked it to slow down (429: the refused PUT made nothing): the next try
+        takes them up, and ``abandon`` removes them if it never comes."""
         try:
-            self._wait([p for r in requests for p in self._network_stage(r)])
-            self._wait([p for r in requests for p in self._nic(r, self._subnet_of(r.spec))])
-            self._wait([self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)])
+            self._check([op for r in requests for op in self._network_stage(r)])
+            self._check([self._nic(r, self._subnet_of(r.spec)) for r in requests])
+            vms = [self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)]
         except AlreadyExists:
             raise  # the name's pieces belong to the VM that holds it
         except BaseException as exc:
-            if isinstance(exc, Throttled):
-                self._kept.update({r.token: r.spec.name for r in requests})
-            else:
-                self._scrub({r.spec.name: r.token for r in requests})
+            if not isinstance(exc, Throttled):
+                self.abandon(requests)
             raise
-        for request in requests:
-            self._kept.pop(request.token, None)
-        return [r.spec.name for r in requests]
+        return Started([r.spec.name for r in requests], [op for op in vms if op is not None])
 
-    def abandon(self, tokens: Sequence[str]) -> None:
-        kept = {self._kept.pop(t): t for t in tokens if t in self._kept}
-        if kept:
-            self._scrub(kept)
+    def abandon(self, requests: Sequence[LaunchRequest]) -> None:
+        self._scrub({r.spec.name: r.token for r in requests})
 
     def _tags(self, request: LaunchRequest, user: str | None = None) -> dict[str, str]:
         user = request.spec.ssh.user if request.spec.ssh else user
         return {**request.tags, tagging.IMAGE: request.image, **({tagging.USER: user} if user else {})}
 
-    def _network_stage(self, request: LaunchRequest) -> list[tuple[str, Any]]:
+    def _network_stage(self, request: LaunchRequest) -> list[Operation | None]:
         """The VM's own security group, only when it opens ports or faces the internet: without one,
         a NIC with no public IP is reached from its virtual network alone — what an empty
         group's default rules allow too — and each group is one more write."""
         names = _names(request.spec.name)
         tags = self._tags(request)
         rules = [self._rule(i, rule) for i, rule in enumerate(request.spec.network.ingress)]
-        pollers = [self._begin(f"security group {names['nsg']}", self.net.network_security_groups
-                               .begin_create_or_update, names["nsg"], {"location": self.region, "tags": tags,
-                                                                       "properties": {"securityRules": rules}})
+        started = [self._begin("nsg", names["nsg"], {"location": self.region, "tags": tags,
+                                                     "properties": {"securityRules": rules}})
                    ] if _guarded(request.spec) else []
         if request.spec.network.public_ip:
-            pollers.append(self._begin(f"public IP {names['ip']}", self.net.public_ip_addresses.begin_create_or_update,
-                                       names["ip"], {"location": self.region, "tags": tags,
-                                                     "sku": {"name": "Standard"},
-                                                     "properties": {"publicIPAllocationMethod": "Static"}}))
-        return pollers
+            started.append(self._begin("ip", names["ip"], {"location": self.region, "tags": tags,
+                                                           "sku": {"name": "Standard"},
+                                                           "properties": {"publicIPAllocationMethod": "Static"}}))
+        return started
 
     @staticmethod
     def _rule(index: int, rule: Ingress) -> dict[str, Any]:
@@ -374,7 +385,7 @@ class AzureProvider(Provider):
             "sourceAddressPrefix": rule.cidr, "sourcePortRange": "*", "destinationAddressPrefix": "*",
             "destinationPortRange": ports}}
 
-    def _nic(self, request: LaunchRequest, subnet: str) -> list[tuple[str, Any]]:
+    def _nic(self, request: LaunchRequest, subnet: str) -> Operation | None:
         names = _names(request.spec.name)
         config: dict[str, Any] = {"subnet": {"id": subnet}}
         if request.spec.network.public_ip:
@@ -384,8 +395,7 @@ class AzureProvider(Provider):
                                                           names["nsg"])}} if _guarded(request.spec) else {}
         body = {"location": self.region, "tags": self._tags(request), "properties": {
             "ipConfigurations": [{"name": "primary", "properties": config}], **guard}}
-        return self._begin_settled(f"network interface {names['nic']}",
-                                   self.net.network_interfaces.begin_create_or_update, names["nic"], body)
+        return self._begin("nic", names["nic"], body)
 
     def _vm_body(self, request: LaunchRequest) -> dict[str, Any]:
         spec = request.spec
@@ -407,7 +417,7 @@ class AzureProvider(Provider):
                        **({"diskSizeGB": spec.root_disk_gib} if spec.root_disk_gib else {})},
             "dataDisks": data}, "osProfile": profile}
 
-    def _vm(self, request: LaunchRequest, body: dict[str, Any], user: str | None = None) -> tuple[str, Any]:
+    def _vm(self, request: LaunchRequest, body: dict[str, Any], user: str | None = None) -> Operation | None:
         names = _names(request.spec.name)
         nic = self._rid("Microsoft.Network", "networkInterfaces", names["nic"])
         full = {"location": self.region, "tags": self._tags(request, user),
@@ -417,23 +427,20 @@ class AzureProvider(Provider):
                                                                                 "deleteOption": "Delete"}}]},
             "diagnosticsProfile": BOOT_DIAGNOSTICS, **body}}
         try:
-            return self._begin(f"VM {request.spec.name}", self.compute.virtual_machines.begin_create_or_update,
-                               request.spec.name, full, headers={"If-None-Match": "*"})  # any SDK generation
+            return self._begin("vm", request.spec.name, full, headers={"If-None-Match": "*"})  # any SDK generation
         except AlreadyExists:
             found = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
             if found is None or (found.get("tags") or {}).get(tagging.TOKEN) != request.token:
                 raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in "
                                     f"{self.resource_group}") from None
-            return self._begin(f"VM {request.spec.name}", self.compute.virtual_machines.begin_create_or_update,
-                               request.spec.name, full)  # ours, from a try whose answer was lost
+            return self._begin("vm", request.spec.name, full)  # ours, from a try whose answer was lost
 
     def _scrub(self, tokens: Mapping[str, str]) -> None:
         """Remove every piece failed creates made, by VM name -> the create's token (best effort:
         the original error matters more)."""
         try:
             made = [name for name, token in self._vm_tokens().items() if name in tokens and token == tokens[name]]
-            self._wait([self._begin(f"delete VM {name}", self.compute.virtual_machines.begin_delete, name)
-                        for name in made])
+            self._check([self._begin("vm", name) for name in made])
             self._remove_pieces(tokens)
         except CloudVMError:
             pass
@@ -527,7 +534,7 @@ class AzureProvider(Provider):
                      for nic in nics for c in (nic.get("properties") or {}).get("ipConfigurations") or [])
         vnet = self._get(f"virtual network {self.vnet}", self.net.virtual_networks.get, self.vnet)
         if vnet and not in_use and (vnet.get("tags") or {}).get(tagging.MANAGED) == "true":
-            self._wait([self._begin(f"delete {self.vnet}", self.net.virtual_networks.begin_delete, self.vnet)])
+            self._check([self._begin("vnet", self.vnet)])
 
     def _remove_pieces(self, owners: Mapping[str, str | None]) -> None:
         """NICs, then public IPs and security groups, then disks of these VM names (name -> the
@@ -541,8 +548,7 @@ class AzureProvider(Provider):
             found[part] = [i["name"] for i in self._items(what, ops) if i["name"] in wanted
                            and _ours(i, wanted[i["name"]])]
         for stage in (["nic"], ["ip", "nsg"], ["os"]):
-            self._wait([self._begin(f"delete {kinds[part][0]} {item}", kinds[part][1].begin_delete, item)
-                        for part in stage for item in found[part]])
+            self._check([self._begin("disk" if part == "os" else part, item) for part in stage for item in found[part]])
 
     def _items(self, what: str, ops: Any) -> list[dict[str, Any]]:
         with mapped(f"list {what}s"):
@@ -612,8 +618,9 @@ class AzureProvider(Provider):
         found = snapshots.group([self._expanded(c) for c in wanted], self.name, self.region)
         return [s for s in found if tagging.matches(s.tags, tags)]
 
-    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
-        """Managed disks from the restore point's disk restore points, then a new VM attaching them."""
+    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> Started:
+        """Managed disks from the restore point's disk restore points, then a new VM attaching them
+        (what a failed restore made goes in ``abandon``)."""
         collection: dict[str, Any] = snapshot.raw or {}
         members = snapshots.disks(collection)
         if not members:
@@ -623,7 +630,7 @@ class AzureProvider(Provider):
                                 f"{self.region} first (copy_snapshot)")
         spec = request.spec
         names = [_names(spec.name)["os"] if d["lun"] is None else f"{spec.name}-data-{d['lun']}" for d in members]
-        self._wait([self._begin(f"disk {name}", self.compute.disks.begin_create_or_update, name, {
+        self._check([self._begin("disk", name, {
             "location": self.region, "tags": request.tags,
             "sku": {"name": (disk.get("managedDisk") or {}).get("storageAccountType") or catalog.OS_DISK_SKU},
             "properties": {**({"osType": "Linux"} if disk["lun"] is None else {}), **_disk_encryption(spec),
@@ -638,17 +645,12 @@ class AzureProvider(Provider):
         body = {"storageProfile": {"osDisk": attach[0], "dataDisks": attach[1:]},
                 # the OS disk keeps the security type of the VM it came from, and a VM takes only its own
                 **({"securityProfile": {**catalog.TRUSTED_LAUNCH, "securityType": held}} if held else {})}
-        try:
-            return self._create([request], [body], snapshots.tags_of(collection).get(snapsets.USER))[0]
-        except BaseException:
-            self._scrub({request.spec.name: request.token})
-            raise
+        return self._create([request], [body], snapshots.tags_of(collection).get(snapsets.USER))
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         """The collection, and with it its restore point and disk restore points."""
         name = (snapshot.raw or {})["name"]
-        self._wait([self._begin(f"delete snapshot {name}", self.compute.restore_point_collections.begin_delete,
-                                name)])
+        self._check([self._begin("snapshot", name)])
 
     def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
         """A collection in ``region`` copying the restore point there; READY once every disk restore

@@ -206,7 +206,7 @@ def test_the_network_goes_with_the_last_vm(cloud: cloudvm.Cloud, arm: FakeResour
 
 def test_a_named_network(cloud: cloudvm.Cloud, arm: FakeResourceManager, make_vm: MakeVM) -> None:
     net: Any = cloud.provider
-    net._wait([net._begin("lab", net.net.virtual_networks.begin_create_or_update, "lab", {
+    net._check([net._begin("vnet", "lab", {
         "location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["172.20.0.0/16"]},
                                              "subnets": [{"name": "apps", "properties": {
                                                  "addressPrefix": "172.20.1.0/24"}}]}})])

@@ -23,14 +23,16 @@ from typing import Any, ClassVar
 from cloudvm import cloudinit, snapsets
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError
+from cloudvm.fanout import chunks
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
+from cloudvm.operations import Operation, Outcome, Started
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec
 from cloudvm_gcp import _sdk, catalog, snapshots
 from cloudvm_gcp._errors import mapped
 from cloudvm_gcp.naming import INGRESS_PREFIX, child, ingress_tag, request_id
-from cloudvm_gcp.operations import Operations
+from cloudvm_gcp.operations import Operations, handle
 
 TAGS_KEY = "cloudvm-tags"  # metadata: the exact tags (labels are a lossy spelling)
 USER_KEY = tagging.USER
@@ -109,7 +111,8 @@ class GCPProvider(Provider):
         self._types: dict[str, ResolvedSize] = {}
         self._networks: dict[str, dict[str, str]] = {}
         self._uefi: set[str] = set()  # image links that boot UEFI, and so as Shielded VMs
-        self.ops = Operations(self._client, self._project, operation_timeout)
+        self.ops = Operations(self._client, self._project)
+        self.operation_timeout = operation_timeout
 
     @property
     def location(self) -> str:
@@ -152,6 +155,21 @@ class GCPProvider(Provider):
         with mapped(what):
             pager = self._client(service).list(request=request, retry=None, timeout=60.0)
             return [_sdk.as_dict(item) for item in pager]
+
+    def progress(self, operations: Sequence[Operation]) -> dict[str, Outcome]:
+        return self.ops.progress(operations)
+
+    def _outcomes(self, started: Sequence[tuple[dict[str, Any] | None, str]]) -> list[Outcome]:
+        """Each operation's outcome once all are done (the core waits): None where it succeeded, or
+        where nothing was started."""
+        handles = [handle(op, what) if op else None for op, what in started]
+        outcomes = self.settle([h for h in handles if h])
+        return [outcomes[h.id] if h else None for h in handles]
+
+    def _check(self, *started: tuple[dict[str, Any] | None, str]) -> None:
+        error = next((e for e in self._outcomes(started) if e is not None), None)
+        if error is not None:
+            raise error
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -288,31 +306,35 @@ class GCPProvider(Provider):
         for request in requests:
             self._network(request.spec)
 
-    def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
+    def launch(self, requests: Sequence[LaunchRequest]) -> Started:
         bodies = [self._body(r, self._network(r.spec), self._new_disks(r), uefi=r.image in self._uefi)
                   for r in requests]
         return self._insert(list(requests), bodies)
 
-    def _insert(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]]) -> list[str]:
-        """Firewall rules, then every insert, then every operation; the rules once more after (see
-        ``_release_tags``). A failed VM lets go of its rules when no other VM holds them."""
-        rules = {tag: r for request, body in zip(requests, bodies, strict=True) if request.spec.network.ingress
-                 for tag, r in [self._ingress(request.spec, body["networkInterfaces"][0]["network"])]}
-        self._ensure([rule for held in rules.values() for rule in held])
-        started = []
-        try:
-            for request, body in zip(requests, bodies, strict=True):
-                started.append((request, self._insert_one(request, body)))
-            failures = [(r, self.ops.error(op, f"create {r.spec.name}")) for r, op in started if op]
-        except BaseException:
-            self._release_tags(rules)
-            raise
-        failed = [(r, e) for r, e in failures if e is not None]
-        if failed:
-            self._release_tags(rules)
-            raise failed[0][1]
-        self._ensure([rule for held in rules.values() for rule in held])
-        return [r.spec.name for r in requests]
+    def _insert(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]]) -> Started:
+        """Firewall rules, then every insert, then the rules once more (see ``_release_tags``); the
+        core waits for the inserts' operations. A failed VM's rules go in ``abandon``."""
+        rules = [rule for held in self._rules(requests).values() for rule in held]
+        self._ensure(rules)
+        started = [(request, self._insert_one(request, body)) for request, body in zip(requests, bodies, strict=True)]
+        self._ensure(rules)
+        return Started([r.spec.name for r in requests], [handle(op, f"create {r.spec.name}") for r, op in started
+                                                         if op])
+
+    def _rules(self, requests: Sequence[LaunchRequest]) -> dict[str, list[dict[str, Any]]]:
+        """The firewall rules of the VMs' ingress, by the network tag they are aimed at."""
+        return {tag: held for r in requests if r.spec.network.ingress
+                for tag, held in [self._ingress(r.spec, self._network(r.spec)["network"])]}
+
+    def abandon(self, requests: Sequence[LaunchRequest]) -> None:
+        """Rules no VM holds any more, and disks a restore made for an instance that never took them
+        (found by the create's token)."""
+        self._release_tags(sorted(self._rules(requests)))
+        label = tagging.as_label(tagging.TOKEN, key=True)
+        for part in chunks(requests, _FILTER_CHUNK):
+            query = " OR ".join(f'(labels.{label} = "{tagging.as_label(r.token)}")' for r in part)
+            disks = self._list("disks", "disks of failed creates", **self._scope(), filter=query)
+            self._drop_disks([d["name"] for d in disks if not d.get("users")])
 
     def _insert_one(self, request: LaunchRequest, body: dict[str, Any]) -> dict[str, Any] | None:
         """Start the insert; None when the VM already exists from an earlier try of this create."""
@@ -354,15 +376,15 @@ class GCPProvider(Provider):
 
     def _ensure(self, rules: list[dict[str, Any]]) -> None:
         """Make the rules that are missing (one there already, from another VM or try, is fine)."""
+        started = []
         for rule in rules:
-            try:
-                op = self._call("firewalls", "insert_unary", f"firewall {rule['name']}", project=self._project(),
-                                firewall_resource=_sdk.message("Firewall", rule))
-            except AlreadyExists:
-                continue
-            error = self.ops.error(op, f"firewall {rule['name']}")
-            if error and not isinstance(error, AlreadyExists):
-                raise error
+            with contextlib.suppress(AlreadyExists):
+                started.append((self._call("firewalls", "insert_unary", f"firewall {rule['name']}",
+                                           project=self._project(), firewall_resource=_sdk.message("Firewall", rule)),
+                                f"firewall {rule['name']}"))
+        error = next((e for e in self._outcomes(started) if e and not isinstance(e, AlreadyExists)), None)
+        if error is not None:
+            raise error
 
     def _holders(self, tag: str) -> bool:
         """Whether an instance anywhere in the project carries the tag (stopped ones too)."""
@@ -540,7 +562,7 @@ class GCPProvider(Provider):
         found = snapshots.group(items, self.name, self.snapshot_location or self.region)
         return [s for s in found if tagging.matches(s.tags, tags)]
 
-    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> str:
+    def restore(self, snapshot: Snapshot, request: LaunchRequest) -> Started:
         """A new instance whose disks are made from the set: in the same insert from a copy's
         snapshots; from a machine image's disks first, then attached (by device name)."""
         members: list[dict[str, Any]] = list(snapshot.raw or [])
@@ -565,17 +587,13 @@ class GCPProvider(Provider):
         user = snapshots.manifest(members[0]).get("user")
         root = snapshots.boot(members)
         body = self._body(request, self._network(request.spec), disks, user=user, uefi=_uefi(root))
-        try:
-            return self._insert([request], [body])[0]
-        except BaseException:
-            if snapshots.is_image(members):
-                self._drop_disks([d["source"].rsplit("/", 1)[1] for d in disks])
-            raise
+        return self._insert([request], [body])
 
     def _from_image(self, image: dict[str, Any], disks: list[dict[str, Any]],
                     request: LaunchRequest) -> list[dict[str, Any]]:
         """Each disk made from the machine image's disk of the same device name (request ids from the
-        create's token: a retry gets the same disks), then attached by the instance's insert."""
+        create's token: a retry gets the same disks), then attached by the instance's insert (if that
+        never comes, ``abandon`` finds them by the token)."""
         ops = []
         for disk in disks:
             params = disk.pop("initializeParams")
@@ -584,13 +602,9 @@ class GCPProvider(Provider):
                     **({"diskEncryptionKey": disk.pop("diskEncryptionKey")} if "diskEncryptionKey" in disk else {})}
             disk["source"] = f"projects/{self._project()}/zones/{self.zone}/disks/{params['diskName']}"
             with contextlib.suppress(AlreadyExists):  # made by an earlier try (its request id forgotten)
-                ops.append(self._insert_disk(body, request_id(request.token, params["diskName"])))
-        try:
-            for op in ops:
-                self.ops.check(op, f"restore {request.spec.name}")
-        except BaseException:
-            self._drop_disks([d["source"].rsplit("/", 1)[1] for d in disks])
-            raise
+                ops.append((self._insert_disk(body, request_id(request.token, params["diskName"])),
+                            f"restore {request.spec.name}: disk {params['diskName']}"))
+        self._check(*ops)
         return disks
 
     def _insert_disk(self, body: dict[str, Any], rid: str) -> dict[str, Any]:
@@ -617,10 +631,10 @@ class GCPProvider(Provider):
         for member in members:
             service = "machine_images" if snapshots.is_image([member]) else "snapshots"
             with contextlib.suppress(NotFound):
-                ops.append(self._call(service, "delete_unary", f"delete snapshot {member['name']}",
-                                      project=self._project(), **{service[:-1]: member["name"]}))
-        for op in ops:
-            self.ops.check(op, f"delete snapshot {snapshot.name}")
+                ops.append((self._call(service, "delete_unary", f"delete snapshot {member['name']}",
+                                       project=self._project(), **{service[:-1]: member["name"]}),
+                            f"delete snapshot {snapshot.name}"))
+        self._check(*ops)
 
     def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
         """A copy stores the set in ``region`` (``storageLocations``) as one snapshot per disk, so it
@@ -649,15 +663,15 @@ class GCPProvider(Provider):
         temporary = child(name, "-copy")
         disk = {"name": temporary, "labels": labels, **source}
         with contextlib.suppress(AlreadyExists):
-            self.ops.check(self._insert_disk(disk, request_id(temporary)), f"disk {temporary}")
+            self._check((self._insert_disk(disk, request_id(temporary)), f"disk {temporary}"))
         try:
             body = {"name": name, "labels": labels, "description": description, "storageLocations": [region]}
-            self.ops.check(self._call("disks", "create_snapshot_unary", f"copy {name} to {region}",
-                                      **self._scope(), disk=temporary, request_id=request_id(name),
-                                      snapshot_resource=_sdk.message("Snapshot", body)), f"copy {name}")
+            self._check((self._call("disks", "create_snapshot_unary", f"copy {name} to {region}",
+                                    **self._scope(), disk=temporary, request_id=request_id(name),
+                                    snapshot_resource=_sdk.message("Snapshot", body)), f"copy {name}"))
         finally:
-            self.ops.check(self._call("disks", "delete_unary", f"delete disk {temporary}", **self._scope(),
-                                      disk=temporary), f"delete disk {temporary}")
+            self._check((self._call("disks", "delete_unary", f"delete disk {temporary}", **self._scope(),
+                                    disk=temporary), f"delete disk {temporary}"))
 
 
 _REGION = re.compile(r"[a-z]+-[a-z]+\d+")  # us-east1; a zone adds -b

@@ -282,8 +282,8 @@ def test_restore_refuses_an_incomplete_set(cloud: cloudvm.Cloud, gce: FakeComput
     copy = cloud.copy_snapshot(snap, region="us-west1")  # a copy is a snapshot per disk
     cloud.delete_snapshot(snap)
     provider: Any = cloud.provider
-    provider.ops.check(provider._call("snapshots", "delete_unary", "x", project=PROJECT, snapshot=copy.disks[1].id),
-                       "x")
+    provider._check((provider._call("snapshots", "delete_unary", "x", project=PROJECT, snapshot=copy.disks[1].id),
+                     "x"))
     broken = cloud.get_snapshot("partial-snap")
     assert broken.state is cloudvm.SnapshotState.PENDING  # never READY with a member missing
     with pytest.raises(errors.ProviderError, match=r"partial-snap is pending: not every disk.s copy is complete"):

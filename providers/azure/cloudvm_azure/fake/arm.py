@@ -86,6 +86,7 @@ class Arm:
     signatures: dict[str, str] = field(default_factory=dict)  # SAS signature -> the VM whose logs it reads
     quotas: dict[str, int] = field(default_factory=dict)  # "subscription/location/family" -> cores ("cores": all)
     restricted: dict[str, str] = field(default_factory=dict)  # "subscription/location/size" -> reason code
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)  # VM id -> why its provisioning failed
     pending: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _addresses: itertools.count[int] = field(default_factory=lambda: itertools.count(4))

@@ -277,6 +277,10 @@ def instance_view(arm: Arm, machine: dict[str, Any]) -> dict[str, Any]:
     state = machine["properties"].get("provisioningState", "Succeeded").lower()
     statuses = [{"code": f"ProvisioningState/{state}", "level": "Info",
                  "displayStatus": f"Provisioning {state}"}]
+    failure = arm.failures.get(machine["id"].lower()) if state == "failed" else None
+    if failure:  # as Azure shows it: ProvisioningState/failed/<error code>, with the error's message
+        statuses = [{"code": f"ProvisioningState/failed/{failure['code']}", "level": "Error",
+                     "displayStatus": "Provisioning failed", "message": failure["message"]}]
     if state not in ("creating", "failed"):
         statuses.append({"code": f"PowerState/{power}", "level": "Info", "displayStatus": f"VM {power}"})
     storage = machine["properties"].get("storageProfile") or {}

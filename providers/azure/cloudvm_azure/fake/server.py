@@ -240,11 +240,13 @@ class Handler(JSONHandler):
             raise ArmError(400, "LocationNotAvailableForResourceType",
                            f"The provided location '{location}' is not available for resource type '{route.kind}'.")
         resource = resources.put(arm, route.rid, route.kind, body)
+        arm.failures.pop(route.rid.lower(), None)
         error = None
         if fault and fault.fault == "allocation":
             error = {"code": "AllocationFailed", "message": "Allocation failed. We do not have sufficient capacity "
                                                             "for the requested VM size in this region."}
             arm.pending.append((0, lambda: resource["properties"].update(provisioningState="Failed")))
+            arm.failures[route.rid.lower()] = error
         if route.short == "virtualMachines" and not existed and not error:
             self._power(route.rid, "starting", "running", arm.timing.boot)
         delay = arm.timing.boot if route.short == "virtualMachines" else arm.timing.provision

@@ -140,17 +140,27 @@ class Api:
     def zoneOperations_wait(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
         return self.c.wait(f"projects/{p['project']}/zones/{p['zone']}/operations/{p['operation']}")
 
+    def zoneOperations_list(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
+        zone_of(self.c, p["project"], p["zone"])
+        return self._list(f"projects/{p['project']}/zones/{p['zone']}/operations", q)
+
     def regionOperations_get(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
         return self.c.get(f"projects/{p['project']}/regions/{p['region']}/operations/{p['operation']}")
 
     def regionOperations_wait(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
         return self.c.wait(f"projects/{p['project']}/regions/{p['region']}/operations/{p['operation']}")
 
+    def regionOperations_list(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
+        return self._list(f"projects/{p['project']}/regions/{p['region']}/operations", q)
+
     def globalOperations_get(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
         return self.c.get(f"projects/{p['project']}/global/operations/{p['operation']}")
 
     def globalOperations_wait(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
         return self.c.wait(f"projects/{p['project']}/global/operations/{p['operation']}")
+
+    def globalOperations_list(self, p: Params, q: Query, body: Any) -> dict[str, Any]:
+        return self._list(f"projects/{p['project']}/global/operations", q)
 
 
 def zone_of(c: Compute, project: str, zone: str) -> str:

@@ -49,10 +49,13 @@ REQUIRED: dict[str, list[str]] = {
     "machineImages.setLabels": ["compute.machineImages.setLabels"],
     "zoneOperations.get": ["compute.zoneOperations.get"],
     "zoneOperations.wait": ["compute.zoneOperations.get"],
+    "zoneOperations.list": ["compute.zoneOperations.list"],
     "regionOperations.get": ["compute.regionOperations.get"],
     "regionOperations.wait": ["compute.regionOperations.get"],
+    "regionOperations.list": ["compute.regionOperations.list"],
     "globalOperations.get": ["compute.globalOperations.get"],
     "globalOperations.wait": ["compute.globalOperations.get"],
+    "globalOperations.list": ["compute.globalOperations.list"],
 }
 
 

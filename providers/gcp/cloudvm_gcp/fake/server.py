@@ -37,9 +37,9 @@ SERVED = {
     "disks": "insert get list aggregatedList delete createSnapshot setLabels",
     "snapshots": "insert get list delete setLabels",
     "machineImages": "insert get list delete setLabels",
-    "zoneOperations": "get wait",
-    "regionOperations": "get wait",
-    "globalOperations": "get wait",
+    "zoneOperations": "get list wait",
+    "regionOperations": "get list wait",
+    "globalOperations": "get list wait",
 }
 METHODS = tuple(f"{resource}.{method}" for resource, methods in SERVED.items() for method in methods.split())
 # Operation errors as Compute Engine reports them in ``error.errors[]``.
