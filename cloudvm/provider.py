@@ -82,10 +82,10 @@ class Provider(abc.ABC):
     # The host its VMs are reached through (logins, reachability), when not directly: a remote
     # hypervisor whose guests sit on its own networks.
     jump: Jump | None = None
-    # How long the operations a call started may take, and how long to wait between rounds of asking
-    # about them when a round saw none finish (an instance may set its own).
+    # How long the operations a call started may take, and the longest pause between rounds of asking
+    # about them (None: the core's poll interval; an instance may set its own, as its API asks).
     operation_timeout: float = 600.0
-    operation_interval: float = 1.0
+    operation_interval: float | None = None
 
     def unsupported_reason(self, spec: VMSpec) -> str | None:
         """Why this provider cannot honour ``spec``, or None; checked before any call."""
@@ -150,7 +150,7 @@ class Provider(abc.ABC):
         """Wait for the operations a step needs done before the next (the core's loop over
         ``progress``): for chains inside one call, such as disks made before the VM that takes them."""
         return operations.settle(lambda pending: self.progress(pending), started,
-                                 timeout=self.operation_timeout, interval=self.operation_interval)
+                                 timeout=self.operation_timeout, interval=self.operation_interval or 1.0)
 
     @abc.abstractmethod
     def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:

@@ -110,7 +110,8 @@ class Waiter:
         """Every operation's outcome, asking the provider about all pending ones each round."""
         return operations.settle(
             lambda pending: self.retry.call(lambda: self.provider.progress(pending), what="operations"), started,
-            timeout=timeout, interval=self.provider.operation_interval, clock=self.clock, sleep=self.sleep)
+            timeout=timeout, interval=self.provider.operation_interval or self.interval, clock=self.clock,
+            sleep=self.sleep)
 
     def snapshots_ready(self, ids: Sequence[str], timeout: float) -> list[Snapshot]:
         return self.poll(

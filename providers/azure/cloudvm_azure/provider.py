@@ -529,7 +529,7 @@ class AzureProvider(Provider):
         """The security groups, whatever an interrupted delete left, and the network once unused."""
         self._remove_pieces(dict.fromkeys(vm.id for vm in vms))
         prefix = self._rid("Microsoft.Network", "virtualNetworks", self.vnet).lower() + "/"
-        nics = self._items("network interface", self.net.network_interfaces)
+        nics = self._listed("nic")
         in_use = any(((c.get("properties") or {}).get("subnet") or {}).get("id", "").lower().startswith(prefix)
                      for nic in nics for c in (nic.get("properties") or {}).get("ipConfigurations") or [])
         vnet = self._get(f"virtual network {self.vnet}", self.net.virtual_networks.get, self.vnet)
@@ -539,33 +539,22 @@ class AzureProvider(Provider):
     def _remove_pieces(self, owners: Mapping[str, str | None]) -> None:
         """NICs, then public IPs and security groups, then disks of these VM names (name -> the
         create's token, or None for any of cloudvm's): one list per kind for the whole batch."""
-        kinds = {"nic": ("network interface", self.net.network_interfaces),
-                 "ip": ("public IP", self.net.public_ip_addresses),
-                 "nsg": ("security group", self.net.network_security_groups), "os": ("disk", self.compute.disks)}
+        kinds = {"nic": "nic", "ip": "ip", "nsg": "nsg", "os": "disk"}  # a VM's piece -> its kind of resource
         found = {}
-        for part, (what, ops) in kinds.items():
+        for part, kind in kinds.items():
             wanted = {_names(vm)[part]: token for vm, token in owners.items()}
-            found[part] = [i["name"] for i in self._items(what, ops) if i["name"] in wanted
+            found[part] = [i["name"] for i in self._listed(kind) if i["name"] in wanted
                            and _ours(i, wanted[i["name"]])]
         for stage in (["nic"], ["ip", "nsg"], ["os"]):
-            self._check([self._begin("disk" if part == "os" else part, item) for part in stage for item in found[part]])
-
-    def _items(self, what: str, ops: Any) -> list[dict[str, Any]]:
-        with mapped(f"list {what}s"):
-            listed = ops.list_by_resource_group(self.resource_group) if what == "disk" else ops.list(
-                self.resource_group)
-            return [_json(i) for i in listed]
+            self._check([self._begin(kinds[part], item) for part in stage for item in found[part]])
 
     def orphans(self) -> list[str]:
         """cloudvm's disks, NICs, public IPs and security groups that nothing uses."""
-        kinds = [("disk", self.compute.disks, "managedBy"),
-                 ("network interface", self.net.network_interfaces, "virtualMachine"),
-                 ("public IP", self.net.public_ip_addresses, "ipConfiguration"),
-                 ("security group", self.net.network_security_groups, "networkInterfaces")]
         found = []
-        for what, ops, user in kinds:
-            items = self._items(what, ops)
-            found += [f"{what} {i['name']} in {self.resource_group} (unused)" for i in items
+        for kind, user in (("disk", "managedBy"), ("nic", "virtualMachine"), ("ip", "ipConfiguration"),
+                           ("nsg", "networkInterfaces")):
+            found += [f"{operations.KINDS[kind][2]} {i['name']} in {self.resource_group} (unused)"
+                      for i in self._listed(kind)
                       if (i.get("tags") or {}).get(tagging.MANAGED) == "true"
                       and not (i.get(user) or (i.get("properties") or {}).get(user))]
         return found
@@ -595,11 +584,7 @@ class AzureProvider(Provider):
 
     def _collections(self) -> list[dict[str, Any]]:
         """cloudvm's restore point collections, as listed (without their restore points)."""
-        try:
-            listed = self._items("restore point collection", self.compute.restore_point_collections)
-        except NotFound:  # no resource group yet
-            return []
-        return [c for c in listed if snapshots.tags_of(c).get(tagging.MANAGED) == "true"]
+        return [c for c in self._listed("snapshot") if snapshots.tags_of(c).get(tagging.MANAGED) == "true"]
 
     def _expanded(self, collection: dict[str, Any]) -> dict[str, Any]:
         name = collection["name"]
