@@ -200,6 +200,8 @@ class Cloud:
         try:
             self._call("prepare", lambda: self.provider.prepare(requests))
             parts = fleets.parts(requests, self.provider.batch_limits.get("launch"), self.provider.fleet_limit)
+            for stage in self.provider.launch_stages:
+                self._finish(self._spread("launch", requests, functools.partial(self.provider.stage, stage), parts))
             began: builtins.list[Started] = self._spread("launch", requests, lambda part: [started(launch(part))],
                                                          parts)
             ids = [i for part in began for i in part.ids]

@@ -79,6 +79,10 @@ class Provider(abc.ABC):
     # How many members of one counted fleet a ``launch`` call takes together (one request for all of
     # them); None: members go like any other VM.
     fleet_limit: ClassVar[int | None] = None
+    # What a create makes before its VMs, a step at a time for the whole batch (Azure: security groups
+    # and public IPs, then NICs): the core calls ``stage(name, part)`` for every part of the batch, waits
+    # for all their operations, then goes on to the next stage and finally to ``launch``.
+    launch_stages: ClassVar[tuple[str, ...]] = ()
     # The host its VMs are reached through (logins, reachability), when not directly: a remote
     # hypervisor whose guests sit on its own networks.
     jump: Jump | None = None
@@ -140,6 +144,11 @@ class Provider(abc.ABC):
         A name already held by a VM with another token raises ``AlreadyExists``. What a create that
         failed made is removed by the core (its VMs) and ``abandon`` (the rest).
         """
+
+    def stage(self, name: str, requests: Sequence[LaunchRequest]) -> list[Operation]:
+        """Start one of ``launch_stages`` for these VMs; the operations still going. Idempotent: a
+        retried stage finds what its first try made."""
+        raise NotImplementedError(f"provider {self.name!r} declares no stage {name!r}")
 
     def progress(self, operations: Sequence[Operation]) -> dict[str, Outcome]:
         """Which of the operations are done, by id, each with the error it ended with (None: it

@@ -92,3 +92,30 @@ def test_a_failed_operation_reaches_the_caller_and_the_batch_goes() -> None:
         cloud.create_many([spec(f"web-{i}") for i in range(5)])
     assert fake.vms == {}
     assert fake.abandoned == [f"web-{i}" for i in range(5)]
+
+
+class Staged(Operating):
+    """A cloud whose VMs need pieces made first, a stage at a time (Azure: network, then NICs)."""
+
+    launch_stages: ClassVar[tuple[str, ...]] = ("network", "nic")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[tuple[str, list[str]]] = []
+
+    def stage(self, name: str, requests: Sequence[LaunchRequest]) -> list[Operation]:
+        self.steps.append((name, [r.spec.name for r in requests]))
+        return [Operation(f"{name}-{r.spec.name}", name, f"{name} of {r.spec.name}") for r in requests]
+
+    def launch(self, requests: Sequence[LaunchRequest]) -> Started:
+        self.steps.append(("launch", [r.spec.name for r in requests]))
+        return super().launch(requests)
+
+
+def test_the_core_advances_the_whole_batch_a_stage_at_a_time() -> None:
+    fake = Staged()
+    cloud = cloudvm.Cloud(fake, retry=RetryPolicy(sleep=lambda _: None), poll_interval=0.01)
+    cloud.create_many([spec(f"web-{i}") for i in range(3)])
+    assert [name for name, _ in fake.steps] == ["network", "network", "nic", "nic", "launch", "launch"]
+    assert fake.asked == [["network-web-0", "network-web-1", "network-web-2"],
+                          ["nic-web-0", "nic-web-1", "nic-web-2"], ["op-web-0", "op-web-1", "op-web-2"]]

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from cloudvm import cloudinit, snapsets
 from cloudvm import tags as tagging
-from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError, Throttled
+from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.operations import Operation, Outcome, Started, first_error
 from cloudvm.provider import Capability, LaunchRequest, Provider
@@ -333,25 +333,24 @@ class AzureProvider(Provider):
             self._subnets[wanted] = self._subnet(spec)
         return self._subnets[wanted]
 
-    def launch(self, requests: Sequence[LaunchRequest]) -> Started:
-        return self._create(list(requests), [self._vm_body(r) for r in requests])
+    launch_stages: ClassVar[tuple[str, ...]] = ("network", "nic")
 
-    def _create(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]], user: str | None = None
-                ) -> Started:
-        """Every VM's chain a stage at a time; the VMs' own operations go back to the core, which waits
-        for the whole batch's together. A chain that fails takes its pieces with it (found by name and
-        token) — unless ARM only asked it to slow down (429: the refused PUT made nothing): the next try
-        takes them up, and ``abandon`` removes them if it never comes."""
-        try:
-            self._check([op for r in requests for op in self._network_stage(r)])
-            self._check([self._nic(r, self._subnet_of(r.spec)) for r in requests])
-            vms = [self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)]
-        except AlreadyExists:
-            raise  # the name's pieces belong to the VM that holds it
-        except BaseException as exc:
-            if not isinstance(exc, Throttled):
-                self.abandon(requests)
-            raise
+    def stage(self, name: str, requests: Sequence[LaunchRequest]) -> list[Operation]:
+        """A VM's security group and public IP (``network``), then its NIC (``nic``); every PUT is
+        idempotent, and ``abandon`` removes the pieces of a create that failed for good."""
+        if name == "network":
+            started = [op for r in requests for op in self._network_stage(r)]
+        else:
+            started = [self._nic(r, self._subnet_of(r.spec)) for r in requests]
+        return [op for op in started if op is not None]
+
+    def launch(self, requests: Sequence[LaunchRequest]) -> Started:
+        return self._start_vms(list(requests), [self._vm_body(r) for r in requests])
+
+    def _start_vms(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]], user: str | None = None
+                   ) -> Started:
+        """The VMs' PUTs, once their NICs are there; the core waits for the whole batch's together."""
+        vms = [self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)]
         return Started([r.spec.name for r in requests], [op for op in vms if op is not None])
 
     def abandon(self, requests: Sequence[LaunchRequest]) -> None:
@@ -433,7 +432,8 @@ class AzureProvider(Provider):
             if found is None or (found.get("tags") or {}).get(tagging.TOKEN) != request.token:
                 raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in "
                                     f"{self.resource_group}") from None
-            return self._begin("vm", request.spec.name, full)  # ours, from a try whose answer was lost
+            # ours, from a try whose answer was lost: its provisioning goes on, to be waited for as it is
+            return Operation(id=f"put vm/{request.spec.name}", scope="vm", what=f"VM {request.spec.name}")
 
     def _scrub(self, tokens: Mapping[str, str]) -> None:
         """Remove every piece failed creates made, by VM name -> the create's token (best effort:
@@ -630,7 +630,7 @@ class AzureProvider(Provider):
         body = {"storageProfile": {"osDisk": attach[0], "dataDisks": attach[1:]},
                 # the OS disk keeps the security type of the VM it came from, and a VM takes only its own
                 **({"securityProfile": {**catalog.TRUSTED_LAUNCH, "securityType": held}} if held else {})}
-        return self._create([request], [body], snapshots.tags_of(collection).get(snapsets.USER))
+        return self._start_vms([request], [body], snapshots.tags_of(collection).get(snapsets.USER))
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         """The collection, and with it its restore point and disk restore points."""
