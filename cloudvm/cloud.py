@@ -68,6 +68,8 @@ class Cloud:
         # guests behind a jump host (a remote hypervisor's private network) are probed from it
         probe = provider.jump.tcp_open if provider.jump else tcp_open
         self.waiter = Waiter(provider, self.retry, interval=poll_interval, probe=probe)
+        if provider.operation_interval is None:  # the provider's own chains wait at the caller's pace too
+            provider.operation_interval = poll_interval
         self.known_hosts = known_hosts if isinstance(known_hosts, KnownHosts) else KnownHosts(known_hosts)
         self._sizes: dict[Size, ResolvedSize] = {}
         self._images: dict[str, str] = {}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -56,7 +55,8 @@ class AzureProvider(Provider):
 
     ``DefaultAzureCredential`` unless a credential (or ``"module:Class"`` naming one) is given; the resource group
     is created (tagged) when missing. ``base_url`` points the clients elsewhere
-    (``connection_verify=`` names a CA bundle for it; on loopback operations are polled often).
+    (``connection_verify=`` names a CA bundle for it). ``polling_interval``: the longest pause between
+    looks at running operations (ARM suggests 2 to 10 s); by default the caller's ``poll_interval``.
     """
 
     name = "azure"
@@ -88,8 +88,7 @@ class AzureProvider(Provider):
         self.options: dict[str, Any] = {"retry_total": 0, "raw_response_hook": note_rate_limits}
         if connection_verify is not None:
             self.options["connection_verify"] = connection_verify
-        loopback = bool(base_url) and urllib.parse.urlsplit(base_url or "").hostname in ("127.0.0.1", "localhost")
-        self.operation_interval = polling_interval if polling_interval is not None else 0.05 if loopback else 5.0
+        self.operation_interval = polling_interval
         self.operation_timeout = operation_timeout
         self.parallel_calls = dict.fromkeys(self.batch_limits, max(1, int(concurrency)))
         self._clients: dict[str, Any] = {}
