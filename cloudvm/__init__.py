@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
     from cloudvm.provider import Capability
     from cloudvm.retry import RetryPolicy
-    from cloudvm.spec import Disk, Ingress, Network, Size, SSHAccess, VMSpec
+    from cloudvm.spec import Disk, Ingress, Network, Size, Spot, SSHAccess, VMSpec
 
 # Public name -> the module that defines it, imported on first use (PEP 562): `import cloudvm`
 # stays cheap for scripts that only need part of it, and pydantic loads with the first spec.
@@ -29,11 +29,12 @@ _LAZY = {
     "Cloud": "cloudvm.cloud", "CloudVMError": "cloudvm.errors", "Capability": "cloudvm.provider",
     "RetryPolicy": "cloudvm.retry", "Environment": "cloudvm.environment",
     **dict.fromkeys(("VM", "DiskInfo", "ResolvedSize", "Snapshot", "SnapshotState", "VMState"), "cloudvm.model"),
-    **dict.fromkeys(("Disk", "Ingress", "Network", "Size", "SSHAccess", "VMSpec"), "cloudvm.spec"),
+    **dict.fromkeys(("Disk", "Ingress", "Network", "Size", "Spot", "SSHAccess", "VMSpec"), "cloudvm.spec"),
 }
 __all__ = [
     "VM", "Capability", "Cloud", "CloudVMError", "Disk", "DiskInfo", "Environment", "Ingress", "Network",
-    "ResolvedSize", "RetryPolicy", "SSHAccess", "Size", "Snapshot", "SnapshotState", "VMSpec", "VMState", "connect",
+    "ResolvedSize", "RetryPolicy", "SSHAccess", "Size", "Snapshot", "SnapshotState", "Spot", "VMSpec", "VMState",
+    "connect",
     "errors",
 ]
 

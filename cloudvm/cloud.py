@@ -153,7 +153,8 @@ class Cloud:
             size=self._sizes[spec.size],
             image=self._images[spec.image] if resolve_image else spec.image,
             token=token,
-            tags={**spec.tags, **owner, **tagging.system_tags(spec.name, token)},
+            tags={**spec.tags, **owner, **tagging.system_tags(spec.name, token),
+                  **({tagging.SPOT: spec.spot.on_interruption} if spec.spot else {})},
         )
 
     @functools.cached_property

@@ -64,6 +64,8 @@ class VM:
     tags: dict[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     ssh_user: str | None = None
+    spot: bool = False  # runs on spare capacity the cloud may take back
+    interrupted: str | None = None  # the cloud took it back: its reason (the VM is stopped or gone)
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property

@@ -99,6 +99,7 @@ class Provider(abc.ABC):
             Capability.DATA_DISKS: bool(spec.disks),
             Capability.KEEP_DISKS: any(d.keep for d in spec.disks),
             Capability.ENCRYPTION_KEYS: spec.encryption_key is not None,
+            Capability.SPOT: spec.spot is not None,
         }
         missing = [cap.value for cap, needed in needs.items() if needed and cap not in self.capabilities]
         if missing:

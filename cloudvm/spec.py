@@ -169,6 +169,16 @@ class SSHAccess(SpecModel):
         return tuple(k.strip() for k in keys)
 
 
+class Spot(SpecModel):
+    """Spare capacity at a discount (spot, preemptible), which the cloud takes back at short notice.
+    ``max_price``: the most to pay an hour, in US dollars (None: up to the on-demand price).
+    ``on_interruption``: what the cloud does with a VM it takes back — delete it, or stop it with its
+    disks kept, where the cloud can."""
+
+    max_price: float | None = Field(default=None, gt=0, le=10000)
+    on_interruption: Literal["delete", "stop"] = "delete"
+
+
 class VMSpec(SpecModel):
     """Everything needed to create one VM, the same on every provider."""
 
@@ -185,6 +195,7 @@ class VMSpec(SpecModel):
     # alias/NAME or alias ARN), a GCP Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K),
     # an Azure disk encryption set's resource id.
     encryption_key: str | None = Field(default=None, min_length=1, max_length=2048)
+    spot: Spot | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     extra: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

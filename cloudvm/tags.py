@@ -16,6 +16,7 @@ TOKEN = "cloudvm-token"
 COPIED_FROM = "cloudvm-copied-from"  # on a DR copy: the id of the snapshot it copies
 USER = "cloudvm-user"  # a VM's login user, where the cloud keeps none of its own
 IMAGE = "cloudvm-image"  # the image a VM booted from, where the cloud keeps none of its own
+SPOT = "cloudvm-spot"  # a spot VM's declaration: what the cloud does when it takes it back (delete, stop)
 SYSTEM_KEYS = frozenset({MANAGED, NAME, TOKEN})
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "Target", "cloud", "run_id", "ssh_key", "make_spec",
     "test_undeclared_capabilities_raise_unsupported", "test_invalid_spec_creates_nothing",
     "test_lifecycle_snapshot_and_restore", "test_create_many_list_and_delete", "test_same_name_one_wins",
+    "test_a_spot_vm_says_so",
 ]
 
 
@@ -97,11 +98,13 @@ def test_undeclared_capabilities_raise_unsupported(cloud: cloudvm.Cloud, make_sp
         Capability.PUBLIC_IP: lambda: cloud.create(make_spec("public", network=cloudvm.Network(public_ip=True))),
         Capability.DATA_DISKS: lambda: cloud.create(make_spec("disks", disks=[cloudvm.Disk(size_gib=1)])),
         Capability.ENCRYPTION_KEYS: lambda: cloud.create(make_spec("cmk", encryption_key="a-key")),
+        Capability.SPOT: lambda: cloud.create(make_spec("spot", spot=cloudvm.Spot())),
     }
     for capability, call in calls.items():
         if capability not in caps:
-            with pytest.raises(Unsupported):
+            with pytest.raises(Unsupported) as refused:
                 call()
+            assert capability is not Capability.SPOT or "spot" in str(refused.value)
     assert cloud.list(tags={"run": make_spec("x").tags["run"]}) == []
 
 
@@ -238,4 +241,17 @@ def test_same_name_one_wins(conformance_target: Target, cloud: cloudvm.Cloud, ma
         assert [vm.name for vm in cloud.list(tags={"run": spec.tags["run"]})] == [spec.name]
     finally:
         cloud.delete([vm for vm in cloud.list(tags={"run": spec.tags["run"]})])
+    _assert_gone(conformance_target, cloud, spec.name)
+
+
+def test_a_spot_vm_says_so(conformance_target: Target, cloud: cloudvm.Cloud, make_spec: Any) -> None:
+    """A spot VM runs on spot capacity and says so, and goes like any other VM."""
+    if Capability.SPOT not in cloud.capabilities:
+        pytest.skip(f"{conformance_target.provider} has no spot capacity")
+    spec = make_spec("spot", spot=cloudvm.Spot())
+    vm = cloud.create(spec, wait="running")
+    try:
+        assert vm.spot and cloud.get(vm.id).spot and not cloud.get(vm.id).interrupted
+    finally:
+        cloud.delete(vm)
     _assert_gone(conformance_target, cloud, spec.name)

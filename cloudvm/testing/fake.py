@@ -30,7 +30,7 @@ class FakeProvider(Provider):
     name = "fake"
     capabilities = frozenset({Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.DATA_DISKS,
                               Capability.PUBLIC_IP, Capability.INGRESS_RULES, Capability.KEEP_DISKS,
-                              Capability.CONSOLE_OUTPUT, Capability.HOST_KEYS})
+                              Capability.CONSOLE_OUTPUT, Capability.HOST_KEYS, Capability.SPOT})
     images = frozenset({"cloudvm-tiny", "debian-12", "ubuntu-24.04"})
 
     def __init__(self, *, boot_seconds: float = 0.0, clock: Callable[[], float] | None = None,
@@ -89,10 +89,17 @@ class FakeProvider(Provider):
             image=request.spec.image, region="fake-1", private_ips=(f"10.0.0.{n % 250 + 1}",),
             disks=tuple(DiskInfo(f"{vm_id}-disk-{i}", d.size_gib) for i, d in enumerate(request.spec.disks)),
             tags=dict(request.tags), created_at=self.calendar(),
-            ssh_user=request.spec.ssh.user if request.spec.ssh else None,
+            ssh_user=request.spec.ssh.user if request.spec.ssh else None, spot=request.spec.spot is not None,
         )
         self.booted_at[vm_id] = self.clock()
         return vm_id
+
+    def interrupt(self, vm_id: str, reason: str = "spot capacity reclaimed") -> None:
+        """Take a spot VM back as a cloud does: stopped with its disks when it asked for that,
+        otherwise terminated (and gone at the next describe after that, as deleted VMs go)."""
+        vm = self.vms[vm_id]
+        stops = vm.tags.get(tagging.SPOT) == "stop"
+        self.vms[vm_id] = replace(vm, state=VMState.STOPPED if stops else VMState.TERMINATED, interrupted=reason)
 
     def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
         self._enter("describe")

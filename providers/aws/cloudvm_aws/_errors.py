@@ -20,6 +20,9 @@ _BY_CODE: dict[str, type[errors.CloudVMError]] = {
     "RequestLimitExceeded": errors.Throttled,
     "Throttling": errors.Throttled,
     "InsufficientInstanceCapacity": errors.CapacityUnavailable,
+    # spot: the price asked is below the market's, or the account's spot requests are at their limit
+    "SpotMaxPriceTooLow": errors.CapacityUnavailable,
+    "MaxSpotInstanceCountExceeded": errors.CapacityUnavailable,
     "InstanceLimitExceeded": errors.QuotaExceeded,
     "VcpuLimitExceeded": errors.QuotaExceeded,
     "VolumeLimitExceeded": errors.QuotaExceeded,

@@ -245,6 +245,46 @@ class Images:
         return out
 
 
+@dataclass
+class Interruptions:
+    """Spot instances EC2 took back (moto never does): terminated as any instance is, told with the
+    state reason EC2 gives an interruption (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/
+    spot-interruptions.html) in DescribeInstances."""
+
+    CODE = "Server.SpotInstanceTermination"
+    MESSAGE = "Server.SpotInstanceTermination: Spot instance termination"
+    taken: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, instance_id: str) -> None:
+        with self.lock:
+            self.taken.add(instance_id)
+
+    def told(self, answer: bytes) -> bytes:
+        from xml.etree import ElementTree as ET
+
+        with self.lock:
+            taken = set(self.taken)
+        if not taken:
+            return answer
+        root = ET.fromstring(answer)
+        namespace = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+        ET.register_namespace("", namespace.strip("{}"))
+        for item in root.findall(".//{*}instancesSet/{*}item"):
+            if item.findtext("{*}instanceId") not in taken:
+                continue
+            reason = item.find("{*}stateReason")
+            if reason is None:
+                reason = ET.SubElement(item, f"{namespace}stateReason")
+            for tag, text in (("code", self.CODE), ("message", self.MESSAGE)):
+                element = reason.find(f"{{*}}{tag}")
+                if element is None:
+                    element = ET.SubElement(reason, f"{namespace}{tag}")
+                element.text = text
+        out: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        return out
+
+
 _UNLIMITED_BY_DEFAULT = re.compile(r"^t(3|3a|4g)\.")
 
 

@@ -60,6 +60,7 @@ def _tier(tier: str, size_gib: int) -> dict[str, Any]:
             "Throughput": SSD_MIBPS}
 DATA_DEVICES = [f"/dev/sd{c}" for c in "fghijklmnopqrstu"]
 USER_DATA_BYTES = 16384
+SPOT_INTERRUPTED = "Server.SpotInstanceTermination"
 MAX_TAGS, OWN_TAGS = 50, 12  # a resource's tags, and those cloudvm keeps for its own (system, backup, snapshot)
 
 
@@ -68,6 +69,24 @@ def _credits(instance_type: str) -> dict[str, Any]:
     which bills every minute above the baseline (https://docs.aws.amazon.com/ec2/latest/instancetypes/
     burstable-performance-instances-unlimited-mode.html); a spec that wants more names a non-burstable type."""
     return {"CreditSpecification": {"CpuCredits": "standard"}} if instance_type.startswith("t") else {}
+
+
+def _market(spec: VMSpec) -> dict[str, Any]:
+    """A one-time spot request in the launch itself, terminated when EC2 takes it back
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_SpotMarketOptions.html); no
+    ``MaxPrice``: up to the on-demand price."""
+    if spec.spot is None:
+        return {}
+    price = {"MaxPrice": f"{spec.spot.max_price:g}"} if spec.spot.max_price else {}
+    return {"InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {
+        "SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate", **price}}}
+
+
+def _interruption(inst: dict[str, Any]) -> str | None:
+    """Why EC2 took a spot instance back, from its state reason
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-interruptions.html)."""
+    reason = inst.get("StateReason") or {}
+    return reason.get("Message") or reason["Code"] if reason.get("Code") == SPOT_INTERRUPTED else None
 
 
 def _identity(inst: dict[str, Any]) -> tuple[str, str | None]:
@@ -113,7 +132,7 @@ class AWSProvider(Provider):
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
-        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS,
+        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT,
     })
     # A named VM is launched by its own RunInstances (EC2 applies a call's tags, names included, to every
     # instance it makes), a counted fleet's chunk by one (``fleet_limit``); a few launches in flight keep
@@ -187,6 +206,10 @@ class AWSProvider(Provider):
                                                      "values over 256 characters")
         if spec.encryption_key and not catalog.KMS_KEY.match(spec.encryption_key):
             raise InvalidSpec("encryption_key", "EBS takes a KMS key by id, ARN, alias/NAME or alias ARN")
+        if spec.spot and spec.spot.on_interruption == "stop":  # stop needs a persistent request, which
+            # outlives its instance (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interruption-behavior.html)
+            raise InvalidSpec("spot.on_interruption", "cloudvm launches EC2 spot VMs as one-time requests, which "
+                                                      "are terminated when interrupted: use 'delete'")
 
     def resolve_size(self, size: Size) -> ResolvedSize:
         assert size.instance_type is not None  # shapes are matched by the core against offers()
@@ -348,7 +371,7 @@ class AWSProvider(Provider):
             "ImageId": image_id, "InstanceType": request.size.type_name, "UserData": user_data,
             "BlockDeviceMappings": devices,
             "TagSpecifications": [{"ResourceType": kind, "Tags": tag_list(tags)} for kind in ("instance", "volume")],
-            **_credits(request.size.type_name),
+            **_credits(request.size.type_name), **_market(request.spec),
             # IMDSv2 only (a token first: no credentials for a server-side request forgery), two hops
             # so containers on the VM reach it too:
             # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-options.html
@@ -470,7 +493,8 @@ class AWSProvider(Provider):
                                  m["DeviceName"] == root, m["DeviceName"])
                         for m in inst.get("BlockDeviceMappings", [])),
             tags={k: v for k, v in tags.items() if k not in ("Name", tagging.USER)},
-            created_at=inst.get("LaunchTime"), ssh_user=tags.get(tagging.USER), raw=inst,
+            created_at=inst.get("LaunchTime"), ssh_user=tags.get(tagging.USER),
+            spot=inst.get("InstanceLifecycle") == "spot", interrupted=_interruption(inst), raw=inst,
         )
 
     # -- lifecycle ----------------------------------------------------------------

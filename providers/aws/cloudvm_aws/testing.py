@@ -198,6 +198,7 @@ class FaultProxy:
         self.images = ec2_rules.Images()
         self.credits = ec2_rules.Credits()
         self.offerings = ec2_rules.Offerings()
+        self.interruptions = ec2_rules.Interruptions()
         self.faults: list[Fault] = []
         self.seen: list[str] = []
         self.requests: list[tuple[str, dict[str, list[str]]]] = []  # (action, parameters), as they came
@@ -216,6 +217,12 @@ class FaultProxy:
     def inject(self, action: str, kind: str, times: int = 1, **options: Any) -> None:
         with self._lock:
             self.faults.append(Fault(action, kind, times, **options))
+
+    def interrupt(self, ec2: Any, instance_id: str) -> None:
+        """Take a spot instance back as EC2 does: terminated, its state reason saying why (``ec2``: a
+        client of the moto server behind the proxy, or of the proxy)."""
+        self.interruptions.take(instance_id)
+        ec2.terminate_instances(InstanceIds=[instance_id])
 
     def count(self, action: str) -> int:
         return self.seen.count(action)
@@ -314,6 +321,8 @@ class FaultProxy:
                     reply = proxy.images.told(reply)
                 if status == 200 and action == "DescribeInstanceCreditSpecifications":
                     reply = proxy.credits.told(reply)
+                if status == 200 and action == "DescribeInstances":
+                    reply = proxy.interruptions.told(reply)
                 if status == 200 and action == "GetConsoleOutput":
                     reply = ec2_rules.console_told(reply)
                 if fault and fault.kind == "drop":
