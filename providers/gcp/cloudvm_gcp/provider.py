@@ -66,6 +66,11 @@ def _uefi(resource: dict[str, Any]) -> bool:
     return any(f.get("type") == "UEFI_COMPATIBLE" for f in resource.get("guestOsFeatures") or [])
 
 
+def _spot(instance: dict[str, Any]) -> bool:
+    scheduling = instance.get("scheduling") or {}
+    return scheduling.get("provisioningModel") == "SPOT" or bool(scheduling.get("preemptible"))
+
+
 def _last(link: str) -> str:
     return link.rsplit("/", 1)[-1]
 
@@ -85,7 +90,7 @@ class GCPProvider(Provider):
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
-        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS,
+        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT,
     })
     # instances.insert, delete, start, stop and reset take one VM each: the core sends ``concurrency`` at once
     # (the per-minute quota windows are the limit; their 403s are waited out).
@@ -218,6 +223,9 @@ class GCPProvider(Provider):
         if spec.encryption_key and not catalog.KMS_KEY.match(spec.encryption_key):
             raise InvalidSpec("encryption_key", "Compute Engine takes a Cloud KMS key by its resource name: "
                                                 "projects/P/locations/L/keyRings/R/cryptoKeys/K")
+        if spec.spot and spec.spot.max_price is not None:  # https://cloud.google.com/compute/docs/instances/spot#pricing
+            raise InvalidSpec("spot.max_price", "Compute Engine takes no price for Spot VMs: they run at the current "
+                                                "Spot price until preempted; leave max_price out")
 
     def resolve_image(self, image: str) -> str:
         path = urllib.parse.urlsplit(image).path.split("/compute/v1/")[-1].lstrip("/")
@@ -286,6 +294,9 @@ class GCPProvider(Provider):
             "networkInterfaces": [{**nic, **({"accessConfigs": access} if access else {})}],
             "metadata": {"items": [{"key": k, "value": v} for k, v in items.items()]},
             "tags": {"items": [self._ingress(spec, nic["network"])[0]] if spec.network.ingress else []},
+            # https://cloud.google.com/compute/docs/instances/create-use-spot
+            **({"scheduling": {"provisioningModel": "SPOT", "instanceTerminationAction": (
+                "STOP" if spec.spot.on_interruption == "stop" else "DELETE")}} if spec.spot else {}),
             **({"shieldedInstanceConfig": SHIELDED} if uefi else {}),
         }
 
@@ -427,10 +438,24 @@ class GCPProvider(Provider):
 
     def describe(self, ids: Sequence[str] | None = None, tags: dict[str, str] | None = None) -> list[VM]:
         wanted = {tagging.MANAGED: "true", **(tags or {})}
-        vms = [self._vm(i) for i in self._instances(ids, wanted)]
+        instances = list(self._instances(ids, wanted))
+        taken = self._preempted([i for i in instances if _spot(i) and i["status"] in ("STOPPING", "TERMINATED")])
+        vms = [self._vm(i, taken.get(i["id"])) for i in instances]
         return [vm for vm in vms if tagging.matches(vm.tags, wanted)]
 
-    def _vm(self, inst: dict[str, Any]) -> VM:
+    def _preempted(self, stopped: list[dict[str, Any]]) -> dict[str, str]:
+        """Instance id -> why, for the stopped Spot VMs Compute Engine took back since they last started
+        (its ``compute.instances.preempted`` operations); no call when no Spot VM is stopped."""
+        if not stopped:
+            return {}
+        since = {i["id"]: i.get("lastStartTimestamp") or i["creationTimestamp"] for i in stopped}
+        ops = self._list("zone_operations", "preemptions", **self._scope(),
+                         filter='operationType = "compute.instances.preempted"')
+        return {op["targetId"]: op.get("statusMessage") or "preempted" for op in ops
+                if op.get("targetId") in since and datetime.fromisoformat(op["insertTime"]) >= datetime.fromisoformat(
+                    since[op["targetId"]])}
+
+    def _vm(self, inst: dict[str, Any], interrupted: str | None = None) -> VM:
         meta = _metadata(inst)
         nic = (inst.get("networkInterfaces") or [{}])[0]
         tags = json.loads(meta[TAGS_KEY]) if TAGS_KEY in meta else dict(inst.get("labels") or {})
@@ -444,7 +469,7 @@ class GCPProvider(Provider):
             disks=tuple(DiskInfo(_last(d["source"]), float(d.get("diskSizeGb") or 0), bool(d.get("boot")),
                                  d.get("deviceName")) for d in inst.get("disks") or []),
             tags=tags, created_at=datetime.fromisoformat(inst["creationTimestamp"]), ssh_user=meta.get(USER_KEY),
-            raw=inst,
+            spot=_spot(inst), interrupted=interrupted, raw=inst,
         )
 
     # -- lifecycle ---------------------------------------------------------------------

@@ -69,6 +69,12 @@ class FakeComputeEngine:
         self.fake.faults.append(fault)
         return fault
 
+    def preempt(self, name: str, zone: str = "us-central1-a", project: str = PROJECT) -> None:
+        """Take the Spot VM ``name`` back, as Compute Engine does when it needs the capacity."""
+        with self.fake.compute.lock:
+            self.fake.compute.settle()
+            self.fake.api.preempt(f"projects/{project}/zones/{zone}/instances/{name}")
+
     def count(self, method: str) -> int:
         return self.fake.calls[method]
 

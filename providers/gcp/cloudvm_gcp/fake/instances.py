@@ -58,6 +58,26 @@ def _attached(disk: dict[str, Any], request: dict[str, Any], index: int) -> dict
             "architecture": disk["architecture"]}
 
 
+def _scheduling(asked: dict[str, Any]) -> dict[str, Any]:
+    """Scheduling as Compute Engine keeps it: a Spot VM stops when preempted unless told to go, and is never
+    live-migrated or restarted (https://cloud.google.com/compute/docs/instances/spot)."""
+    scheduling = {"onHostMaintenance": "MIGRATE", "automaticRestart": True, "preemptible": False,
+                  "provisioningModel": "STANDARD", **asked}
+    if scheduling["provisioningModel"] not in ("STANDARD", "SPOT"):
+        raise ApiError(400, "invalid", "Invalid value for field 'resource.scheduling.provisioningModel': "
+                                       f"'{scheduling['provisioningModel']}'.")
+    if scheduling["provisioningModel"] != "SPOT":
+        return scheduling
+    action = scheduling.setdefault("instanceTerminationAction", "STOP")
+    if action not in ("STOP", "DELETE"):
+        raise ApiError(400, "invalid", f"Invalid value for field 'resource.scheduling.instanceTerminationAction': "
+                                       f"'{action}'.")
+    if asked.get("automaticRestart") or asked.get("onHostMaintenance") == "MIGRATE":
+        raise ApiError(400, "invalid", "Invalid value for field 'resource.scheduling': Spot VMs cannot be "
+                                       "live-migrated or restarted automatically.")
+    return {**scheduling, "automaticRestart": False, "onHostMaintenance": "TERMINATE"}
+
+
 class ComputeApi(Disks, Networking, MachineImages):
     """Every method the fake serves."""
 
@@ -101,8 +121,7 @@ class ComputeApi(Disks, Networking, MachineImages):
             "metadata": {"kind": "compute#metadata", "fingerprint": _fingerprint(), "items": metadata.get("items")
                          or []},
             "tags": {"items": (body.get("tags") or {}).get("items") or [], "fingerprint": _fingerprint()},
-            "scheduling": {"onHostMaintenance": "MIGRATE", "automaticRestart": True, "preemptible": False,
-                           "provisioningModel": "STANDARD", **(body.get("scheduling") or {})},
+            "scheduling": _scheduling(body.get("scheduling") or {}),
             "cpuPlatform": "Intel Cascade Lake", "startRestricted": False,
             "deletionProtection": bool(body.get("deletionProtection")), "fingerprint": _fingerprint(),
             **({"shieldedInstanceConfig": shielded} if shielded else {}),
@@ -274,6 +293,23 @@ class ComputeApi(Disks, Networking, MachineImages):
             instance["status"] = "STOPPING"
             self.c.later(self.c.timing.stop, path, None, lambda: self._release_disks(instance))
         return op
+
+    def preempt(self, path: str) -> None:
+        """Take a Spot VM back as Compute Engine does: a ``compute.instances.preempted`` operation on it, then
+        the VM stopped or deleted as its ``instanceTerminationAction`` says
+        (https://cloud.google.com/compute/docs/instances/spot#preemption-process)."""
+        instance = self.c.get(path)
+        scheduling = instance["scheduling"]
+        if scheduling.get("provisioningModel") != "SPOT" or instance["status"] != "RUNNING":
+            raise ValueError(f"{path} is not a running Spot VM")
+        op = self.c.operation(path.rsplit("/instances/", 1)[0], "compute.instances.preempted", path, instance["id"])
+        op["statusMessage"] = "Instance was preempted."
+        self.c.cancel(path)
+        instance["status"] = "STOPPING"
+        if scheduling.get("instanceTerminationAction") == "DELETE":
+            self.c.later(self.c.timing.stop, path, None, lambda: self._release_disks(instance))
+        else:
+            self.c.later(self.c.timing.stop, path, "TERMINATED", lambda: instance.update(lastStopTimestamp=now_text()))
 
     def _release(self, instance: dict[str, Any], attached: dict[str, Any], *, deleting: bool) -> None:
         disk = self.c.find(relative(attached["source"]))

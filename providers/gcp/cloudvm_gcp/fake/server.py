@@ -121,6 +121,13 @@ def _name(body: Any) -> list[str]:
     return [body["name"]] if isinstance(body, dict) and isinstance(body.get("name"), str) else []
 
 
+def _targets(body: Any) -> list[str]:
+    """What a fault's ``target`` may name in a request body besides the path: the resource's name, or
+    its provisioning model (``SPOT``: only Spot VMs' inserts)."""
+    model = (body.get("scheduling") or {}).get("provisioningModel") if isinstance(body, dict) else None
+    return [*_name(body), *([model] if isinstance(model, str) else [])]
+
+
 def _route(method_id: str) -> Route:
     info = discovery.method(method_id)
     pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", info["path"])
@@ -148,7 +155,7 @@ class Handler(JSONHandler):
         try:
             body = self._body(route, raw)
             self._authorize(route, path, body)
-            fault = fake.take_fault(route.method_id, {*params.values(), *_name(body)})
+            fault = fake.take_fault(route.method_id, {*params.values(), *_targets(body)})
             if fake.limits is not None and not fake.limits.admit(route.method_id):
                 fault = Fault(route.method_id, "rate403")  # the project's per-minute quota is spent
             elif fake.limits is not None:
