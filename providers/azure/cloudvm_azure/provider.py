@@ -68,7 +68,7 @@ class AzureProvider(Provider):
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
-        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS,
+        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT,
     })
 
     def __init__(self, subscription_id: str | None = None, resource_group: str | None = None,
@@ -423,7 +423,7 @@ class AzureProvider(Provider):
             "hardwareProfile": {"vmSize": request.size.type_name},
             "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"primary": True,
                                                                                 "deleteOption": "Delete"}}]},
-            "diagnosticsProfile": BOOT_DIAGNOSTICS, **body}}
+            "diagnosticsProfile": BOOT_DIAGNOSTICS, **_priority(request.spec), **body}}
         try:
             return self._begin("vm", request.spec.name, full, headers={"If-None-Match": "*"})  # any SDK generation
         except AlreadyExists:
@@ -484,7 +484,7 @@ class AzureProvider(Provider):
             disks=tuple(DiskInfo(d.get("name", ""), float(d.get("diskSizeGB") or 0), root,
                                  "os" if root else f"lun{d.get('lun')}") for d, root in disks),
             tags={k: v for k, v in tags.items() if k not in OWN_TAGS}, ssh_user=tags.get(tagging.USER),
-            created_at=_when(props.get("timeCreated")), raw=vm)
+            created_at=_when(props.get("timeCreated")), spot=props.get("priority") == "Spot", raw=vm)
 
     def _size(self, name: str) -> ResolvedSize | None:
         if not self._sizes:
@@ -666,6 +666,15 @@ def _ours(item: dict[str, Any], token: str | None) -> bool:
 def _version_key(version: str) -> tuple[int, ...]:
     """Image versions compare by their numbers (``24.04.202611010``), as Azure picks ``latest``."""
     return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def _priority(spec: VMSpec) -> dict[str, Any]:
+    """Azure Spot: evicted VMs deallocated (kept, disks and all) or deleted; a max price of -1 means
+    evicted for capacity only, never for price (https://learn.microsoft.com/azure/virtual-machines/spot-vms)."""
+    if spec.spot is None:
+        return {}
+    return {"priority": "Spot", "evictionPolicy": "Deallocate" if spec.spot.on_interruption == "stop" else "Delete",
+            "billingProfile": {"maxPrice": spec.spot.max_price or -1}}
 
 
 def _json(model: Any) -> dict[str, Any]:

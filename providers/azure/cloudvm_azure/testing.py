@@ -86,7 +86,8 @@ class FakeResourceManager:
     def inject(self, method: str, kind: str, fault: str, *, times: int = 1, **details: Any) -> Fault:
         """Make the next ``times`` ``method`` requests on ``kind`` (e.g. ``PUT virtualMachines``) fail:
         ``throttle`` (429 with Retry-After), ``error`` (status/code given), ``drop`` (the work is done,
-        the connection closes before the answer) or ``allocation`` (the operation ends AllocationFailed)."""
+        the connection closes before the answer), ``allocation`` (the operation ends AllocationFailed) or
+        ``spot`` (the same, for Spot VMs only)."""
         made = Fault(method, kind, fault, times, **details)
         self.fake.faults.append(made)
         return made
@@ -167,6 +168,13 @@ class FakeResourceManager:
         except urllib.error.HTTPError as exc:
             answer = exc.read()
             return exc.code, dict(exc.headers), json.loads(answer) if answer else None
+
+    def evict(self, name: str) -> None:
+        """Take the Spot VM ``name`` back, through ARM's own ``simulateEviction``."""
+        status, _, answer = self.request("POST", f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/"
+                                                 f"providers/Microsoft.Compute/virtualMachines/{name}/simulateEviction"
+                                                 "?api-version=2024-03-01")
+        assert status == 204, answer
 
     def resources(self) -> list[dict[str, Any]]:
         with self.fake.arm.lock:

@@ -117,6 +117,21 @@ def _size(arm: Arm, vm: dict[str, Any]) -> str:
     return str(size)
 
 
+def _check_priority(props: dict[str, Any]) -> None:
+    """Spot fields belong to Spot VMs; a max price is -1 (evicted for capacity only) or above zero
+    (https://learn.microsoft.com/azure/virtual-machines/spot-vms#pricing)."""
+    priority = props.get("priority") or "Regular"
+    price = (props.get("billingProfile") or {}).get("maxPrice")
+    if priority != "Spot" and (props.get("evictionPolicy") or price is not None):
+        raise ArmError(400, "InvalidParameter", "Eviction policy and max price can be set only for Azure Spot "
+                                                "virtual machines.", target="evictionPolicy")
+    if price is not None and price != -1 and price <= 0:
+        raise ArmError(400, "InvalidParameter", f"The value {price} of parameter 'billingProfile.maxPrice' is "
+                                                "invalid: use -1 or a price above 0.", target="billingProfile.maxPrice")
+    if priority == "Spot":
+        props.setdefault("evictionPolicy", "Deallocate")
+
+
 def _subscription(vm: dict[str, Any]) -> str:
     return str(vm["id"].split("/")[2])
 
@@ -135,6 +150,7 @@ def vm(arm: Arm, machine: dict[str, Any], body: dict[str, Any], old: dict[str, A
     check_names(machine, windows)
     check_login(props.get("osProfile") or {}, windows)
     check_custom_data(props.get("osProfile") or {})
+    _check_priority(props)
     quotas.check(arm, _subscription(machine), machine.get("location", ""), size)
     from_image = resources.create_option(os_disk) == "FromImage"
     security = _security(machine)

@@ -19,7 +19,7 @@ _KINDS = {kind.lower(): kind for kind in KINDS}
 _NAMESPACES = {COMPUTE.lower(): COMPUTE, NETWORK.lower(): NETWORK}
 # POST actions (and the instance view, a GET) by resource type.
 ACTIONS = {f"{COMPUTE}/virtualMachines": ("start", "powerOff", "deallocate", "restart", "instanceView",
-                                          "retrieveBootDiagnosticsData")}
+                                          "retrieveBootDiagnosticsData", "simulateEviction")}
 
 
 @dataclass(frozen=True)

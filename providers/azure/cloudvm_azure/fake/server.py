@@ -242,7 +242,8 @@ class Handler(JSONHandler):
         resource = resources.put(arm, route.rid, route.kind, body)
         arm.failures.pop(route.rid.lower(), None)
         error = None
-        if fault and fault.fault == "allocation":
+        spot = (body.get("properties") or {}).get("priority") == "Spot"
+        if fault and (fault.fault == "allocation" or (fault.fault == "spot" and spot)):
             error = {"code": "AllocationFailed", "message": "Allocation failed. We do not have sufficient capacity "
                                                             "for the requested VM size in this region."}
             arm.pending.append((0, lambda: resource["properties"].update(provisioningState="Failed")))
@@ -288,6 +289,8 @@ class Handler(JSONHandler):
         if route.action == "retrieveBootDiagnosticsData":
             return 200, diagnostics.uris(arm, vm, self.headers.get("Host", "127.0.0.1")), {}
         key = route.rid.lower()
+        if route.action == "simulateEviction":
+            return self._evict(vm)
         if route.action == "start" and arm.power.get(key) == "deallocated":  # its cores come back into use
             quotas.check(arm, route.subscription, vm["location"], vm["properties"]["hardwareProfile"]["vmSize"],
                          but=vm["id"])
@@ -299,6 +302,19 @@ class Handler(JSONHandler):
         self._power(key, now, then, delay)
         return 202, None, operations.begin(arm, call, COMPUTE, vm["location"], delay, "virtualMachines",
                                            poll_location=True)
+
+    def _evict(self, vm: dict[str, Any]) -> Answer:
+        """A Spot VM taken back as its eviction policy says: deallocated, or deleted with what goes with it
+        (https://learn.microsoft.com/azure/virtual-machines/spot-vms#eviction-policy)."""
+        arm = self.server.fake.arm
+        if vm["properties"].get("priority") != "Spot":
+            raise ArmError(409, "OperationNotAllowed", "Eviction can only be simulated for Spot virtual machines.")
+        if vm["properties"].get("evictionPolicy") == "Delete":
+            resources.delete(arm, vm)
+            arm.power[vm["id"].lower()] = "stopping"
+        else:
+            self._power(vm["id"], "deallocating", "deallocated", arm.timing.stop)
+        return 204, None, {}
 
     def _power(self, rid: str, now: str, then: str, delay: float) -> None:
         arm, key = self.server.fake.arm, rid.lower()
