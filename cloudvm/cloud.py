@@ -163,6 +163,12 @@ class Cloud:
         offers: builtins.list[Offer] | None = self._call("offers", self.provider.offers)
         return offers
 
+    def on_demand_price(self, size: ResolvedSize) -> float | None:
+        """The hourly on-demand price of ``size`` here, where the provider lists prices: what a spot
+        VM without a ``max_price`` pays at most."""
+        offer = next((o for o in self._offers or [] if o.size.type_name == size.type_name), None)
+        return offer.price if offer is not None and offer.price != float("inf") else None
+
     def resolve_size(self, size: Size) -> ResolvedSize:
         """What ``size`` becomes here: a named type as the provider checks it, a shape as the cheapest
         type on offer that fits (``InvalidSpec`` when none does)."""

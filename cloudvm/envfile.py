@@ -11,13 +11,16 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from cloudvm.errors import InvalidSpec
-from cloudvm.spec import Disk, Network, Size, SpecModel, VMSpec
+from cloudvm.spec import Disk, Network, Size, SpecModel, Spot, VMSpec
 from cloudvm.yamlfile import YamlFile
 
 _SHORT_NAME = r"^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$"
 _TTL = re.compile(r"^(\d+)([mhdw])$")
 _KEY_LINE = re.compile(r"^(ssh-|ecdsa-|sk-)")
 _UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+SPOT_SUFFIX = ":spot"  # a placement's label ending so: its VMs go on spot capacity there
 
 
 class UserData(SpecModel):
@@ -48,6 +51,8 @@ class Defaults(SpecModel):
     network: Network | None = None
     ssh: Login | None = None
     user_data: UserData | None = None
+    # true (spot at the on-demand price as ceiling), a Spot's fields, or false (on demand, over defaults)
+    spot: Spot | bool | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
 
@@ -77,8 +82,9 @@ class EnvironmentFile(SpecModel):
     @classmethod
     def _placement(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         for i, item in enumerate(value or ()):
-            if not re.match(r"^[a-z][a-z0-9_]*:\S+$", item):
-                raise ValueError(f"[{i}] {item!r} is not provider:location (aws:us-east-1, gcp:europe-west1-b)")
+            if not re.match(r"^[a-z][a-z0-9_]*:\S+$", item.removesuffix(SPOT_SUFFIX)):
+                raise ValueError(f"[{i}] {item!r} is not provider:location (aws:us-east-1, gcp:europe-west1-b), "
+                                 f"or provider:location{SPOT_SUFFIX} for its spot capacity")
         return value
 
     @field_validator("ttl")
@@ -122,9 +128,11 @@ class Loaded(YamlFile):
             return own if own is not None else getattr(base, name)
 
         login = pick("ssh")
+        spot = pick("spot")
         fields: dict[str, Any] = {
             "size": pick("size"), "image": pick("image"), "root_disk_gib": pick("root_disk_gib"),
             "disks": pick("disks") or (), "network": pick("network") or Network(), "tags": tags,
+            "spot": Spot() if spot is True else spot or None,
             "ssh": self._login(login, f"{where}.ssh" if group.ssh else "defaults.ssh") if login else None,
             "user_data": self._user_data(pick("user_data"),
                                          f"{where}.user_data" if group.user_data else "defaults.user_data"),

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from cloudvm.cloud import Cloud, Wait
-from cloudvm.envfile import Loaded
+from cloudvm.envfile import SPOT_SUFFIX, Loaded
 from cloudvm.errors import AlreadyExists, CapacityUnavailable, QuotaExceeded
 from cloudvm.model import VM, VMState
 from cloudvm.registry import load
-from cloudvm.spec import VMSpec
+from cloudvm.spec import Spot, VMSpec
 
 log = logging.getLogger("cloudvm.environment")
 ENV = "cloudvm-env"
@@ -78,6 +78,8 @@ class Environment:
         self.loaded = loaded
         self.name = loaded.model.name
         self.placements = self._placements()
+        self.spot_at = {label for label in self.placements if label.endswith(SPOT_SUFFIX)}
+        self._declared = {spec.name: spec for spec in loaded.specs.values()}
         self._clouds: dict[str, Cloud] = dict(clouds or {})
         self._stamp: int | None = None  # when this run of up() began: one expiry for the VMs it makes
         self.landed: dict[str, Landing] = {}
@@ -100,19 +102,28 @@ class Environment:
             return {str(name): (str(name), base)}
         out = {}
         for label in self.loaded.model.placement:
-            provider, _, location = label.partition(":")
+            provider, _, location = label.removesuffix(SPOT_SUFFIX).partition(":")
             options = dict(base) if provider == name else {}
             options[load(provider).location_option] = location
             out[label] = (provider, options)
         return out
 
+    @property
+    def places(self) -> builtins.list[str]:
+        """The placements to look for VMs at: one label per location (``aws:us-east-1:spot`` and
+        ``aws:us-east-1`` hold the same VMs)."""
+        seen: dict[str, str] = {}
+        for label in self.placements:
+            seen.setdefault(label.removesuffix(SPOT_SUFFIX), label)
+        return builtins.list(seen.values())
+
     def cloud(self, where: str | None = None) -> Cloud:
-        """The connection to one placement (the first by default)."""
-        label = where or next(iter(self.placements))
+        """The connection to one placement (the first by default); a location's spot placement shares it."""
+        label = (where or next(iter(self.placements))).removesuffix(SPOT_SUFFIX)
         if label not in self._clouds:
             from cloudvm import connect
 
-            provider, options = self.placements[label]
+            provider, options = self.placements.get(label) or self.placements[label + SPOT_SUFFIX]
             self._clouds[label] = connect(provider, **options)
         return self._clouds[label]
 
@@ -126,7 +137,7 @@ class Environment:
     def _current(self) -> dict[str, tuple[str, VM]]:
         """Every managed VM at every placement, by name, with where it is."""
         found: dict[str, tuple[str, VM]] = {}
-        for label in self.placements:
+        for label in self.places:
             for vm in self.cloud(label).list():
                 found.setdefault(vm.name, (label, vm))
         return found
@@ -144,6 +155,8 @@ class Environment:
                 raise AlreadyExists(f"{spec.name} exists at {where} but does not belong to environment {self.name!r}")
             elif vm.state is VMState.ERROR:
                 actions.append(Action("replace", short, "failed", where, spec, vm))
+            elif vm.interrupted:
+                actions.append(Action("replace", short, f"interrupted: {vm.interrupted}", where, spec, vm))
             elif vm.tags.get(DIGEST) != digest(spec):
                 actions.append(Action("replace" if replace else "drift", short, "changed in the file", where, spec, vm))
             elif vm.state in (VMState.STOPPED, VMState.STOPPING):
@@ -159,11 +172,20 @@ class Environment:
 
     def _owner(self, spec: VMSpec) -> dict[str, str]:
         """The tags that make a VM this environment's: its name, expiry and declaration digest."""
-        owner = {ENV: self.name, DIGEST: digest(spec)}
+        owner = {ENV: self.name, DIGEST: digest(self._declared.get(spec.name, spec))}
         ttl = self.loaded.model.ttl_seconds
         if ttl:
             owner[EXPIRES] = str((self._stamp or int(time.time())) + ttl)
         return owner
+
+    def _at(self, where: str, spec: VMSpec) -> VMSpec:
+        """The spec as placement ``where`` takes it: on spot capacity at a ``:spot`` placement, on demand at
+        the others of a list that names any (so a VM refused spot capacity lands on demand)."""
+        if not self.spot_at:
+            return spec
+        if where in self.spot_at:
+            return spec if spec.spot else spec.replace(spot=Spot())
+        return spec.replace(spot=None) if spec.spot else spec
 
     def _each_place(self, actions: builtins.list[Action], tell: Progress, done: str,
                     act: Callable[[Cloud, builtins.list[VM]], Any]) -> None:
@@ -200,7 +222,7 @@ class Environment:
         else:
             raise AlreadyExists(f"environment {self.name!r} kept changing under this run")
         if wait is not None:
-            for where in self.placements:
+            for where in self.places:
                 mine = self.cloud(where).list(tags={ENV: self.name})
                 if mine:
                     self.cloud(where).wait(mine, wait, on_ready=lambda vm: tell(self._short(vm), str(wait)))
@@ -215,8 +237,8 @@ class Environment:
         for short in todo:
             tell(short, f"creating at {first}")
         try:
-            self.cloud(first).create_many(builtins.list(todo.values()), wait=None, keep_on_failure=True,
-                                          owner=self._owner)
+            self.cloud(first).create_many([self._at(first, spec) for spec in todo.values()], wait=None,
+                                          keep_on_failure=True, owner=self._owner)
             made = {spec.name for spec in todo.values()}
         except (CapacityUnavailable, QuotaExceeded) as exc:
             log.warning("%s: %s refused part of the batch: %s", self.name, first, exc)
@@ -234,7 +256,8 @@ class Environment:
         for where in self.placements:
             tell(short, f"creating at {where}")
             try:
-                self.cloud(where).create_many([spec], wait=None, keep_on_failure=True, owner=self._owner)
+                self.cloud(where).create_many([self._at(where, spec)], wait=None, keep_on_failure=True,
+                                              owner=self._owner)
             except (CapacityUnavailable, QuotaExceeded) as exc:
                 skipped[where] = f"{type(exc).__name__}: {exc}"
                 tell(short, f"skipped {where}: {skipped[where]}")
@@ -247,7 +270,7 @@ class Environment:
                                   "; ".join(f"{w}: {why}" for w, why in skipped.items()))
 
     def status(self) -> builtins.list[VM]:
-        return sorted((vm for where in self.placements for vm in self.cloud(where).list(tags={ENV: self.name})),
+        return sorted((vm for where in self.places for vm in self.cloud(where).list(tags={ENV: self.name})),
                       key=lambda vm: vm.name)
 
     def outputs(self) -> dict[str, dict[str, Any]]:
@@ -255,13 +278,13 @@ class Environment:
         return {self._short(vm): {"address": vm.address, "private_ips": list(vm.private_ips),
                                   "public_ips": list(vm.public_ips), "state": str(vm.state), "user": vm.ssh_user,
                                   "placement": where}
-                for where in self.placements for vm in self.cloud(where).list(tags={ENV: self.name})}
+                for where in self.places for vm in self.cloud(where).list(tags={ENV: self.name})}
 
     def down(self, *, progress: Progress | None = None) -> builtins.list[str]:
         """Delete every VM of the environment, everywhere; safe to run again after an interrupted one."""
         tell = progress or _silent
         gone = []
-        for where in self.placements:
+        for where in self.places:
             vms = self.cloud(where).list(tags={ENV: self.name})
             for vm in vms:
                 tell(self._short(vm), f"deleting at {where}")

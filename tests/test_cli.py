@@ -71,3 +71,18 @@ def test_features_the_provider_lacks_fail_before_anything_is_made(tmp_path: Path
     bad = cli("create", "bad-port", "--image", "cloudvm-tiny", "--key", f"{key}.pub", "--ingress", "http")
     assert bad.returncode == 1 and "--ingress: 'http' is not PORT" in bad.stderr
     assert "open-port" not in cli("list").stdout
+
+
+def test_spot_is_planned_with_its_ceiling_and_refused_where_there_is_none(tmp_path: Path) -> None:
+    key, _ = ssh.generate_keypair(tmp_path)
+    testing = pytest.importorskip("cloudvm_gcp.testing")
+    with testing.fake_compute_engine() as gce:
+        planned = cli("-p", "gcp", "-O", "project=cli", "-O", f"api_endpoint={gce.url}", "create", "cheap",
+                      "--cpus", "2", "--memory", "4", "--key", f"{key}.pub", "--spot", "--dry-run")
+        assert planned.returncode == 0, planned.stderr
+        spot = json.loads(planned.stdout)["spot"]
+        assert spot["on_interruption"] == "delete" and spot["max_price"] is None and spot["on_demand_price"] > 0
+        assert gce.count("instances.insert") == 0
+    refused = cli("create", "cheap", "--image", "cloudvm-tiny", "--key", f"{key}.pub", "--max-price", "0.01")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: Unsupported: cheap: provider 'libvirt' does not support spot")

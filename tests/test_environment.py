@@ -279,3 +279,35 @@ def test_a_placement_must_name_provider_and_location(tmp_path: Path) -> None:
     doc = document({"name": "gcp"}, placement=["us-east-1"])
     with pytest.raises(InvalidSpec, match=r"placement: \[0\] 'us-east-1' is not provider:location"):
         Environment.load(write(tmp_path, doc))
+
+
+def test_a_vm_refused_spot_capacity_lands_on_demand(tmp_path: Path, gce: Any) -> None:
+    doc = document({"name": "gcp", "project": "envs", "api_endpoint": gce.url}, name="cheap",
+                   placement=["gcp:us-central1-a:spot", "gcp:us-central1-a"], vms=[{"name": "work", "count": 2}])
+    with Environment.load(write(tmp_path, doc)) as env:
+        # no spot capacity for work-1, in the batch and on its own; on demand there is room
+        gce.inject("instances.insert", "operation", times=2, code="ZONE_RESOURCE_POOL_EXHAUSTED",
+                   target="cheap-work-1")
+        vms = {vm.name: vm for vm in env.up()}
+        assert {s: landing.where for s, landing in env.landed.items()} == {
+            "work-1": "gcp:us-central1-a", "work-2": "gcp:us-central1-a:spot"}
+        assert "CapacityUnavailable" in env.landed["work-1"].skipped["gcp:us-central1-a:spot"]
+        assert (vms["cheap-work-1"].spot, vms["cheap-work-2"].spot) == (False, True)
+        assert [(a.kind, a.where) for a in env.plan()] == [("keep", "gcp:us-central1-a:spot")] * 2
+        assert sorted(env.down()) == ["cheap-work-1", "cheap-work-2"]
+    assert gce.resources("envs") == []
+
+
+def test_up_replaces_an_interrupted_spot_vm(tmp_path: Path, gce: Any) -> None:
+    doc = document(provider(gce), name="spotty", vms=[{"name": "batch", "spot": {"on_interruption": "stop"}}])
+    with Environment.load(write(tmp_path, doc)) as env:
+        first = env.up()[0]
+        assert first.spot and first.tags[cloudvm.tags.SPOT] == "stop"
+        gce.preempt("spotty-batch", project="envs")
+        env.cloud().wait(first, "stopped")
+        assert [(a.kind, a.reason) for a in env.plan()] == [("replace", "interrupted: Instance was preempted.")]
+        again = env.up()[0]
+        assert again.spot and again.interrupted is None and again.state is cloudvm.VMState.RUNNING
+        assert again.created_at != first.created_at
+        assert env.down() == ["spotty-batch"]
+    assert gce.resources("envs") == []

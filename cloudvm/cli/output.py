@@ -53,7 +53,9 @@ def _show(items: Sequence[Any], fmt: str, columns: tuple[str, ...], row: Callabl
 
 def _vm_row(vm: VM) -> list[str]:
     size = f"{vm.size.type_name} ({vm.size.cpus} cpu, {vm.size.memory_gib:g} GiB)" if vm.size else ""
-    return [vm.name, vm.state.value, vm.zone or vm.region or "", size, vm.image or "",
+    size += ", spot" if vm.spot else ""
+    state = f"{vm.state.value} (interrupted: {vm.interrupted})" if vm.interrupted else vm.state.value
+    return [vm.name, state, vm.zone or vm.region or "", size, vm.image or "",
             ", ".join(vm.public_ips + vm.private_ips), vm.id]
 
 

@@ -54,6 +54,9 @@ def create(
     network: Annotated[str | None, typer.Option(help="the provider's network to join")] = None,
     wait: Annotated[str, typer.Option(help="running, reachable or none")] = "running",
     dry_run: Annotated[bool, typer.Option(help="validate and resolve only")] = False,
+    spot: Annotated[bool, typer.Option(help="run on spot (preemptible) capacity")] = False,
+    max_price: Annotated[float | None, typer.Option(help="spot: the most to pay an hour, USD (default: the "
+                                                         "on-demand price)")] = None,
 ) -> None:
     """Create a VM."""
     if wait not in ("running", "reachable", "none"):
@@ -66,11 +69,16 @@ def create(
         ssh=cloudvm.SSHAccess(user=user, public_keys=_public_keys(key)),
         user_data=user_data.read_text() if user_data else None, tags=pairs(tag, "--tag"),
         network=cloudvm.Network(name=network, public_ip=public_ip, ingress=[_ingress(i) for i in ingress or []]),
+        spot=cloudvm.Spot(max_price=max_price) if spot or max_price is not None else None,
     )
     with settings.connect() as cloud:
         if dry_run:
             request = cloud.plan([spec])[0]
-            output.out.print_json(data={"name": name, "size": output.plain(request.size), "image": request.image})
+            shown: dict[str, object] = {"name": name, "size": output.plain(request.size), "image": request.image}
+            if spec.spot:
+                shown["spot"] = {"on_interruption": spec.spot.on_interruption, "max_price": spec.spot.max_price,
+                                 "on_demand_price": cloud.on_demand_price(request.size)}
+            output.out.print_json(data=shown)
             return
         with output.err.status(f"creating {name} on {cloud.provider.name}..."):
             vm = cloud.create(spec, wait=None if wait == "none" else wait)  # type: ignore[arg-type]
