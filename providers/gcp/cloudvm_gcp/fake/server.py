@@ -195,12 +195,8 @@ class Handler(JSONHandler):
             fake.exercised.update(permissions.required(route.method_id, body))
 
     def _before(self, fault: Fault, params: dict[str, str]) -> None:
-        """Faults that answer instead of the API; ``operation`` faults arm the next operation."""
-        zone = params.get("zone", "us-central1-a")
+        """Faults that answer instead of the API (``operation`` faults fail the call's operation: ``_call``)."""
         if fault.kind == "operation":
-            code = fault.code or "ZONE_RESOURCE_POOL_EXHAUSTED"
-            message = OPERATION_ERRORS.get(code, code).format(zone=zone, region=zone.rsplit("-", 1)[0])
-            self.server.fake.api.fail_next = {"code": code, "message": message}
             return
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
         if fault.kind == "throttle":
@@ -224,8 +220,9 @@ class Handler(JSONHandler):
             if request_id:
                 earlier = fake.compute.replay(params["project"], request_id)
                 if earlier is not None:
-                    fake.api.fail_next = None
                     return earlier
+            # armed under the lock, so the operation of this very call fails, not another's in flight
+            fake.api.fail_next = _operation_error(fault, params) if fault and fault.kind == "operation" else None
             try:
                 answer = handler(params, query, body)
             finally:
@@ -233,6 +230,12 @@ class Handler(JSONHandler):
             if request_id and answer.get("kind") == "compute#operation":
                 fake.compute.remember(params["project"], request_id, answer)
             return answer
+
+def _operation_error(fault: Fault, params: dict[str, str]) -> dict[str, str]:
+    zone = params.get("zone", "us-central1-a")
+    code = fault.code or "ZONE_RESOURCE_POOL_EXHAUSTED"
+    return {"code": code, "message": OPERATION_ERRORS.get(code, code).format(zone=zone, region=zone.rsplit("-", 1)[0])}
+
 
 class Server(LoopbackServer):
     def __init__(self, fake: Fake, port: int = 0) -> None:
