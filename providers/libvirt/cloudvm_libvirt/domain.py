@@ -86,8 +86,14 @@ class Meta:
             tags={t.get("key", ""): t.get("value", "") for t in vm.findall("tag")},
             volumes=tuple(Volume(v.get("name", ""), v.get("role", ""), v.get("keep") == "true")
                           for v in vm.findall("volume")),
-            spec=VMSpec(**json.loads(spec.text)) if spec is not None and spec.text else None,
+            spec=_spec(json.loads(spec.text)) if spec is not None and spec.text else None,
         )
+
+
+def _spec(data: dict[str, object]) -> VMSpec:
+    """The spec a domain was made from; fields a later cloudvm added are left out, so a host shared by
+    two versions stays readable to the older one."""
+    return VMSpec(**{k: v for k, v in data.items() if k in VMSpec.model_fields})
 
 
 def _disk(devices: ET.Element, path: str, target: str, *, fmt: str = "qcow2", cdrom: bool = False) -> None:

@@ -186,3 +186,15 @@ def test_catalog_images_are_verified_and_downloaded_once(image_server: tuple[str
     with pytest.raises(errors.ProviderError, match="NOSUMS: HTTP 404") as err:
         images.download(gone, tmp_path / "cache3")
     assert not err.value.retryable
+
+
+def test_a_domain_made_by_a_later_cloudvm_stays_readable() -> None:
+    from datetime import UTC, datetime
+
+    from cloudvm_libvirt.domain import Meta
+
+    spec = cloudvm.VMSpec(name="newer", size=cloudvm.Size(cpus=1, memory_gib=0.5), image="cloudvm-tiny")
+    written = Meta("newer", "t0k3n", "cloudvm-tiny", "small", datetime.now(UTC), {}, (), spec).to_xml()
+    later = written.replace('"tags":{}', '"tags":{},"a_later_field":{"x":1}')
+    assert later != written
+    assert Meta.from_xml(later).spec == spec
