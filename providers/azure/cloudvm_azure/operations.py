@@ -29,16 +29,20 @@ KINDS = {
 }
 
 
+def running(kind: str, name: str, deleting: bool = False) -> Operation:
+    """The handle of a PUT (or DELETE) of ``name`` still going on."""
+    return Operation(id=f"{'delete' if deleting else 'put'} {kind}/{name}", scope=kind,
+                     what=f"{'delete ' if deleting else ''}{KINDS[kind][2]} {name}")
+
+
 def started(kind: str, name: str, deleting: bool, response: Any) -> Operation | None:
     """The operation an answer leaves running (None: the answer says it is done)."""
-    what = f"{'delete ' if deleting else ''}{KINDS[kind][2]} {name}"
-    if deleting:
-        finished = response.status_code in (200, 204)
-    else:
-        text = response.text() or "{}"
-        finished = (json.loads(text).get("properties") or {}).get("provisioningState") == "Succeeded"
-    return None if finished else Operation(id=f"{'delete' if deleting else 'put'} {kind}/{name}", scope=kind,
-                                           what=what)
+    finished = response.status_code in (200, 204) if deleting else provisioned(json.loads(response.text() or "{}"))
+    return None if finished else running(kind, name, deleting)
+
+
+def provisioned(resource: dict[str, Any]) -> bool:
+    return (resource.get("properties") or {}).get("provisioningState") == "Succeeded"
 
 
 def outcome(op: Operation, resource: dict[str, Any] | None) -> tuple[bool, Outcome]:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from cloudvm import cloudinit, snapsets
+from cloudvm import cloudinit, retry, snapsets
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
@@ -34,6 +34,7 @@ from cloudvm_azure._errors import mapped, note_rate_limits
 from cloudvm_azure.blobs import read_blob
 
 OWN_TAGS = frozenset({tagging.IMAGE, tagging.USER})
+Made = dict[tuple[str, str], dict[str, Any]]  # (kind, name) -> a piece an earlier try made, as listed
 VNET = "cloudvm-vnet"  # + "-LOCATION": a virtual network serves one location
 # Boot diagnostics in managed storage: the serial console, where cloudvm reads a VM's host keys.
 BOOT_DIAGNOSTICS = {"bootDiagnostics": {"enabled": True}}
@@ -141,8 +142,12 @@ class AzureProvider(Provider):
         client, group, _ = operations.KINDS[kind]
         return getattr(self._client(client), group)
 
-    def _begin(self, kind: str, name: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Operation | None:
-        """A PUT of ``body`` (a DELETE without one), sent without the SDK's poller; what it leaves running."""
+    def _begin(self, kind: str, name: str, body: dict[str, Any] | None = None, made: Made | None = None,
+               **kwargs: Any) -> Operation | None:
+        """A PUT of ``body`` (a DELETE without one), sent without the SDK's poller; what it leaves running.
+        A piece in ``made`` (an earlier try of the same stage made it) is not sent again, only waited for."""
+        if body is not None and made and (kind, name) in made:
+            return None if operations.provisioned(made[kind, name]) else operations.running(kind, name)
         group = self._group_of(kind)
         call = group.begin_delete if body is None else group.begin_create_or_update
         args = () if body is None else (body,)
@@ -338,10 +343,21 @@ class AzureProvider(Provider):
         """A VM's security group and public IP (``network``), then its NIC (``nic``); every PUT is
         idempotent, and ``abandon`` removes the pieces of a create that failed for good."""
         if name == "network":
-            started = [op for r in requests for op in self._network_stage(r)]
+            made = self._made(("nsg", "ip"), requests)
+            started = [op for r in requests for op in self._network_stage(r, made)]
         else:
-            started = [self._nic(r, self._subnet_of(r.spec)) for r in requests]
+            made = self._made(("nic",), requests)
+            started = [self._nic(r, self._subnet_of(r.spec), made) for r in requests]
         return [op for op in started if op is not None]
+
+    def _made(self, kinds: Sequence[str], requests: Sequence[LaunchRequest]) -> Made:
+        """On a later try of a stage (the core's retry after a throttled or lost answer): the pieces the
+        earlier ones made, one list per kind, so a throttled batch does not send every PUT again."""
+        if retry.attempt() <= 1:
+            return {}
+        tokens = {r.token for r in requests}
+        return {(kind, item["name"]): item for kind in kinds for item in self._listed(kind)
+                if (item.get("tags") or {}).get(tagging.TOKEN) in tokens}
 
     def launch(self, requests: Sequence[LaunchRequest]) -> Started:
         return self._start_vms(list(requests), [self._vm_body(r) for r in requests])
@@ -349,7 +365,8 @@ class AzureProvider(Provider):
     def _start_vms(self, requests: list[LaunchRequest], bodies: list[dict[str, Any]], user: str | None = None
                    ) -> Started:
         """The VMs' PUTs, once their NICs are there; the core waits for the whole batch's together."""
-        vms = [self._vm(r, body, user) for r, body in zip(requests, bodies, strict=True)]
+        made = self._made(("vm",), requests)
+        vms = [self._vm(r, body, user, made) for r, body in zip(requests, bodies, strict=True)]
         return Started([r.spec.name for r in requests], [op for op in vms if op is not None])
 
     def abandon(self, requests: Sequence[LaunchRequest]) -> None:
@@ -359,7 +376,7 @@ class AzureProvider(Provider):
         user = request.spec.ssh.user if request.spec.ssh else user
         return {**request.tags, tagging.IMAGE: request.image, **({tagging.USER: user} if user else {})}
 
-    def _network_stage(self, request: LaunchRequest) -> list[Operation | None]:
+    def _network_stage(self, request: LaunchRequest, made: Made) -> list[Operation | None]:
         """The VM's own security group, only when it opens ports or faces the internet: without one,
         a NIC with no public IP is reached from its virtual network alone — what an empty
         group's default rules allow too — and each group is one more write."""
@@ -367,12 +384,13 @@ class AzureProvider(Provider):
         tags = self._tags(request)
         rules = [self._rule(i, rule) for i, rule in enumerate(request.spec.network.ingress)]
         started = [self._begin("nsg", names["nsg"], {"location": self.region, "tags": tags,
-                                                     "properties": {"securityRules": rules}})
+                                                     "properties": {"securityRules": rules}}, made)
                    ] if _guarded(request.spec) else []
         if request.spec.network.public_ip:
             started.append(self._begin("ip", names["ip"], {"location": self.region, "tags": tags,
                                                            "sku": {"name": "Standard"},
-                                                           "properties": {"publicIPAllocationMethod": "Static"}}))
+                                                           "properties": {"publicIPAllocationMethod": "Static"}},
+                                       made))
         return started
 
     @staticmethod
@@ -383,7 +401,7 @@ class AzureProvider(Provider):
             "sourceAddressPrefix": rule.cidr, "sourcePortRange": "*", "destinationAddressPrefix": "*",
             "destinationPortRange": ports}}
 
-    def _nic(self, request: LaunchRequest, subnet: str) -> Operation | None:
+    def _nic(self, request: LaunchRequest, subnet: str, made: Made) -> Operation | None:
         names = _names(request.spec.name)
         config: dict[str, Any] = {"subnet": {"id": subnet}}
         if request.spec.network.public_ip:
@@ -393,7 +411,7 @@ class AzureProvider(Provider):
                                                           names["nsg"])}} if _guarded(request.spec) else {}
         body = {"location": self.region, "tags": self._tags(request), "properties": {
             "ipConfigurations": [{"name": "primary", "properties": config}], **guard}}
-        return self._begin("nic", names["nic"], body)
+        return self._begin("nic", names["nic"], body, made)
 
     def _vm_body(self, request: LaunchRequest) -> dict[str, Any]:
         spec = request.spec
@@ -415,7 +433,7 @@ class AzureProvider(Provider):
                        **({"diskSizeGB": spec.root_disk_gib} if spec.root_disk_gib else {})},
             "dataDisks": data}, "osProfile": profile}
 
-    def _vm(self, request: LaunchRequest, body: dict[str, Any], user: str | None = None) -> Operation | None:
+    def _vm(self, request: LaunchRequest, body: dict[str, Any], user: str | None, made: Made) -> Operation | None:
         names = _names(request.spec.name)
         nic = self._rid("Microsoft.Network", "networkInterfaces", names["nic"])
         full = {"location": self.region, "tags": self._tags(request, user),
@@ -425,14 +443,15 @@ class AzureProvider(Provider):
                                                                                 "deleteOption": "Delete"}}]},
             "diagnosticsProfile": BOOT_DIAGNOSTICS, **_priority(request.spec), **body}}
         try:
-            return self._begin("vm", request.spec.name, full, headers={"If-None-Match": "*"})  # any SDK generation
+            # If-None-Match as a header: every SDK generation sends it
+            return self._begin("vm", request.spec.name, full, made, headers={"If-None-Match": "*"})
         except AlreadyExists:
             found = self._get(f"VM {request.spec.name}", self.compute.virtual_machines.get, request.spec.name)
             if found is None or (found.get("tags") or {}).get(tagging.TOKEN) != request.token:
                 raise AlreadyExists(f"a VM named {request.spec.name!r} already exists in "
                                     f"{self.resource_group}") from None
             # ours, from a try whose answer was lost: its provisioning goes on, to be waited for as it is
-            return Operation(id=f"put vm/{request.spec.name}", scope="vm", what=f"VM {request.spec.name}")
+            return operations.running("vm", request.spec.name)
 
     def _scrub(self, tokens: Mapping[str, str]) -> None:
         """Remove every piece failed creates made, by VM name -> the create's token (best effort:
