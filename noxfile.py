@@ -47,15 +47,18 @@ def host_setup(session: nox.Session) -> None:
     session.run("sh", "providers/libvirt/host-setup.sh", external=True, env=LIBVIRT_ENV)
 
 
+CLOUDS = ("aws", "gcp", "azure")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests, the conformance suite on real libvirt VMs, the examples."""
     host_setup(session)
-    session.install(*PACKAGES, *BENCH, "pytest>=8.0", "pytest-timeout>=2.3.1")
-    session.run("pytest", "tests", *(f"providers/{p}/tests" for p in PROVIDERS), *session.posargs, env=LIBVIRT_ENV)
-
-
-CLOUDS = ("aws", "gcp", "azure")
+    session.install(*PACKAGES, *BENCH, "pytest>=8.0", "pytest-timeout>=2.3.1", "pytest-xdist>=3.5")
+    # The clouds' suites a file per process at a time (each runs its own fakes and moto); real VMs one at a time.
+    session.run("pytest", "-n", "3", "--dist", "loadfile", *(f"providers/{name}/tests" for name in CLOUDS),
+                *session.posargs)
+    session.run("pytest", "tests", "providers/libvirt/tests", *session.posargs, env=LIBVIRT_ENV)
 
 
 @nox.session
