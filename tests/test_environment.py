@@ -298,6 +298,39 @@ def test_a_vm_refused_spot_capacity_lands_on_demand(tmp_path: Path, gce: Any) ->
     assert gce.resources("envs") == []
 
 
+def test_no_spot_capacity_means_on_demand_on_every_cloud(tmp_path: Path, cloud: Backend) -> None:
+    where = f"{cloud.name}:{cloud.location}"
+    doc = document(cloud.provider, name="thrifty", placement=[f"{where}:spot", where],
+                   vms=[{"name": "work", "count": 2}])
+    with Environment.load(write(tmp_path, doc)) as env, cloud.refusing_spot():
+        vms = env.up()
+        assert [(vm.name, vm.spot) for vm in vms] == [("thrifty-work-1", False), ("thrifty-work-2", False)]
+        assert {s: landing.where for s, landing in env.landed.items()} == {"work-1": where, "work-2": where}
+        assert all("CapacityUnavailable" in landing.skipped[f"{where}:spot"] for landing in env.landed.values())
+        assert {a.kind for a in env.plan()} == {"keep"}
+        assert sorted(env.down()) == ["thrifty-work-1", "thrifty-work-2"]
+    assert cloud.leftovers("thrifty-") == []
+
+
+def test_a_spot_vm_taken_back_is_made_again_by_up(tmp_path: Path, cloud: Backend) -> None:
+    doc = document(cloud.provider, name="taken", vms=[{"name": "batch", "spot": True}])
+    with Environment.load(write(tmp_path, doc)) as env:
+        first = env.up()[0]
+        assert first.spot and first.tags[cloudvm.tags.SPOT] == "delete"
+        cloud.interrupt("taken-batch")
+        env.cloud().wait(first, "terminated")
+        # EC2 keeps a terminated instance in sight for a while, with the reason; Compute Engine and
+        # Azure delete a Spot VM whose policy is to delete it
+        told = {"aws": ("replace", "interrupted: Server.SpotInstanceTermination: Spot instance termination")}
+        want = told.get(cloud.name, ("create", "declared, not there"))
+        assert [(a.kind, a.reason) for a in env.plan()] == [want]
+        again = env.up()[0]
+        assert again.spot and again.interrupted is None and again.state is cloudvm.VMState.RUNNING
+        assert again.created_at != first.created_at
+        assert env.down() == ["taken-batch"]
+    assert cloud.leftovers("taken-") == []
+
+
 def test_up_replaces_an_interrupted_spot_vm(tmp_path: Path, gce: Any) -> None:
     doc = document(provider(gce), name="spotty", vms=[{"name": "batch", "spot": {"on_interruption": "stop"}}])
     with Environment.load(write(tmp_path, doc)) as env:

@@ -11,6 +11,11 @@ of it, each answered with the error EC2 answers:
   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions);
 - a call takes at most 200 values across its filters (``FilterLimitExceeded``);
 - a volume's KMS key needs the volume encrypted (``InvalidParameterDependency``);
+- a spot launch's maximum price is more than USD 0.001 (``InvalidParameterValue``), and a one-time
+  request can only terminate an instance it loses: stopping or hibernating needs a persistent request,
+  which RunInstances takes for nothing else (``InvalidParameterCombination``;
+  https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_SpotMarketOptions.html,
+  https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interruption-behavior.html);
 - gp3 volumes take 3,000 to 16,000 IOPS, at most 500 per GiB above the baseline of
   3,000, and up to 0.25 MiB/s of throughput per IOPS
   (https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html#gp3-ebs-volume-type);
@@ -41,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 USER_DATA_BYTES = 16384
+SPOT_MIN_PRICE = 0.001
 FILTER_VALUES = 200
 TAGS_PER_RESOURCE, TAG_KEY, TAG_VALUE = 50, 128, 256
 _TAG = re.compile(r"^(?:TagSpecification\.(\d+)\.)?Tag\.(\d+)\.(Key|Value)$")
@@ -65,6 +71,7 @@ def check(params: Params) -> None:
     """Raise ``Refused`` for a request EC2 would refuse on these rules."""
     _check_user_data(params.get("UserData", [""])[0])
     _check_tags(params)
+    _check_spot(params)
     for prefix in {m.group("at") for key in params if (m := _EBS.match(key))}:
         _check_gp3(params, prefix)
         if f"{prefix}KmsKeyId" in params and params.get(f"{prefix}Encrypted", [""])[0].lower() != "true":
@@ -85,6 +92,21 @@ def _check_user_data(encoded: str) -> None:
         raise Refused("InvalidUserData.Malformed", "Invalid BASE64 encoding of user data.") from None
     if len(raw) > USER_DATA_BYTES:
         raise Refused("InvalidParameterValue", f"User data is limited to {USER_DATA_BYTES} bytes")
+
+
+def _check_spot(params: Params) -> None:
+    at = "InstanceMarketOptions.SpotOptions."
+    price = params.get(f"{at}MaxPrice", [""])[0]
+    if price and float(price) <= SPOT_MIN_PRICE:
+        raise Refused("InvalidParameterValue", f"Invalid max price {price}: it must be more than "
+                                               f"{SPOT_MIN_PRICE}.")
+    kind = params.get(f"{at}SpotInstanceType", ["one-time"])[0]
+    behavior = params.get(f"{at}InstanceInterruptionBehavior", ["terminate"])[0]
+    if (kind == "persistent") != (behavior in ("stop", "hibernate")):
+        raise Refused("InvalidParameterCombination", f"A {kind} Spot Instance request cannot have the interruption "
+                                                     f"behavior {behavior}: stop and hibernate need a persistent "
+                                                     "request, and RunInstances takes a persistent one for nothing "
+                                                     "else.")
 
 
 def _check_gp3(params: Params, at: str) -> None:

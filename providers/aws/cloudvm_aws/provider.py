@@ -89,6 +89,15 @@ def _interruption(inst: dict[str, Any]) -> str | None:
     return reason.get("Message") or reason["Code"] if reason.get("Code") == SPOT_INTERRUPTED else None
 
 
+def _listed(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Live instances, and the spot instances EC2 took back that nothing of their name replaced yet and
+    cloudvm has not deleted: listed, so that a user sees the interruption (EC2 shows a terminated
+    instance for about an hour) rather than a VM that vanished."""
+    live = {_identity(i)[0] for i in instances if i["State"]["Name"] != "terminated"}
+    return [i for i in instances if i["State"]["Name"] != "terminated" or (_interruption(i)
+                                                                            and _identity(i)[0] not in live)]
+
+
 def _identity(inst: dict[str, Any]) -> tuple[str, str | None]:
     """An instance's VM name and token: its own tags, or its place in a fleet's chunk."""
     tags = tag_dict(inst.get("Tags"))
@@ -450,10 +459,12 @@ class AWSProvider(Provider):
             filters, values = [], ("instance-id", list(ids))
         else:
             filters, values = _filters(wanted), ("instance-state-name", ["pending", "running", "stopping", "stopped",
-                                                                         "shutting-down"])
+                                                                         "shutting-down", "terminated"])
         with mapped("describe instances"):
             instances = [i for r in described(self.ec2, "describe_instances", "Reservations", filters, *values)
                          for i in r["Instances"] if tagging.matches(tag_dict(i.get("Tags")), wanted)]
+        if ids is None:
+            instances = _listed(instances)
         self._describe_types(sorted({i["InstanceType"] for i in instances}))
         self._describe_volumes([m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", [])])
         return [self._vm(i, self._volume_sizes) for i in instances]
@@ -517,7 +528,10 @@ class AWSProvider(Provider):
 
     def release(self, vms: Sequence[VM]) -> None:
         """Delete the security groups of terminated VMs: a named VM's own, a fleet chunk's once no
-        member holds it any more."""
+        member holds it any more; an interrupted VM, seen to, leaves the lists."""
+        if taken := [vm.id for vm in vms if vm.interrupted]:
+            with mapped("untag interrupted instances"):
+                self.ec2.delete_tags(Resources=taken, Tags=[{"Key": tagging.MANAGED}])
         named = [f"cloudvm-{vm.name}" for vm in vms if FLEET not in vm.tags]
         shared = sorted({vm.tags[GROUP] for vm in vms if FLEET in vm.tags})
         with mapped("find security groups"):  # by name alone (cheaper to filter), then only those cloudvm made

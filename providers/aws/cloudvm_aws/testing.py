@@ -65,6 +65,10 @@ def moto_server(*, rules: bool = True, settle: float = 0.2) -> Iterator[str]:
     """A moto server in its own process; yields the endpoint URL of a proxy in front of it that holds it to
     EC2's rules (``rules=False``: moto's own URL), a group or instance just made staying out of sight for
     ``settle`` seconds."""
+    if rules:
+        with moto_proxy(settle=settle) as proxy:
+            yield proxy.url
+        return
     with tempfile.TemporaryDirectory() as tmp:
         amis = Path(tmp) / "amis.json"
         amis.write_text(json.dumps(seed_amis()))
@@ -82,14 +86,17 @@ def moto_server(*, rules: bool = True, settle: float = 0.2) -> Iterator[str]:
                     time.sleep(0.1)
             else:
                 raise RuntimeError("moto server did not start")
-            if not rules:
-                yield url
-            else:
-                with FaultProxy(url, settle=settle, identities=enforce_policies(url)) as proxy:
-                    yield proxy.url
+            yield url
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+@contextmanager
+def moto_proxy(*, settle: float = 0.2) -> Iterator[FaultProxy]:
+    """``moto_server()``'s proxy itself, for tests that also inject faults or take spot instances back."""
+    with moto_server(rules=False) as url, FaultProxy(url, settle=settle, identities=enforce_policies(url)) as proxy:
+        yield proxy
 
 
 def enforce_policies(url: str) -> dict[str, tuple[str, str]]:
@@ -214,9 +221,11 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def inject(self, action: str, kind: str, times: int = 1, **options: Any) -> None:
+    def inject(self, action: str, kind: str, times: int = 1, **options: Any) -> Fault:
+        made = Fault(action, kind, times, **options)
         with self._lock:
-            self.faults.append(Fault(action, kind, times, **options))
+            self.faults.append(made)
+        return made
 
     def interrupt(self, ec2: Any, instance_id: str) -> None:
         """Take a spot instance back as EC2 does: terminated, its state reason saying why (``ec2``: a

@@ -53,6 +53,19 @@ def test_user_data_is_limited_to_16_kb_before_encoding(ec2: Any, ami: str) -> No
     assert ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, UserData="x" * 16384)["Instances"]
 
 
+def test_a_spot_launch_terminates_unless_its_request_is_persistent(ec2: Any, ami: str) -> None:
+    def market(**options: str) -> dict[str, Any]:
+        return {"InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": options}}
+
+    launch = {"ImageId": ami, "MinCount": 1, "MaxCount": 1}
+    for options in ({"InstanceInterruptionBehavior": "stop"},
+                    {"SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "terminate"}):
+        assert refused(ec2.run_instances, **launch, **market(**options))[0] == "InvalidParameterCombination"
+    assert refused(ec2.run_instances, **launch, **market(MaxPrice="0.0005"))[0] == "InvalidParameterValue"
+    made = ec2.run_instances(**launch, **market(SpotInstanceType="one-time", MaxPrice="0.05"))["Instances"][0]
+    assert made["InstanceLifecycle"] == "spot"
+
+
 def test_tags_are_held_to_ec2s_limits(ec2: Any) -> None:
     def group(name: str, tags: list[dict[str, str]]) -> Any:
         return ec2.create_security_group(GroupName=name, Description="tags", TagSpecifications=[

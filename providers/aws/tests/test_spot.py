@@ -52,7 +52,10 @@ def test_an_interrupted_vm_is_told_as_such(cloud: cloudvm.Cloud, proxy: FaultPro
     taken = cloud.wait(vm, "terminated")
     assert [(v.state, v.interrupted) for v in taken] == [
         (cloudvm.VMState.TERMINATED, "Server.SpotInstanceTermination: Spot instance termination")]
+    # listed until seen to: an ordinary terminated instance is not, nor this one once deleted
+    assert [(v.name, v.interrupted is not None) for v in cloud.list()] == [("spot-taken", True)]
     cloud.delete(taken)
+    assert cloud.list() == []
     assert leftovers(moto_url, "spot-taken") == []
 
 
