@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloudvm import fleets, sizing, ssh
+from cloudvm import fleets, portable, sizing, ssh
 from cloudvm import tags as tagging
 from cloudvm.errors import InvalidSpec, NotFound, ProviderError, Timeout, Unsupported
 from cloudvm.fanout import chunks, fan_out
@@ -438,26 +438,59 @@ class Cloud:
 
     # -- VMs as files -------------------------------------------------------
 
-    def export(self, ref: VMRef, directory: str | Path) -> Path:
-        """A self-contained copy of the VM (standalone disk images and a manifest) in
-        ``directory``, taken from a crash-consistent snapshot while the VM runs on."""
+    def export(self, ref: VMRef | Snapshot, directory: str | Path) -> Path:
+        """A self-contained copy of a VM (standalone qcow2 disks and a manifest, written last) in
+        ``directory``, from a crash-consistent snapshot taken while it runs on, or from ``ref``
+        when it is a snapshot; any backend imports it (``import_vm``)."""
         self.provider.require(Capability.EXPORT)
+        if isinstance(ref, Snapshot):
+            return self._export(ref, Path(directory))
         vm = self.get(ref)
         snap = self.snapshot(vm, name=f"{vm.name[:40].rstrip('-')}-export-{uuid.uuid4().hex[:8]}")
         try:
-            log.info("exporting %s to %s", vm.name, directory)
-            self._call("export", lambda: self.provider.export_snapshot(snap, Path(directory)))
+            return self._export(snap, Path(directory), vm)
         finally:
             self.delete_snapshot(snap)
-        return Path(directory)
 
-    def import_vm(self, directory: str | Path, *, name: str | None = None, wait: Wait = "running") -> VM:
-        """The VM an ``export`` wrote, made here (under its old name unless ``name``)."""
+    def _export(self, snap: Snapshot, directory: Path, vm: VM | None = None) -> Path:
+        log.info("exporting %s to %s", snap.source_vm or snap.name, directory)
+        disks = [("root" if disk.root else "data", round(disk.size_gib * portable.GIB),
+                  functools.partial(self.provider.export_disk, snap, i)) for i, disk in enumerate(snap.disks)]
+        spec = self._portable(snap.spec, vm)
+        created = (snap.created_at or datetime.now(UTC)).isoformat()
+        written: Path = self._call("export", lambda: portable.write(
+            directory, name=snap.name, source_vm=snap.source_vm, created=created,
+            tags={k: v for k, v in snap.tags.items() if not k.startswith(tagging.PREFIX)}, spec=spec, disks=disks,
+            user=vm.ssh_user if vm else None))
+        return written
+
+    def _portable(self, spec: VMSpec | None, vm: VM | None) -> VMSpec | None:
+        """The spec an export carries: its size as cpus and memory, which every backend maps onto
+        its own machines (an instance type means nothing on another cloud)."""
+        if spec is None or spec.size.instance_type is None:
+            return spec
+        resolved = vm.size if vm and vm.size else self.provider.resolve_size(spec.size)
+        return spec.replace(size=Size(cpus=resolved.cpus, memory_gib=resolved.memory_gib))
+
+    def import_vm(self, directory: str | Path, *, name: str | None = None, wait: Wait = "running",
+                  moved: portable.Moved | None = None, **changes: Any) -> VM:
+        """The VM an ``export`` wrote (on this backend or any other), made here under its old name
+        unless ``name``; ``changes`` override its spec (``ssh=``, ``size=``), ``moved`` counts what
+        was sent. The export is checked whole before anything is made."""
         self.provider.require(Capability.EXPORT)
+        manifest = portable.read(directory)
+        spec = manifest.vm_spec()
+        target = name or (spec.name if spec else manifest.source_vm)
+        check_name(target)
         staged = f"import-{uuid.uuid4().hex[:16]}"
         tags = tagging.system_tags(staged, uuid.uuid4().hex[:16])
-        snap: Snapshot = self._call("import", lambda: self.provider.import_snapshot(Path(directory), staged, tags))
+        count = moved if moved is not None else portable.Moved()
+        snap: Snapshot = self._call("import", lambda: self.provider.import_snapshot(manifest, staged, tags, count))
+        log.info("imported %s: %.1f MiB sent for %.1f GiB of disks", manifest.name, count.data / 2**20,
+                 count.of / portable.GIB)
         try:
-            return self.restore(snap, name=name or (snap.spec.name if snap.spec else snap.source_vm), wait=wait)
+            if snap.state is not SnapshotState.READY:
+                snap = self.waiter.snapshots_ready([snap.id], self.timeout)[0]
+            return self.restore(snap, name=target, wait=wait, spec=snap.spec or spec, **changes)
         finally:
             self.delete_snapshot(snap)

@@ -23,6 +23,7 @@ from cloudvm.errors import Unsupported
 from cloudvm.fleets import Member
 from cloudvm.model import VM, ResolvedSize, Snapshot, VMState
 from cloudvm.operations import Operation, Outcome, Started
+from cloudvm.portable import Manifest, Moved
 from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec
 from cloudvm.ssh import Jump
@@ -215,10 +216,13 @@ class Provider(abc.ABC):
         failover placement); a provider whose locations come in two grains maps between them."""
         return {self.location_option: location}
 
-    def export_snapshot(self, snapshot: Snapshot, directory: Path) -> None:
+    def export_disk(self, snapshot: Snapshot, index: int, target: Path) -> None:
+        """Write disk ``index`` of ``snapshot`` (root first) as a qcow2 image at ``target``."""
         raise Unsupported(f"provider {self.name!r} does not export VMs to files")
 
-    def import_snapshot(self, directory: Path, name: str, tags: dict[str, str]) -> Snapshot:
+    def import_snapshot(self, manifest: Manifest, name: str, tags: dict[str, str], moved: Moved) -> Snapshot:
+        """A snapshot ``name`` (``tags`` on it) of the exported disks, counting in ``moved`` what was
+        sent; a failure leaves nothing behind. The core waits for it to be ready."""
         raise Unsupported(f"provider {self.name!r} does not import VMs from files")
 
     def orphans(self) -> list[str]:

@@ -116,3 +116,33 @@ def test_the_backup_section(home: dict[str, str]) -> None:
         clear(("db", "db-restored", "db-moved"))
         assert backup.backups(cloud, "nightly", "db") == []
     assert leftovers("db") == leftovers("db-restored") == leftovers("db-moved", pool="elsewhere") == []
+
+
+@pytest.fixture
+def portable_made() -> Iterator[None]:
+    names = ("app", "app-home")
+    clear(names)
+    yield
+    clear(names)
+
+
+@pytest.mark.usefixtures("portable_made")
+def test_the_vms_as_files_section(home: dict[str, str], tmp_path: Path) -> None:
+    """A libvirt VM with a file on it goes to AWS (moto behind the proxy) and comes home with it."""
+    aws = pytest.importorskip("cloudvm_aws.testing")
+    key = Path(home["HOME"]) / ".ssh" / "id_ed25519"
+    spec = cloudvm.VMSpec(name="app", size=cloudvm.Size(cpus=1, memory_gib=0.5), image="cloudvm-tiny",
+                          ssh=cloudvm.SSHAccess(user="ops", public_keys=[key.with_suffix(".pub").read_text()]),
+                          disks=[cloudvm.Disk(size_gib=1)])
+    with cloudvm.connect("libvirt", network="cloudvm-test") as cloud:
+        cloud.ssh(cloud.create(spec, wait="reachable"), "echo precious > ~/data && sync", key_file=str(key))
+    with aws.moto_proxy() as proxy:
+        script = block("sh", "VMs as files").replace("/tmp/", f"{tmp_path}/").replace(
+            "-O region=us-east-1", f"-O region=us-east-1 -O endpoint_url={proxy.url}")
+        done = subprocess.run(["sh", "-ec", script], env={**home, **aws.CREDENTIALS}, capture_output=True, text=True,
+                              timeout=540)
+        assert done.returncode == 0, done.stderr
+        assert re.search(r"sent \d+\.\d MiB for 2\.\d GiB of disks", done.stderr), done.stderr
+        assert aws.leftovers(proxy.url, "app") == []
+    with cloudvm.connect("libvirt", network="cloudvm-test") as cloud:
+        assert cloud.ssh("app-home", "cat ~/data", key_file=str(key)).stdout.strip() == "precious"

@@ -10,8 +10,11 @@ from typing import Annotated
 
 import typer
 
+import cloudvm
+from cloudvm import portable
 from cloudvm.cli import output
 from cloudvm.cli.app import app, settings
+from cloudvm.cli.vms import public_keys
 
 backup_app = typer.Typer(help="Backups under a policy: take, copy to DR regions, prune, restore.",
                          no_args_is_help=True)
@@ -103,8 +106,19 @@ def export_vm(vm: Annotated[str, typer.Argument(help="VM name or id")],
 @app.command("import")
 def import_vm(directory: Annotated[Path, typer.Argument(help="a directory `cloudvm export` wrote")],
               name: Annotated[str | None, typer.Option(help="the VM's name here (default: its old one)")] = None,
-              wait: Annotated[str, typer.Option(help="running or reachable")] = "running") -> None:
-    """Recreate an exported VM on this provider (-O uri=... for another host, pool=... for another pool)."""
+              wait: Annotated[str, typer.Option(help="running or reachable")] = "running",
+              user: Annotated[str | None, typer.Option(help="login user, with --key (the export's own by "
+                                                             "default)")] = None,
+              key: Annotated[list[Path] | None, typer.Option(help="public key file (repeatable): give the "
+                                                                  "login again")] = None) -> None:
+    """Recreate an exported VM on this provider, whichever backend exported it (-p aws ..., -O uri=...
+    for another libvirt host, pool=... for another pool)."""
+    moved = portable.Moved()
+    login = {} if not (user or key) else {"ssh": cloudvm.SSHAccess(
+        user=user or portable.read(directory).login() or "cloudvm", public_keys=public_keys(key))}
     with settings.connect() as cloud, output.err.status(f"importing {directory}"):
-        vm = cloud.import_vm(directory, name=name, wait="reachable" if wait == "reachable" else "running")
+        vm = cloud.import_vm(directory, name=name, wait="reachable" if wait == "reachable" else "running",
+                             moved=moved, **login)
+    output.err.print(f"sent {moved.data / 2**20:.1f} MiB for {moved.of / 2**30:.1f} GiB of disks", highlight=False,
+                     markup=False)
     output.vms([vm], settings.output)

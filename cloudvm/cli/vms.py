@@ -19,7 +19,7 @@ Names = Annotated[list[str], typer.Argument(help="VM names or ids")]
 DEFAULT_KEYS = ("~/.ssh/id_ed25519.pub", "~/.ssh/id_ecdsa.pub", "~/.ssh/id_rsa.pub")
 
 
-def _public_keys(key_files: list[Path] | None) -> list[str]:
+def public_keys(key_files: list[Path] | None) -> list[str]:
     paths = key_files or [Path(p).expanduser() for p in DEFAULT_KEYS if Path(p).expanduser().exists()][:1]
     if not paths:
         raise InvalidSpec("--key", "no public key given and none found in ~/.ssh")
@@ -66,7 +66,7 @@ def create(
     spec = cloudvm.VMSpec(
         name=name, size=size, image=image, root_disk_gib=root_disk,
         disks=[cloudvm.Disk(size_gib=g) for g in disk or []],
-        ssh=cloudvm.SSHAccess(user=user, public_keys=_public_keys(key)),
+        ssh=cloudvm.SSHAccess(user=user, public_keys=public_keys(key)),
         user_data=user_data.read_text() if user_data else None, tags=pairs(tag, "--tag"),
         network=cloudvm.Network(name=network, public_ip=public_ip, ingress=[_ingress(i) for i in ingress or []]),
         spot=cloudvm.Spot(max_price=max_price) if spot or max_price is not None else None,

@@ -18,20 +18,22 @@ import itertools
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from cloudvm import cloudinit, fleets, snapsets
+from cloudvm import cloudinit, fleets, portable, snapsets
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CapacityUnavailable, InvalidSpec
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
+from cloudvm.portable import Manifest, Moved
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec
-from cloudvm_aws import catalog, groups, snapshots
+from cloudvm_aws import catalog, direct, groups, snapshots
 from cloudvm_aws._errors import mapped
 from cloudvm_aws.groups import CLAIM_LEASE, tag_dict, tag_list
 
@@ -61,6 +63,8 @@ def _tier(tier: str, size_gib: int) -> dict[str, Any]:
 DATA_DEVICES = [f"/dev/sd{c}" for c in "fghijklmnopqrstu"]
 USER_DATA_BYTES = 16384
 SPOT_INTERRUPTED = "Server.SpotInstanceTermination"
+ROOT_DEVICE = "/dev/sda1"  # an imported disk's, as Ubuntu's images have it
+BOOT_MODES = {"bios": "legacy-bios", "uefi": "uefi", "both": "uefi-preferred"}  # RegisterImage's BootMode
 MAX_TAGS, OWN_TAGS = 50, 12  # a resource's tags, and those cloudvm keeps for its own (system, backup, snapshot)
 
 
@@ -141,7 +145,7 @@ class AWSProvider(Provider):
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
-        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT,
+        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT, Capability.EXPORT,
     })
     # A named VM is launched by its own RunInstances (EC2 applies a call's tags, names included, to every
     # instance it makes), a counted fleet's chunk by one (``fleet_limit``); a few launches in flight keep
@@ -159,6 +163,7 @@ class AWSProvider(Provider):
         self.endpoint_url = endpoint_url
         self.subnet_id = subnet_id
         self._client: Any = None
+        self._ebs: Any = None
         self._types: dict[str, ResolvedSize] = {}
         self._roots: dict[str, tuple[str, int]] = {}  # image id -> (root device, size in GiB)
         self._subnet_lists: dict[str | None, list[dict[str, Any]]] = {}  # what a VM names -> its subnets
@@ -171,13 +176,20 @@ class AWSProvider(Provider):
             self._client = self._new_client(self.region)
         return self._client
 
-    def _new_client(self, region: str) -> Any:
+    @property
+    def ebs(self) -> Any:
+        """The EBS direct APIs: a snapshot's blocks, for VMs as files."""
+        if self._ebs is None:
+            self._ebs = self._new_client(self.region, "ebs")
+        return self._ebs
+
+    def _new_client(self, region: str, service: str = "ec2") -> Any:
         session = boto3.Session(profile_name=self.profile, region_name=region)
-        return session.client("ec2", endpoint_url=self.endpoint_url,
+        return session.client(service, endpoint_url=self.endpoint_url,
                               config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
     def close(self) -> None:
-        self._client = None
+        self._client = self._ebs = None
 
     @property
     def location(self) -> str:
@@ -644,11 +656,38 @@ class AWSProvider(Provider):
             with mapped(f"deregister image {image_id}"):
                 self.ec2.deregister_image(ImageId=image_id)
 
+    def export_disk(self, snapshot: Snapshot, index: int, target: Path) -> None:
+        disk = snapshot.disks[index]
+        direct.get(self.ebs, disk.id, round(disk.size_gib * portable.GIB), target)
+
+    def import_snapshot(self, manifest: Manifest, name: str, tags: dict[str, str], moved: Moved) -> Snapshot:
+        """A snapshot set of the exported disks, each written through the EBS direct APIs; the root's
+        partition table says how the image a restore registers boots. A failure deletes what it made."""
+        set_id, spec = uuid.uuid4().hex, manifest.vm_spec()
+        root = manifest.path(manifest.disks[0])
+        boot = {"Architecture": "x86_64", "BootMode": BOOT_MODES[portable.firmware(root)]}
+        own = {**tags, snapsets.SET: set_id, snapsets.SOURCE: manifest.source_vm, snapsets.ROOT: ROOT_DEVICE,
+               snapsets.BOOT: snapshots.boot_tag(boot),
+               **({snapsets.USER: spec.ssh.user} if spec and spec.ssh else {})}
+        devices = [ROOT_DEVICE, *DATA_DEVICES]
+        try:
+            for i, disk in enumerate(manifest.disks):
+                direct.put(self.ebs, manifest.path(disk), disk.size, {**own, snapsets.DEVICE: devices[i]},
+                           f"{tags.get(tagging.TOKEN, set_id)}-{i}", moved)
+        except BaseException:
+            self._delete_members([item["SnapshotId"] for item in self._snapshot_items(
+                _filters({snapsets.SET: set_id}))])
+            raise
+        return self.describe_snapshots([set_id])[0]
+
     def delete_snapshot(self, snapshot: Snapshot) -> None:
-        for disk in snapshot.disks:
-            with mapped(f"delete snapshot {disk.id}"):
+        self._delete_members([disk.id for disk in snapshot.disks])
+
+    def _delete_members(self, ids: Sequence[str]) -> None:
+        for member in ids:
+            with mapped(f"delete snapshot {member}"):
                 try:
-                    self.ec2.delete_snapshot(SnapshotId=disk.id)
+                    self.ec2.delete_snapshot(SnapshotId=member)
                 except ClientError as exc:
                     if exc.response.get("Error", {}).get("Code") != "InvalidSnapshot.NotFound":
                         raise

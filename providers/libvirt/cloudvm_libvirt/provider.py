@@ -21,6 +21,7 @@ import libvirt
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, AuthenticationError, InvalidSpec, NotFound, ProviderError
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
+from cloudvm.portable import Manifest, Moved
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.spec import Size
 from cloudvm.ssh import Jump
@@ -348,12 +349,12 @@ class LibvirtProvider(Provider):
 
     # -- snapshots -------------------------------------------------------------
 
-    def export_snapshot(self, snapshot: Snapshot, directory: Path) -> None:
-        export.write(self.storage, snapshot, directory)
+    def export_disk(self, snapshot: Snapshot, index: int, target: Path) -> None:
+        export.write_disk(self.storage, snapshot, index, target)
 
-    def import_snapshot(self, directory: Path, name: str, tags: dict[str, str]) -> Snapshot:
-        manifest = export.read(self.storage, directory, name, tags)
-        return snapshots.to_snapshot(manifest, SnapshotState.READY, self.name, self.location)
+    def import_snapshot(self, manifest: Manifest, name: str, tags: dict[str, str], moved: Moved) -> Snapshot:
+        made = export.read(self.storage, manifest, name, tags, moved)
+        return snapshots.to_snapshot(made, SnapshotState.READY, self.name, self.location)
 
     def orphans(self) -> list[str]:
         """Volumes named as cloudvm names a VM's disks that no domain holds: kept data disks of

@@ -78,7 +78,11 @@ class Storage:
                     pool = conn.storagePoolDefineXML(xml, 0)
                     if self.build:
                         pool.build(0)
-                    pool.setAutostart(1)
+                    try:
+                        pool.setAutostart(1)
+                    except libvirt.libvirtError:  # another client defined it at the same moment, and set it
+                        if not pool.autostart():
+                            raise
                 if not pool.isActive():
                     pool.create(0)
             self._pool = pool

@@ -1,0 +1,138 @@
+"""VMs as files, one format on every backend: the format's guarantees (written last, checked
+whole before anything is made, sparse both ways), and a VM that travels from libvirt to AWS and
+back, booting at home with the data it left with."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import cloudvm
+from cloudvm import portable, ssh
+from cloudvm.errors import InvalidSpec
+
+MIB = 1 << 20
+
+
+def raw_disk(path: Path, size: int, data: dict[int, bytes]) -> Path:
+    with path.open("wb") as f:
+        f.truncate(size)
+        for offset, chunk in data.items():
+            f.seek(offset)
+            f.write(chunk)
+    return path
+
+
+def qcow2(raw: Path) -> callable:  # type: ignore[valid-type]
+    def fill(target: Path) -> None:
+        subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(target)], check=True)
+    return fill
+
+
+def test_an_export_is_checked_whole_and_its_manifest_comes_last(tmp_path: Path) -> None:
+    raw = raw_disk(tmp_path / "a.raw", 64 * MIB, {MIB: b"data"})
+    spec = cloudvm.VMSpec(name="box", size=cloudvm.Size(cpus=1, memory_gib=1), image="debian-12")
+
+    def interrupted(target: Path) -> None:
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        portable.write(tmp_path / "out", name="s", source_vm="box", created="2026-01-01T00:00:00+00:00", tags={},
+                       spec=spec, disks=[("root", 64 * MIB, qcow2(raw)), ("data", MIB, interrupted)])
+    assert (tmp_path / "out" / "disk-0.qcow2").exists() and not (tmp_path / "out" / "manifest.json").exists()
+    with pytest.raises(InvalidSpec, match=r"no manifest\.json: not a cloudvm export, or an unfinished one"):
+        portable.read(tmp_path / "out")
+    out = portable.write(tmp_path / "out", name="s", source_vm="box", created="2026-01-01T00:00:00+00:00",
+                         tags={"team": "qa"}, spec=spec, disks=[("root", 64 * MIB, qcow2(raw))])
+    manifest = portable.read(out)
+    assert manifest.vm_spec() == spec and manifest.tags == {"team": "qa"}
+    assert [(d.role, d.size) for d in manifest.disks] == [("root", 64 * MIB)]
+    listed = json.loads((out / "manifest.json").read_text())
+    listed["format"] = "someone-else/2"
+    (out / "manifest.json").write_text(json.dumps(listed))
+    with pytest.raises(InvalidSpec, match="is not a cloudvm-export/1 manifest"):
+        portable.read(out)
+
+
+def test_blocks_skip_the_holes_and_rebuild_the_same_disk(tmp_path: Path) -> None:
+    block = 512 * 1024
+    data = {0: os.urandom(1000), 5 * block + 7: os.urandom(2 * block), 40 * block: b"\0" * block}
+    source = tmp_path / "source.qcow2"
+    qcow2(raw_disk(tmp_path / "a.raw", 64 * MIB, data))(source)
+    found = list(portable.blocks(source, block))
+    assert [index for index, _ in found] == [0, 5, 6, 7]  # the written zeros are left out too
+    assert all(len(chunk) == block for _, chunk in found)
+    portable.assemble(tmp_path / "rebuilt.qcow2", 64 * MIB, iter(found), block)
+    assert portable.virtual_size(tmp_path / "rebuilt.qcow2") == 64 * MIB
+    compared = subprocess.run(["qemu-img", "compare", str(source), str(tmp_path / "rebuilt.qcow2")])
+    assert compared.returncode == 0
+
+
+def test_the_firmware_a_disk_needs_is_read_from_its_partition_table(tmp_path: Path) -> None:
+    def gpt(*kinds: bytes) -> Path:
+        header = bytearray(512)
+        header[:8] = b"EFI PART"
+        header[72:80], header[80:84], header[84:88] = (2).to_bytes(8, "little"), (128).to_bytes(4, "little"), \
+            (128).to_bytes(4, "little")
+        entries = b"".join(kind.ljust(128, b"\0") for kind in kinds)
+        image = tmp_path / f"gpt-{len(kinds)}.qcow2"
+        qcow2(raw_disk(tmp_path / "gpt.raw", 8 * MIB, {512: bytes(header), 1024: entries}))(image)
+        return image
+    esp, bios_boot = portable._ESP, portable._BIOS_BOOT
+    linux = bytes.fromhex("af3dc60f838472478e793d69d8477de4")
+    assert portable.firmware(gpt(esp, linux)) == "uefi"
+    assert portable.firmware(gpt(bios_boot, esp, linux)) == "both"
+    assert portable.firmware(gpt(linux)) == "bios"
+    mbr = tmp_path / "mbr.qcow2"
+    qcow2(raw_disk(tmp_path / "mbr.raw", 8 * MIB, {510: b"\x55\xaa"}))(mbr)
+    assert portable.firmware(mbr) == "bios"
+
+
+@pytest.mark.timeout(900)
+def test_a_vm_goes_from_libvirt_to_aws_and_back_with_its_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("cloudvm_aws.testing")
+    from cloudvm_aws.testing import CREDENTIALS, REGION, leftovers, moto_proxy
+    from cloudvm_libvirt.testing import leftovers as at_home
+    from cloudvm_libvirt.testing import options
+
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    key_file, public = ssh.generate_keypair(tmp_path)
+    access = cloudvm.SSHAccess(user="ops", public_keys=[public])
+    spec = cloudvm.VMSpec(name="wanderer", size=cloudvm.Size(cpus=1, memory_gib=0.5), image="cloudvm-tiny",
+                          ssh=access, disks=[cloudvm.Disk(size_gib=1)])
+    with cloudvm.connect("libvirt", **options(), timeout=240) as home:
+        vm = home.create(spec, wait="reachable")
+        try:
+            home.ssh(vm, "echo precious > ~/data && sync", key_file=str(key_file))
+            left = home.export(vm, tmp_path / "from-libvirt")
+        finally:
+            home.delete(vm)
+    sizes = [d.size for d in portable.read(left).disks]
+
+    with moto_proxy() as proxy, cloudvm.connect("aws", region=REGION, endpoint_url=proxy.url, timeout=60,
+                                                poll_interval=0.05) as aws:
+        moved = portable.Moved()
+        away = aws.import_vm(left, moved=moved)
+        try:
+            # EBS volumes come in whole GiB: the 129 MiB root grows to 1 GiB, its partitions as they were
+            assert [(d.root, d.size_gib) for d in away.disks] == [(True, 1.0), (False, 1.0)]
+            assert moved.of == sum(sizes) and moved.data < moved.of / 4, moved  # the data, not the disks
+            back = aws.export(away, tmp_path / "from-aws")
+        finally:
+            aws.delete(away)
+        assert leftovers(proxy.url, "wanderer") == []
+    assert portable.read(back).login() == "ops"  # AWS kept the user, not the keys
+
+    with cloudvm.connect("libvirt", **options(), timeout=240) as home:
+        again = home.import_vm(back, name="wanderer-home", wait="reachable", ssh=access)
+        try:
+            assert [d.size_gib for d in again.disks] == [1.0, 1.0]
+            said = home.ssh(again, "cat ~/data", key_file=str(key_file))
+            assert said.stdout.strip() == "precious"
+        finally:
+            home.delete(again)
+    assert at_home("wanderer") == at_home("wanderer-home") == []
