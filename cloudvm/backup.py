@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cloudvm.cloud import Cloud
 from cloudvm.errors import NotFound, Unsupported
@@ -33,6 +33,7 @@ from cloudvm.yamlfile import YamlFile
 
 POLICY = "cloudvm-policy"
 SOURCE = "cloudvm-backup-of"
+COPY_OF = "cloudvm-backup-copy-of"  # on a copy kept by another backend: the id of the backup it copies
 PERIOD = "cloudvm-period"
 # Bucket keys for each period kind, finest first; ISO weeks so a week never straddles two keys.
 PERIODS = {"hourly": "%Y%m%d%H", "daily": "%Y%m%d", "weekly": "%G%V", "monthly": "%Y%m"}
@@ -55,7 +56,25 @@ class Keep(SpecModel):
 
 
 class CopyTo(SpecModel):
-    region: str
+    """A DR target: another region of the policy's own provider, or another backend (``provider``)
+    at its location (``region``: a region, a zone, a libvirt URI) with the connect ``options`` it
+    needs. Copies to another backend travel in the export format: a libvirt VM's backups can live in
+    a cloud, a cloud VM's on-premises."""
+
+    region: str | None = None
+    provider: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> CopyTo:
+        if self.region is None and self.provider is None:
+            raise ValueError("needs a region, or a provider (with its options)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How reports and ``drill(region=...)`` name it: ``us-west-2``, ``aws:us-east-1``, ``libvirt``."""
+        return ":".join(part for part in (self.provider, self.region) if part)
 
 
 class Policy(SpecModel):
@@ -129,12 +148,33 @@ def backups(cloud: Cloud, policy: str | None = None, vm: str | None = None, *,
     """Backups cloudvm took here, newest first (of one policy / one VM when given); DR
     copies too with ``copies`` (a provider may list them beside the originals)."""
     wanted = {POLICY: policy} if policy else {}
-    found = [s for s in cloud.list_snapshots(tags=wanted) if POLICY in s.tags and (copies or s.copy_of is None)]
+    found = [s for s in cloud.list_snapshots(tags=wanted) if POLICY in s.tags and (copies or _copy_of(s) is None)]
     return sorted((s for s in found if vm is None or s.tags.get(SOURCE) == vm), key=_created, reverse=True)
 
 
+def _copy_of(snapshot: Snapshot) -> str | None:
+    return snapshot.copy_of or snapshot.tags.get(COPY_OF)
+
+
+def reach(cloud: Cloud, target: CopyTo) -> Cloud:
+    """A connection to a DR target: ``cloud.at(region)`` for a region of its own provider, else the
+    other backend at its location. Closed by the caller."""
+    if target.provider in (None, cloud.provider.name) and not target.options and target.region:
+        return cloud.at(target.region)
+    from cloudvm import connect
+    from cloudvm.registry import load
+
+    provider = target.provider or cloud.provider.name
+    where = {load(provider).location_option: target.region} if target.region else {}
+    return connect(provider, **{**target.options, **where})
+
+
+def _across(cloud: Cloud, target: CopyTo) -> bool:
+    return target.provider not in (None, cloud.provider.name) or bool(target.options)
+
+
 class Runner:
-    """One run of a policy on one cloud; DR regions are reached through ``cloud.at``."""
+    """One run of a policy on one cloud; DR targets are reached through ``reach``."""
 
     def __init__(self, cloud: Cloud, policy: Policy, *, now: datetime | None = None, dry_run: bool = False,
                  stale_after: float = 3600.0, dr: Mapping[str, Cloud] | None = None) -> None:
@@ -144,16 +184,17 @@ class Runner:
         self.report = Report(dry_run=dry_run)
         self._given = dict(dr or {})
         self._dr: dict[str, Cloud] = {}
-        self._listed: dict[str, dict[str, Snapshot]] = {}  # region -> copies there, by the id they copy
-        if policy.copy_to:
-            cloud.provider.require(Capability.COPY_SNAPSHOT)
+        self._listed: dict[str, dict[str, Snapshot]] = {}  # target -> copies there, by the id they copy
+        for target in policy.copy_to:
+            cloud.provider.require(Capability.EXPORT if _across(cloud, target) else Capability.COPY_SNAPSHOT)
 
-    def dr(self, region: str) -> Cloud:
-        if region in self._given:
-            return self._given[region]
-        if region not in self._dr:
-            self._dr[region] = self.cloud.at(region)
-        return self._dr[region]
+    def dr(self, target: CopyTo) -> Cloud:
+        label = target.label
+        if label in self._given:
+            return self._given[label]
+        if label not in self._dr:
+            self._dr[label] = reach(self.cloud, target)
+        return self._dr[label]
 
     def close(self) -> None:
         for cloud in self._dr.values():
@@ -210,43 +251,51 @@ class Runner:
         """Make sure each DR region has a copy; True once all are complete."""
         finished = True
         for target in self.policy.copy_to:
-            copy = self._copy_in(backup, target.region)
+            copy = self._copy_in(backup, target)
             if copy is None:
-                self.report.copied.append(f"{backup.name} -> {target.region}")
+                self.report.copied.append(f"{backup.name} -> {target.label}")
                 if self.dry_run:
                     finished = False
                     continue
-                copy = self.cloud.copy_snapshot(backup, region=target.region)
-                self._listed[target.region][backup.id] = copy
+                copy = self._copy(backup, target)
+                self._listed[target.label][backup.id] = copy
             finished = finished and copy.state is SnapshotState.READY
         return finished
 
+    def _copy(self, backup: Snapshot, target: CopyTo) -> Snapshot:
+        if not _across(self.cloud, target):
+            return self.cloud.copy_snapshot(backup, region=str(target.region))
+        kept = {k: backup.tags[k] for k in (POLICY, SOURCE, PERIOD) if k in backup.tags}
+        return self.cloud.copy_across(backup, self.dr(target), tags={**kept, COPY_OF: backup.id})
+
     def _copies_finished(self, backup: Snapshot) -> bool:
-        return all((copy := self._copy_in(backup, t.region)) is None or copy.state is SnapshotState.READY
+        return all((copy := self._copy_in(backup, t)) is None or copy.state is SnapshotState.READY
                    for t in self.policy.copy_to)
 
-    def _copy_in(self, backup: Snapshot, region: str) -> Snapshot | None:
-        """The backup's copy in ``region``, from one listing of that region per run."""
-        if region not in self._listed:
-            self._listed[region] = {s.copy_of: s for s in backups(self.dr(region), self.policy.name, copies=True)
-                                    if s.copy_of and s.region == region}
-        return self._listed[region].get(backup.id)
+    def _copy_in(self, backup: Snapshot, target: CopyTo) -> Snapshot | None:
+        """The backup's copy at ``target``, from one listing of it per run."""
+        if target.label not in self._listed:
+            across = _across(self.cloud, target)
+            self._listed[target.label] = {
+                copied: s for s in backups(self.dr(target), self.policy.name, copies=True)
+                if (copied := _copy_of(s)) and (across or s.region == target.region)}
+        return self._listed[target.label].get(backup.id)
 
     def _delete(self, backup: Snapshot) -> None:
         self.report.pruned.append(backup.name)
         if self.dry_run:
             return
         for target in self.policy.copy_to:  # the copies go with the backup they copy
-            copy = self._copy_in(backup, target.region)
+            copy = self._copy_in(backup, target)
             if copy is not None:
-                self.dr(target.region).delete_snapshot(copy)
+                self.dr(target).delete_snapshot(copy)
         self.cloud.delete_snapshot(backup)
 
 
 def run(cloud: Cloud, policy: Policy, *, now: datetime | None = None, dry_run: bool = False,
         dr: Mapping[str, Cloud] | None = None) -> Report:
-    """Take the backups due now, copy them to the DR regions, prune what retention drops.
-    DR regions are reached with ``cloud.at(region)`` unless ``dr`` maps them to connections
+    """Take the backups due now, copy them to the DR targets, prune what retention drops.
+    DR targets are reached with ``reach`` unless ``dr`` maps their labels to connections
     (other credentials, say)."""
     return Runner(cloud, policy, now=now, dry_run=dry_run, dr=dr).run()
 
@@ -299,15 +348,25 @@ class Drill:
         return self.check_exit in (None, 0)
 
 
+def _drilled_at(cloud: Cloud, source: Policy | str, region: str | None) -> tuple[Cloud, str | None]:
+    """Where a drill restores, and the region its backups must be in there (None: any)."""
+    targets = {t.label: t for t in source.copy_to} if isinstance(source, Policy) else {}
+    target = targets.get(region or "")
+    if target is not None and _across(cloud, target):
+        return reach(cloud, target), None
+    return (cloud.at(region) if region else cloud), region
+
+
 def drill(cloud: Cloud, source: Policy | str, *, region: str | None = None, check: str | None = None,
-          key_file: str | None = None, name: str | None = None) -> Drill:
-    """Restore the newest complete backup (of a policy, or the one named) in ``region``, wait
-    until it answers, run ``check`` over SSH, report RPO/RTO, and remove the drill's VM."""
-    where = cloud.at(region) if region else cloud
+          key_file: str | None = None, name: str | None = None, user: str | None = None) -> Drill:
+    """Restore the newest complete backup (of a policy, or the one named) in ``region`` (a DR
+    target's label: another backend, for a policy that copies there), wait until it answers, run
+    ``check`` over SSH (as ``user``, else the backup's), report RPO/RTO, and remove the drill's VM."""
+    where, within = _drilled_at(cloud, source, region)
     try:
         if isinstance(source, Policy):
             done = [b for b in backups(where, source.name, copies=True) if b.state is SnapshotState.READY
-                    and (region is None or b.region == region)]
+                    and (within is None or b.region == within)]
             if not done:
                 raise NotFound(f"policy {source.name!r} has no complete backup in {region or 'this region'}")
             backup = done[0]
@@ -325,7 +384,7 @@ def drill(cloud: Cloud, source: Policy | str, *, region: str | None = None, chec
                            rto_seconds=time.monotonic() - started, reached="reachable" if reachable else "running",
                            check=check)
             if check:
-                done_check = where.ssh(vm, check, key_file=key_file)
+                done_check = where.ssh(vm, check, user=user or backup.user, key_file=key_file)
                 report.check_exit, report.check_output = done_check.returncode, done_check.stdout + done_check.stderr
             return report
         finally:

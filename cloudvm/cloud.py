@@ -8,13 +8,14 @@ import builtins
 import functools
 import logging
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloudvm import fleets, portable, sizing, ssh
+from cloudvm import fleets, portable, sizing, snapsets, ssh
 from cloudvm import tags as tagging
 from cloudvm.errors import InvalidSpec, NotFound, ProviderError, Timeout, Unsupported
 from cloudvm.fanout import chunks, fan_out
@@ -461,7 +462,7 @@ class Cloud:
         written: Path = self._call("export", lambda: portable.write(
             directory, name=snap.name, source_vm=snap.source_vm, created=created,
             tags={k: v for k, v in snap.tags.items() if not k.startswith(tagging.PREFIX)}, spec=spec, disks=disks,
-            user=vm.ssh_user if vm else None))
+            user=snap.user or (vm.ssh_user if vm else None)))
         return written
 
     def _portable(self, spec: VMSpec | None, vm: VM | None) -> VMSpec | None:
@@ -477,20 +478,46 @@ class Cloud:
         """The VM an ``export`` wrote (on this backend or any other), made here under its old name
         unless ``name``; ``changes`` override its spec (``ssh=``, ``size=``), ``moved`` counts what
         was sent. The export is checked whole before anything is made."""
-        self.provider.require(Capability.EXPORT)
-        manifest = portable.read(directory)
+        manifest = self._manifest(directory)
         spec = manifest.vm_spec()
         target = name or (spec.name if spec else manifest.source_vm)
         check_name(target)
-        staged = f"import-{uuid.uuid4().hex[:16]}"
-        tags = tagging.system_tags(staged, uuid.uuid4().hex[:16])
-        count = moved if moved is not None else portable.Moved()
-        snap: Snapshot = self._call("import", lambda: self.provider.import_snapshot(manifest, staged, tags, count))
-        log.info("imported %s: %.1f MiB sent for %.1f GiB of disks", manifest.name, count.data / 2**20,
-                 count.of / portable.GIB)
+        snap = self._import(manifest, f"import-{uuid.uuid4().hex[:16]}", {}, moved)
         try:
-            if snap.state is not SnapshotState.READY:
-                snap = self.waiter.snapshots_ready([snap.id], self.timeout)[0]
-            return self.restore(snap, name=target, wait=wait, spec=snap.spec or spec, **changes)
+            return self.restore(snap, name=target, wait=wait, spec=spec or snap.spec, **changes)
         finally:
             self.delete_snapshot(snap)
+
+    def import_snapshot(self, directory: str | Path, *, name: str, tags: dict[str, str] | None = None,
+                        moved: portable.Moved | None = None) -> Snapshot:
+        """The export in ``directory`` kept here as snapshot ``name``, to restore later (a DR copy
+        from another backend)."""
+        check_name(name)
+        return self._import(self._manifest(directory), name, tags or {}, moved)
+
+    def copy_across(self, ref: Snapshot | str, target: Cloud, *, tags: dict[str, str] | None = None,
+                    moved: portable.Moved | None = None) -> Snapshot:
+        """A copy of the snapshot on another backend, through the export format in a scratch
+        directory (``TMPDIR``: it holds the disks' data for the while)."""
+        snap = self.get_snapshot(ref)
+        target.provider.require(Capability.EXPORT)
+        with tempfile.TemporaryDirectory(prefix="cloudvm-copy-") as scratch:
+            self.export(snap, scratch)
+            return target.import_snapshot(scratch, name=snap.name, tags=tags, moved=moved)
+
+    def _manifest(self, directory: str | Path) -> portable.Manifest:
+        self.provider.require(Capability.EXPORT)
+        return portable.read(directory)
+
+    def _import(self, manifest: portable.Manifest, name: str, tags: dict[str, str],
+                moved: portable.Moved | None) -> Snapshot:
+        spec = manifest.vm_spec()  # the machine it maps to here, in the snapshot's own words (for a restore)
+        machine = {snapsets.TYPE: self.resolve_size(spec.size).type_name, snapsets.IMAGE: spec.image} if spec else {}
+        tags = {**tags, **machine, **tagging.system_tags(name, uuid.uuid4().hex[:16])}
+        count = moved if moved is not None else portable.Moved()
+        snap: Snapshot = self._call("import", lambda: self.provider.import_snapshot(manifest, name, tags, count))
+        log.info("imported %s: %.1f MiB sent for %.1f GiB of disks", manifest.name, count.data / 2**20,
+                 count.of / portable.GIB)
+        if snap.state is not SnapshotState.READY:
+            snap = self.waiter.snapshots_ready([snap.id], self.timeout)[0]
+        return snap

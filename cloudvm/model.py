@@ -89,4 +89,5 @@ class Snapshot:
     tags: dict[str, str] = field(default_factory=dict)
     spec: VMSpec | None = field(default=None, repr=False)
     copy_of: str | None = None  # a DR copy: the id of the snapshot it copies
+    user: str | None = None  # the source VM's login user, where the provider records it
     raw: Any = field(default=None, repr=False, compare=False)

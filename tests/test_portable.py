@@ -136,3 +136,51 @@ def test_a_vm_goes_from_libvirt_to_aws_and_back_with_its_data(tmp_path: Path, mo
         finally:
             home.delete(again)
     assert at_home("wanderer") == at_home("wanderer-home") == []
+
+
+@pytest.mark.timeout(1200)
+def test_backups_are_kept_on_another_backend_and_drilled_there(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A libvirt VM's backups copied to AWS and drilled there; the VM restored in AWS from its copy,
+    its backups copied home and drilled on libvirt, where the file it left with is read."""
+    pytest.importorskip("cloudvm_aws.testing")
+    from cloudvm_aws.testing import CREDENTIALS, REGION, moto_proxy
+    from cloudvm_libvirt.testing import options
+
+    from cloudvm import backup
+
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    key_file, public = ssh.generate_keypair(tmp_path)
+    spec = cloudvm.VMSpec(name="keeper", size=cloudvm.Size(cpus=1, memory_gib=0.5), image="cloudvm-tiny",
+                          ssh=cloudvm.SSHAccess(user="ops", public_keys=[public]), tags={"backup": "xdr"})
+    with moto_proxy() as proxy, cloudvm.connect("libvirt", **options(), timeout=240) as home, \
+            cloudvm.connect("aws", region=REGION, endpoint_url=proxy.url, timeout=60, poll_interval=0.05,
+                            guests=False) as aws:
+        to_aws = backup.Policy(name="xdr", select=backup.Select(tags={"backup": "xdr"}), copy_to=(backup.CopyTo(
+            provider="aws", region=REGION, options={"endpoint_url": proxy.url, "guests": False}),))
+        to_home = backup.Policy(name="xdr-home", select=backup.Select(tags={"backup": "xdr-home"}),
+                                copy_to=(backup.CopyTo(provider="libvirt", options=options()),))
+        try:
+            vm = home.create(spec, wait="reachable")
+            home.ssh(vm, "echo precious > ~/data && sync", key_file=str(key_file))
+            report = backup.run(home, to_aws)
+            assert report.copied == [f"{report.taken[0]} -> aws:{REGION}"]
+            assert backup.run(home, to_aws).copied == []  # found there again: copied once
+            assert backup.drill(home, to_aws, region=f"aws:{REGION}").passed
+            home.delete(vm)
+
+            copy = backup.backups(aws, "xdr", copies=True)[0]
+            assert copy.tags[backup.COPY_OF] == backup.backups(home, "xdr")[0].id and copy.user == "ops"
+            assert backup.backups(aws, "xdr") == []  # a copy, not a backup of its own
+            away = aws.restore(copy, name="keeper", tags={"backup": "xdr-home"})
+            assert backup.run(aws, to_home).copied == [f"{backup.backups(aws, 'xdr-home')[0].name} -> libvirt"]
+            drilled = backup.drill(aws, to_home, region="libvirt", check="cat ~/data", key_file=str(key_file))
+            assert drilled.check_output.strip() == "precious" and drilled.passed
+            aws.delete(away)
+        finally:
+            for cloud in (home, aws):
+                cloud.delete([vm for vm in cloud.list() if vm.name.startswith(("keeper", "drill-keeper"))])
+                for snap in cloud.list_snapshots():
+                    cloud.delete_snapshot(snap)
+        assert home.list_snapshots() == aws.list_snapshots() == []

@@ -80,15 +80,18 @@ def delete(refs: Annotated[list[str], typer.Argument(help="backup names or ids")
 
 @dr_app.command("drill")
 def drill(source: Annotated[str, typer.Argument(help="policy file, or a backup's name")],
-          region: Annotated[str | None, typer.Option(help="restore there (a DR region)")] = None,
+          region: Annotated[str | None, typer.Option(help="restore there: a DR region, or a copy_to target "
+                                                          "(aws:us-east-1, libvirt)")] = None,
           check: Annotated[str | None, typer.Option(help="command to run over SSH on the restored VM")] = None,
-          key: Annotated[str | None, typer.Option(help="SSH private key for --check")] = None) -> None:
+          key: Annotated[str | None, typer.Option(help="SSH private key for --check")] = None,
+          user: Annotated[str | None, typer.Option(help="login user for --check (default: the backup's)")] = None,
+          ) -> None:
     """Restore the newest backup, time it, check it, remove it: RPO and RTO measured."""
     from cloudvm import backup
 
     target = backup.Policy.load(source) if Path(source).is_file() else source
     with settings.connect() as cloud, output.err.status("drilling"):
-        report = backup.drill(cloud, target, region=region, check=check, key_file=key)
+        report = backup.drill(cloud, target, region=region, check=check, key_file=key, user=user)
     _report({**output.plain(report), "passed": report.passed})
     if not report.passed:
         raise typer.Exit(1)

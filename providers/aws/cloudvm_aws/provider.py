@@ -663,12 +663,12 @@ class AWSProvider(Provider):
     def import_snapshot(self, manifest: Manifest, name: str, tags: dict[str, str], moved: Moved) -> Snapshot:
         """A snapshot set of the exported disks, each written through the EBS direct APIs; the root's
         partition table says how the image a restore registers boots. A failure deletes what it made."""
-        set_id, spec = uuid.uuid4().hex, manifest.vm_spec()
+        set_id = uuid.uuid4().hex
         root = manifest.path(manifest.disks[0])
         boot = {"Architecture": "x86_64", "BootMode": BOOT_MODES[portable.firmware(root)]}
+        user = manifest.login()
         own = {**tags, snapsets.SET: set_id, snapsets.SOURCE: manifest.source_vm, snapsets.ROOT: ROOT_DEVICE,
-               snapsets.BOOT: snapshots.boot_tag(boot),
-               **({snapsets.USER: spec.ssh.user} if spec and spec.ssh else {})}
+               snapsets.BOOT: snapshots.boot_tag(boot), **({snapsets.USER: user} if user else {})}
         devices = [ROOT_DEVICE, *DATA_DEVICES]
         try:
             for i, disk in enumerate(manifest.disks):

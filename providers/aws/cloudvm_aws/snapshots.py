@@ -49,4 +49,4 @@ def _snapshot(set_id: str, members: list[dict[str, Any]], provider: str, region:
                     state=state, created_at=min(m["StartTime"] for m in members), region=region, disks=disks,
                     tags=snapsets.shown(tags), spec=snapsets.spec(tags.get(SOURCE), tags.get(TYPE),
                                                                    tags.get(snapsets.IMAGE), tags),
-                    raw=members, copy_of=set_id if tagging.COPIED_FROM in tags else None)
+                    raw=members, copy_of=set_id if tagging.COPIED_FROM in tags else None, user=tags.get(snapsets.USER))

@@ -39,7 +39,7 @@ def read(storage: Storage, exported: Manifest, name: str, tags: dict[str, str], 
                     "created": exported.created, "tags": {**exported.tags, **tags}, "live": False,
                     "disks": [{"volume": v, "role": d.role, "size": d.size}
                               for v, d in zip(volumes, exported.disks, strict=True)],
-                    "spec": exported.spec}
+                    "spec": exported.spec, "user": exported.login()}
         storage.upload(snapshots.manifest_name(name), json.dumps(manifest).encode())
     except BaseException:
         for volume in volumes:

@@ -62,5 +62,5 @@ def to_snapshot(manifest: dict[str, Any], snapshot_state: SnapshotState, provide
         created_at=datetime.fromisoformat(manifest["created"]), region=region, state=snapshot_state,
         disks=tuple(DiskInfo(d["volume"], d["size"] / GIB, d["role"] == "root") for d in manifest["disks"]),
         tags=dict(manifest["tags"]), spec=VMSpec(**manifest["spec"]) if manifest["spec"] else None,
-        raw=manifest,
+        raw=manifest, user=((manifest["spec"] or {}).get("ssh") or {}).get("user") or manifest.get("user"),
     )
