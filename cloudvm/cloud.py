@@ -500,13 +500,13 @@ class Cloud:
         """A copy of the snapshot on another backend, through the export format in a scratch
         directory (``TMPDIR``: it holds the disks' data for the while)."""
         snap = self.get_snapshot(ref)
-        target.provider.require(Capability.EXPORT)
+        target.provider.require(Capability.IMPORT)
         with tempfile.TemporaryDirectory(prefix="cloudvm-copy-") as scratch:
             self.export(snap, scratch)
             return target.import_snapshot(scratch, name=snap.name, tags=tags, moved=moved)
 
     def _manifest(self, directory: str | Path) -> portable.Manifest:
-        self.provider.require(Capability.EXPORT)
+        self.provider.require(Capability.IMPORT)
         return portable.read(directory)
 
     def _import(self, manifest: portable.Manifest, name: str, tags: dict[str, str],

@@ -144,6 +144,11 @@ def _qemu_img(*args: str) -> str:
     return done.stdout
 
 
+def to_raw(image: Path, raw: Path) -> None:
+    """The disk an image holds as a sparse raw file."""
+    _qemu_img("convert", "-O", "raw", str(image), str(raw))
+
+
 def virtual_size(image: Path) -> int:
     info: dict[str, Any] = json.loads(_qemu_img("info", "--output=json", str(image)))
     return int(info["virtual-size"])
@@ -166,7 +171,7 @@ def blocks(image: Path, block_size: int) -> Iterator[tuple[int, bytes]]:
     """The blocks of a disk image that hold data, by index (all-zero blocks left out): the image
     is expanded into a sparse raw file, whose holes are skipped without reading them."""
     with _scratch() as raw:
-        _qemu_img("convert", "-O", "raw", str(image), str(raw))
+        to_raw(image, raw)
         with raw.open("rb") as f:
             fd, end, offset = f.fileno(), os.fstat(f.fileno()).st_size, 0
             while offset < end:

@@ -42,7 +42,8 @@ class Capability(enum.Enum):
     SPOT = "spot"
     REACHABILITY = "reachability"
     CONSOLE_OUTPUT = "console_output"
-    EXPORT = "export"  # a VM written to files and read back on another host or pool
+    EXPORT = "export"  # a VM's disks written to files (cloudvm.portable)
+    IMPORT = "import"  # files an export wrote made into a snapshot here, on any backend
     HOST_KEYS = "host_keys"  # the VM's SSH host keys, told over the provider's API
     ENCRYPTION_KEYS = "encryption_keys"  # disks encrypted with a key the user manages
 
@@ -70,6 +71,7 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     # The connect() option that says where (region, zone, location, host URI): placements and DR use it.
     location_option: ClassVar[str] = "region"
+    unsupported_why: ClassVar[dict[Capability, str]] = {}  # why a capability is missing, where the cloud says
     # A class attribute; an instance may narrow it (e.g. a test endpoint that runs no guests).
     capabilities: frozenset[Capability] = frozenset()
     # How the core spreads a batch over calls of ``launch``, ``terminate`` and ``release``: at most
@@ -114,7 +116,9 @@ class Provider(abc.ABC):
     def require(self, capability: Capability) -> None:
         """Raise ``Unsupported`` unless the provider declares ``capability``."""
         if capability not in self.capabilities:
-            raise Unsupported(f"provider {self.name!r} does not support {capability.value}")
+            why = self.unsupported_why.get(capability)
+            raise Unsupported(f"provider {self.name!r} does not support {capability.value}"
+                              + (f": {why}" if why else ""))
 
     @property
     def location(self) -> str | None:

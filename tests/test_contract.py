@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent / "providers"
-BACKENDS = ("fake", "testing.py", "simulated.py", "ec2_rules.py")
+BACKENDS = ("fake", "testing.py", "simulated.py", "ec2_rules.py", "ebs_rules.py")
 # Where providers still wait, each to go; the list only shrinks (the test fails on a new wait and
 # on one that is gone but still listed).
 STILL_WAITING: dict[tuple[str, str, str], str] = {}

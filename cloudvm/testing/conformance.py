@@ -93,6 +93,7 @@ def test_undeclared_capabilities_raise_unsupported(cloud: cloudvm.Cloud, make_sp
         Capability.COPY_SNAPSHOT: lambda: cloud.copy_snapshot("no-such-snapshot", region="elsewhere"),
         Capability.CONSOLE_OUTPUT: lambda: cloud.console_output("no-such-vm"),
         Capability.EXPORT: lambda: cloud.export("no-such-vm", "/nonexistent"),
+        Capability.IMPORT: lambda: cloud.import_vm("/nonexistent"),
         Capability.INGRESS_RULES: lambda: cloud.create(
             make_spec("ingress", network=cloudvm.Network(ingress=[cloudvm.Ingress(port=22)]))),
         Capability.PUBLIC_IP: lambda: cloud.create(make_spec("public", network=cloudvm.Network(public_ip=True))),

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import math
-from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cloudvm import portable
 from cloudvm.errors import TransientError
+from cloudvm.fanout import chunks, fan_out
 from cloudvm.portable import Moved
 from cloudvm_aws._errors import mapped
 from cloudvm_aws.groups import tag_list
@@ -23,24 +24,26 @@ from cloudvm_aws.groups import tag_list
 # API_PutSnapshotBlock.html; the APIs take a few hundred requests a second per snapshot, so a few at once.
 BLOCK = 512 * 1024
 PARALLEL = 8
+WINDOW = 8 * PARALLEL  # blocks in memory at once (32 MiB)
+LISTED = 10000  # block tokens a ListSnapshotBlocks page holds at most
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def checksum(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def _bounded(pool: ThreadPoolExecutor, calls: Iterable[Any]) -> None:
-    """Run the calls ``PARALLEL`` at a time, at most twice that many blocks in memory; the first
-    failure stops the rest."""
-    pending: set[Future[Any]] = set()
-    for call in calls:
-        if len(pending) >= 2 * PARALLEL:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                future.result()
-        pending.add(pool.submit(call))
-    for future in pending:
-        future.result()
+def _windows(items: Iterable[T]) -> Iterator[list[T]]:
+    """``items`` a window at a time: at most ``WINDOW`` blocks in memory."""
+    it = iter(items)
+    return iter(lambda: list(itertools.islice(it, WINDOW)), [])
+
+
+def _each(items: list[T], call: Callable[[T], R]) -> list[R]:
+    """``call`` on every item, ``PARALLEL`` at once through the core's fan-out, results in order."""
+    return fan_out(chunks(items, math.ceil(len(items) / PARALLEL)), lambda part: [call(i) for i in part],
+                   parallel=PARALLEL)
 
 
 def put(ebs: Any, image: Path, size: int, tags: dict[str, str], token: str, moved: Moved) -> str:
@@ -48,47 +51,46 @@ def put(ebs: Any, image: Path, size: int, tags: dict[str, str], token: str, move
     with mapped("start snapshot"):
         snapshot_id: str = ebs.start_snapshot(VolumeSize=math.ceil(size / portable.GIB), Tags=tag_list(tags),
                                               ClientToken=token, Description="cloudvm import")["SnapshotId"]
-    sent = Moved()
+    sent: list[int] = []
 
-    def block(index: int, data: bytes) -> Any:
-        def send() -> None:
-            with mapped(f"put block {index} of {snapshot_id}"):
-                ebs.put_snapshot_block(SnapshotId=snapshot_id, BlockIndex=index, BlockData=data,
-                                       DataLength=len(data), Checksum=checksum(data), ChecksumAlgorithm="SHA256")
-        sent.add(data)
-        return send
+    def send(block: tuple[int, bytes]) -> int:
+        index, data = block
+        with mapped(f"put block {index} of {snapshot_id}"):
+            ebs.put_snapshot_block(SnapshotId=snapshot_id, BlockIndex=index, BlockData=data, DataLength=len(data),
+                                   Checksum=checksum(data), ChecksumAlgorithm="SHA256")
+        return len(data)
 
-    with ThreadPoolExecutor(PARALLEL) as pool:
-        _bounded(pool, (block(index, data) for index, data in portable.blocks(image, BLOCK)))
+    for window in _windows(portable.blocks(image, BLOCK)):
+        sent += _each(window, send)
     with mapped(f"complete snapshot {snapshot_id}"):
-        ebs.complete_snapshot(SnapshotId=snapshot_id, ChangedBlocksCount=sent.blocks)
-    moved.data, moved.blocks, moved.of = moved.data + sent.data, moved.blocks + sent.blocks, moved.of + size
+        ebs.complete_snapshot(SnapshotId=snapshot_id, ChangedBlocksCount=len(sent))
+    moved.data, moved.blocks, moved.of = moved.data + sum(sent), moved.blocks + len(sent), moved.of + size
     return snapshot_id
 
 
 def _listed(ebs: Any, snapshot_id: str) -> Iterator[tuple[int, str]]:
-    token: dict[str, str] = {}
-    while True:
-        with mapped(f"list blocks of {snapshot_id}"):
-            page = ebs.list_snapshot_blocks(SnapshotId=snapshot_id, MaxResults=10000, **token)
+    """The blocks the snapshot holds, page by page: a page names up to 10,000, and the first tells
+    the volume's size, so how many pages there can be."""
+    page = _page(ebs, snapshot_id, {})
+    for _ in range(max(1, math.ceil(int(page.get("VolumeSize") or 0) * portable.GIB / BLOCK / LISTED))):
         yield from ((b["BlockIndex"], b["BlockToken"]) for b in page.get("Blocks", []))
         if not page.get("NextToken"):
             return
-        token = {"NextToken": page["NextToken"]}
+        page = _page(ebs, snapshot_id, {"NextToken": page["NextToken"]})
+
+
+def _page(ebs: Any, snapshot_id: str, token: dict[str, str]) -> dict[str, Any]:
+    with mapped(f"list blocks of {snapshot_id}"):
+        found: dict[str, Any] = ebs.list_snapshot_blocks(SnapshotId=snapshot_id, MaxResults=LISTED, **token)
+    return found
 
 
 def get(ebs: Any, snapshot_id: str, size: int, target: Path) -> None:
-    """The snapshot's disk as a qcow2 image at ``target``, fetched a block at a time (blocks that
-    were never written are not listed, and stay holes)."""
+    """The snapshot's disk as a qcow2 image at ``target``, fetched a window of blocks at a time
+    (blocks never written are not listed, and stay holes)."""
     def fetched() -> Iterator[tuple[int, bytes]]:
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            window: list[tuple[int, Future[bytes]]] = []
-            for index, token in _listed(ebs, snapshot_id):
-                window.append((index, pool.submit(_block, ebs, snapshot_id, index, token)))
-                if len(window) >= 2 * PARALLEL:
-                    index, future = window.pop(0)
-                    yield index, future.result()
-            yield from ((index, future.result()) for index, future in window)
+        for window in _windows(_listed(ebs, snapshot_id)):
+            yield from _each(window, lambda listed: (listed[0], _block(ebs, snapshot_id, *listed)))
 
     portable.assemble(target, size, fetched(), BLOCK)
 

@@ -146,6 +146,7 @@ class AWSProvider(Provider):
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
         Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT, Capability.EXPORT,
+        Capability.IMPORT,
     })
     # A named VM is launched by its own RunInstances (EC2 applies a call's tags, names included, to every
     # instance it makes), a counted fleet's chunk by one (``fleet_limit``); a few launches in flight keep

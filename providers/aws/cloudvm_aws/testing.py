@@ -11,7 +11,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,6 +27,7 @@ import boto3
 
 from cloudvm import fleets
 from cloudvm import tags as tagging
+from cloudvm.testing.processes import free_port, serving
 from cloudvm_aws import catalog, ebs_rules, ec2_rules
 from cloudvm_aws.simulated import Ec2Limits, params_of
 
@@ -53,13 +53,6 @@ def seed_amis() -> list[dict[str, object]]:
     return amis
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def moto_server(*, rules: bool = True, settle: float = 0.2) -> Iterator[str]:
     """A moto server in its own process; yields the endpoint URL of a proxy in front of it that holds it to
@@ -72,24 +65,12 @@ def moto_server(*, rules: bool = True, settle: float = 0.2) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         amis = Path(tmp) / "amis.json"
         amis.write_text(json.dumps(seed_amis()))
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, **CREDENTIALS, "MOTO_AMIS_PATH": str(amis)}
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                raise RuntimeError("moto server did not start")
+        with serving([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], f"{url}/moto-api/",
+                     "moto server", env):
             yield url
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
 
 @contextmanager

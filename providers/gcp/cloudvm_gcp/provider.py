@@ -15,21 +15,24 @@ import contextlib
 import json
 import os
 import re
+import tempfile
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
-from cloudvm import cloudinit, snapsets
+from cloudvm import cloudinit, portable, snapsets
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError
 from cloudvm.fanout import chunks
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, SnapshotState, VMState
 from cloudvm.operations import Operation, Outcome, Started
+from cloudvm.portable import Manifest, Moved
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.sizing import Offer
 from cloudvm.spec import Size, VMSpec
-from cloudvm_gcp import _sdk, catalog, snapshots
+from cloudvm_gcp import _sdk, catalog, imports, snapshots
 from cloudvm_gcp._errors import mapped
 from cloudvm_gcp.naming import INGRESS_PREFIX, child, ingress_tag, request_id
 from cloudvm_gcp.operations import Operations, handle
@@ -90,8 +93,9 @@ class GCPProvider(Provider):
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
-        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT,
+        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT, Capability.IMPORT,
     })
+    unsupported_why: ClassVar[dict[Capability, str]] = {Capability.EXPORT: imports.UNEXPORTABLE}
     # instances.insert, delete, start, stop and reset take one VM each: the core sends ``concurrency`` at once
     # (the per-minute quota windows are the limit; their 403s are waited out).
     batch_limits: ClassVar[Mapping[str, int]] = {"launch": 1, "terminate": 1, "start": 1, "stop": 1, "reboot": 1}
@@ -99,13 +103,15 @@ class GCPProvider(Provider):
     def __init__(self, project: str | None = None, zone: str | None = None, *, credentials: Any = None,
                  api_endpoint: str | None = None, network: str | None = None,
                  snapshot_location: str | None = None, operation_timeout: float = 600.0,
-                 concurrency: int = 20) -> None:
+                 concurrency: int = 20, staging_bucket: str | None = None,
+                 storage_endpoint: str | None = None) -> None:
         self.parallel_calls = dict.fromkeys(self.batch_limits, max(1, int(concurrency)))
         self.zone = zone or os.environ.get("CLOUDSDK_COMPUTE_ZONE") or "us-central1-a"
         self.region = self.zone.rsplit("-", 1)[0]
         self.api_endpoint = api_endpoint or _endpoint_from_env()
         self.network = network
         self.snapshot_location = snapshot_location
+        self.staging_bucket, self.storage_endpoint = staging_bucket, storage_endpoint  # imports' archives
         self.credentials = credentials
         if self.api_endpoint and self.api_endpoint.startswith("http://") and credentials is None:
             from google.auth.credentials import AnonymousCredentials
@@ -697,6 +703,67 @@ class GCPProvider(Provider):
         finally:
             self._check((self._call("disks", "delete_unary", f"delete disk {temporary}", **self._scope(),
                                     disk=temporary), f"delete disk {temporary}"))
+
+
+    def import_snapshot(self, manifest: Manifest, name: str, tags: dict[str, str], moved: Moved) -> Snapshot:
+        """Each disk archived into the staging bucket, made an image, then a snapshot of a set like a
+        DR copy's (what a restore reads); archives and images are removed whatever happens, and a
+        failure removes the snapshots made."""
+        staging = imports.bucket(self._storage(), self.staging_bucket)
+        set_id = tagging.as_label(tags.get(tagging.TOKEN) or name)
+        own = {k: v for k, v in tags.items() if k not in (snapsets.TYPE, snapsets.IMAGE)}
+        labels = {**_labels(own), snapsets.SET: set_id, snapsets.MEMBERS: str(len(manifest.disks))}
+        info = {"vm": manifest.source_vm, "type": tags.get(snapsets.TYPE), "image": tags.get(snapsets.IMAGE),
+                "user": manifest.login(), "tags": own}
+        uefi = portable.firmware(manifest.path(manifest.disks[0])) != "bios"
+        try:
+            with tempfile.TemporaryDirectory(prefix="cloudvm-gcp-") as scratch:
+                for index, disk in enumerate(manifest.disks):
+                    member = child(name, f"-{index}")
+                    packed = imports.archive(manifest.path(disk), Path(scratch) / str(index))
+                    blob = staging.blob(f"cloudvm-import/{member}.tar.gz")
+                    with mapped(f"upload {blob.name}"):
+                        blob.upload_from_filename(str(packed), content_type="application/gzip")
+                    moved.data, moved.blocks, moved.of = moved.data + packed.stat().st_size, moved.blocks + 1, \
+                        moved.of + disk.size
+                    try:
+                        self._imported(member, imports.source(staging.name, blob.name), uefi and index == 0, {
+                            **info, "index": index, "root": disk.role == "root", "device": f"disk-{index}",
+                            "size": disk.size / portable.GIB}, labels)
+                    finally:
+                        with mapped(f"delete {blob.name}"), contextlib.suppress(NotFound):
+                            blob.delete()
+        except BaseException:
+            self.delete_snapshot(Snapshot(set_id, name, self.name, manifest.source_vm, raw=self._snapshot_items(
+                {snapsets.SET: set_id}, images=False)))
+            raise
+        return self.describe_snapshots([set_id])[0]
+
+    def _imported(self, name: str, archive: str, uefi: bool, description: dict[str, Any],
+                  labels: dict[str, str]) -> None:
+        """One disk's snapshot, through an image of its archive (removed after)."""
+        body = {"name": name, "rawDisk": {"source": archive}, "labels": labels, "architecture": "X86_64",
+                **({"guestOsFeatures": [{"type": "UEFI_COMPATIBLE"}]} if uefi else {})}
+        with contextlib.suppress(AlreadyExists):
+            self._check((self._call("images", "insert_unary", f"image {name}", project=self._project(),
+                                    request_id=request_id(name, "image", archive),
+                                    image_resource=_sdk.message("Image", body)),
+                         f"image {name}"))
+        try:
+            self._copy_member({"sourceImage": f"projects/{self._project()}/global/images/{name}"},
+                              json.dumps(description, sort_keys=True), labels, name,
+                              self.snapshot_location or self.region)
+        finally:
+            with contextlib.suppress(NotFound):
+                self._check((self._call("images", "delete_unary", f"delete image {name}", project=self._project(),
+                                        image=name), f"delete image {name}"))
+
+    def _storage(self) -> Any:
+        """The Cloud Storage client (the JSON API at ``storage_endpoint`` when given)."""
+        import google.cloud.storage as gcs
+
+        options = {"api_endpoint": self.storage_endpoint} if self.storage_endpoint else None
+        return gcs.Client(project=self._project(), credentials=self.credentials, client_options=options)
 
 
 _REGION = re.compile(r"[a-z]+-[a-z]+\d+")  # us-east1; a zone adds -b

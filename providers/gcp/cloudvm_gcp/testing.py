@@ -9,6 +9,7 @@ nothing named after a VM was left behind.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -23,6 +24,7 @@ import yaml
 
 from cloudvm import tags as tagging
 from cloudvm.testing.limits import Limits
+from cloudvm.testing.processes import free_port, serving
 from cloudvm_gcp.fake import catalog
 from cloudvm_gcp.fake.compute import Timing
 from cloudvm_gcp.fake.server import Fake, Fault, Server, serve
@@ -164,11 +166,13 @@ class FakeComputeEngine:
 
 @contextmanager
 def fake_compute_engine(timing: Timing | None = None, port: int = 0, limits: Limits | None = None,
-                        enforce: bool = True) -> Iterator[FakeComputeEngine]:
+                        enforce: bool = True, storage: str | None = None) -> Iterator[FakeComputeEngine]:
     """A fake Compute Engine on 127.0.0.1 (a free port unless given), stopped on exit;
     ``limits`` (``cloudvm_gcp.fake.limits.compute_engine()``) adds quotas and latency. Callers without
-    a token (cloudvm) hold the shipped roles' permissions only, unless ``enforce`` is False."""
+    a token (cloudvm) hold the shipped roles' permissions only, unless ``enforce`` is False. Images
+    are made from archives in the Cloud Storage emulator at ``storage`` (``cloud_storage()``)."""
     fake = Fake.create(timing)
+    fake.compute.storage_url = storage
     fake.limits = limits
     fake.anonymous = shipped_permissions() if enforce else None
     server, thread = serve(fake, port)
@@ -177,6 +181,18 @@ def fake_compute_engine(timing: Timing | None = None, port: int = 0, limits: Lim
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def cloud_storage(bucket: str = "cloudvm-staging") -> Iterator[str]:
+    """The Cloud Storage emulator (gcp-storage-emulator) on a free loopback port, in memory, with
+    ``bucket`` made; yields its URL (``connect("gcp", storage_endpoint=URL, staging_bucket=bucket)``)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serving([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port),
+                  "--in-memory", "--default-bucket", bucket, "--quiet"], f"{url}/storage/v1/b/{bucket}",
+                 "the Cloud Storage emulator"):
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,7 @@ class LibvirtProvider(Provider):
     location_option = "uri"
     capabilities = frozenset({Capability.SNAPSHOTS, Capability.DATA_DISKS, Capability.KEEP_DISKS,
                               Capability.REACHABILITY, Capability.CONSOLE_OUTPUT, Capability.HOST_KEYS,
-                              Capability.EXPORT})
+                              Capability.EXPORT, Capability.IMPORT})
 
     def __init__(self, uri: str | None = None, *, network: str | None = None, pool: str = "cloudvm",
                  pool_path: str = "/var/lib/libvirt/images/cloudvm", domain_type: str | None = None,

@@ -99,6 +99,7 @@ class Compute:
     op_errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # operation path -> error when done
     quota_limits: dict[str, float] = field(default_factory=dict)  # "project/region/METRIC" -> limit ("" = global)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    storage_url: str | None = None  # the Cloud Storage emulator images are made from
     _addresses: itertools.count[int] = field(default_factory=lambda: itertools.count(2))
 
     def __post_init__(self) -> None:

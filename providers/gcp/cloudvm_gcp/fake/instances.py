@@ -15,6 +15,7 @@ from cloudvm_gcp.fake import catalog, quotas
 from cloudvm_gcp.fake.api import Params, Query, _region, zone_of
 from cloudvm_gcp.fake.compute import BASE, ApiError, _fingerprint, _id, now_text, relative
 from cloudvm_gcp.fake.disks import Disks
+from cloudvm_gcp.fake.images import Images
 from cloudvm_gcp.fake.machineimages import MachineImages
 from cloudvm_gcp.fake.networking import Networking
 
@@ -78,7 +79,7 @@ def _scheduling(asked: dict[str, Any]) -> dict[str, Any]:
     return {**scheduling, "automaticRestart": False, "onHostMaintenance": "TERMINATE"}
 
 
-class ComputeApi(Disks, Networking, MachineImages):
+class ComputeApi(Disks, Networking, MachineImages, Images):
     """Every method the fake serves."""
 
     def _path(self, p: Params) -> str:

@@ -19,6 +19,8 @@ REQUIRED: dict[str, list[str]] = {
     **_READS,
     "projects.get": ["compute.projects.get"],
     "images.getFromFamily": ["compute.images.getFromFamily"],
+    "images.insert": ["compute.images.create"],  # and storage.objects.get on the archive's bucket
+    "images.delete": ["compute.images.delete"],
     "firewalls.insert": ["compute.firewalls.create", "compute.networks.updatePolicy"],
     "firewalls.patch": ["compute.firewalls.update", "compute.networks.updatePolicy"],
     "firewalls.update": ["compute.firewalls.update", "compute.networks.updatePolicy"],

@@ -28,7 +28,7 @@ SERVED = {
     "zones": "get list",
     "machineTypes": "get list aggregatedList",
     "diskTypes": "get list aggregatedList",
-    "images": "get list getFromFamily",
+    "images": "get list getFromFamily insert delete",
     "networks": "get list",
     "subnetworks": "get list aggregatedList",
     "firewalls": "insert get list delete patch update",
