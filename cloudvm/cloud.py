@@ -470,7 +470,7 @@ class Cloud:
         its own machines (an instance type means nothing on another cloud)."""
         if spec is None or spec.size.instance_type is None:
             return spec
-        resolved = vm.size if vm and vm.size else self.provider.resolve_size(spec.size)
+        resolved = vm.size if vm and vm.size else self.resolve_size(spec.size)
         return spec.replace(size=Size(cpus=resolved.cpus, memory_gib=resolved.memory_gib))
 
     def import_vm(self, directory: str | Path, *, name: str | None = None, wait: Wait = "running",

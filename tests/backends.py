@@ -45,6 +45,7 @@ def _gcp() -> Iterator[Backend]:
         def leftovers(prefix: str) -> list[str]:
             return sorted(f"{r['kind'].split('#')[1]} {r['name']}" for r in fake.resources("envs")
                           if r["name"].startswith(prefix) or r.get("description", "").startswith(f"cloudvm: {prefix}"))
+
         def refusing() -> AbstractContextManager[None]:
             return _refusing(fake.inject("instances.insert", "operation", times=10**6,
                                          code="ZONE_RESOURCE_POOL_EXHAUSTED", target="SPOT"))
@@ -99,6 +100,7 @@ def _azure() -> Iterator[Backend]:
         def leftovers(prefix: str) -> list[str]:
             return sorted(f"{r['type'].rsplit('/', 1)[1]} {r['name']}" for r in fake.resources()
                           if r["name"].startswith(prefix))
+
         def refusing() -> AbstractContextManager[None]:
             return _refusing(fake.inject("PUT", "virtualMachines", "spot", times=10**6))
         options = fake.connect_options(credential="cloudvm_azure.testing:FakeCredential")

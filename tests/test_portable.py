@@ -66,7 +66,9 @@ def test_blocks_skip_the_holes_and_rebuild_the_same_disk(tmp_path: Path) -> None
     assert [index for index, _ in found] == [0, 5, 6, 7]  # the written zeros are left out too
     assert all(len(chunk) == block for _, chunk in found)
     portable.assemble(tmp_path / "rebuilt.qcow2", 64 * MIB, iter(found), block)
-    assert portable.virtual_size(tmp_path / "rebuilt.qcow2") == 64 * MIB
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(tmp_path / "rebuilt.qcow2")], check=True,
+                          capture_output=True, text=True)
+    assert json.loads(info.stdout)["virtual-size"] == 64 * MIB
     compared = subprocess.run(["qemu-img", "compare", str(source), str(tmp_path / "rebuilt.qcow2")])
     assert compared.returncode == 0
 

@@ -118,7 +118,7 @@ def import_vm(directory: Annotated[Path, typer.Argument(help="a directory `cloud
     for another libvirt host, pool=... for another pool)."""
     moved = portable.Moved()
     login = {} if not (user or key) else {"ssh": cloudvm.SSHAccess(
-        user=user or portable.read(directory).login() or "cloudvm", public_keys=public_keys(key))}
+        user=user or portable.read(directory, check=False).login() or "cloudvm", public_keys=public_keys(key))}
     with settings.connect() as cloud, output.err.status(f"importing {directory}"):
         vm = cloud.import_vm(directory, name=name, wait="reachable" if wait == "reachable" else "running",
                              moved=moved, **login)

@@ -64,7 +64,7 @@ def put(ebs: Any, image: Path, size: int, tags: dict[str, str], token: str, move
         sent += _each(window, send)
     with mapped(f"complete snapshot {snapshot_id}"):
         ebs.complete_snapshot(SnapshotId=snapshot_id, ChangedBlocksCount=len(sent))
-    moved.data, moved.blocks, moved.of = moved.data + sum(sent), moved.blocks + len(sent), moved.of + size
+    moved.count(sum(sent), len(sent), size)
     return snapshot_id
 
 

@@ -5,6 +5,7 @@ injects the faults clients must survive."""
 
 from __future__ import annotations
 
+import functools
 import http.client
 import http.server
 import json
@@ -261,9 +262,9 @@ class FaultProxy:
         finally:
             conn.close()
 
-    def ec2_query(self, query: str) -> bytes:
-        """A question of the proxy's own to the EC2 behind it, as the harness."""
-        scope = f"Credential={HARNESS['aws_access_key_id']}/20200101/{REGION}/ec2/aws4_request"
+    def ec2_query(self, query: str, region: str = REGION) -> bytes:
+        """A question of the proxy's own to the EC2 behind it, as the harness, in ``region``."""
+        scope = f"Credential={HARNESS['aws_access_key_id']}/20200101/{region}/ec2/aws4_request"
         headers = {"Authorization": f"AWS4-HMAC-SHA256 {scope}, SignedHeaders=host, Signature=0",
                    "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
         status, _, reply = self._forward("POST", "/", headers, f"{query}&Version=2016-11-15".encode())
@@ -358,7 +359,9 @@ class FaultProxy:
                     self._reply(400, [("Content-Type", "application/json"),
                                       ("x-amzn-ErrorType", "ValidationException")], refused.body())
                     return
-                path = proxy.blocks.routed(self.path, proxy.ec2_query) if self.command == "GET" else self.path
+                region = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", headers.get("Authorization", ""))
+                ask = functools.partial(proxy.ec2_query, region=region.group(1) if region else REGION)
+                path = proxy.blocks.routed(self.path, ask) if self.command == "GET" else self.path
                 status, reply_headers, reply = proxy._forward(self.command, path, headers, body)
                 if status < 300:
                     reply = proxy.blocks.answered(self.command, self.path, reply)

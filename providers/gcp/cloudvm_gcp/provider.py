@@ -704,7 +704,6 @@ class GCPProvider(Provider):
             self._check((self._call("disks", "delete_unary", f"delete disk {temporary}", **self._scope(),
                                     disk=temporary), f"delete disk {temporary}"))
 
-
     def import_snapshot(self, manifest: Manifest, name: str, tags: dict[str, str], moved: Moved) -> Snapshot:
         """Each disk archived into the staging bucket, made an image, then a snapshot of a set like a
         DR copy's (what a restore reads); archives and images are removed whatever happens, and a
@@ -724,8 +723,7 @@ class GCPProvider(Provider):
                     blob = staging.blob(f"cloudvm-import/{member}.tar.gz")
                     with mapped(f"upload {blob.name}"):
                         blob.upload_from_filename(str(packed), content_type="application/gzip")
-                    moved.data, moved.blocks, moved.of = moved.data + packed.stat().st_size, moved.blocks + 1, \
-                        moved.of + disk.size
+                    moved.count(packed.stat().st_size, 1, disk.size)
                     try:
                         self._imported(member, imports.source(staging.name, blob.name), uefi and index == 0, {
                             **info, "index": index, "root": disk.role == "root", "device": f"disk-{index}",

@@ -11,18 +11,16 @@ from typing import Any
 
 from cloudvm.errors import ProviderError
 from cloudvm.model import Snapshot
-from cloudvm.portable import Manifest, Moved, atomic
+from cloudvm.portable import Manifest, Moved
 from cloudvm_libvirt import snapshots
 from cloudvm_libvirt.storage import Storage
 
 
 def write_disk(storage: Storage, snapshot: Snapshot, index: int, target: Path) -> None:
     volume = snapshot.raw["disks"][index]["volume"]
-
-    def fetch(out: Any) -> None:
+    with target.open("wb") as out:
         if not storage.download(volume, out):
             raise ProviderError(f"snapshot {snapshot.name} lost its volume {volume}")
-    atomic(target, fetch)
 
 
 def read(storage: Storage, exported: Manifest, name: str, tags: dict[str, str], moved: Moved) -> dict[str, Any]:
@@ -33,8 +31,7 @@ def read(storage: Storage, exported: Manifest, name: str, tags: dict[str, str], 
             path = exported.path(disk)
             with path.open("rb") as f:
                 storage.upload(volume, f, "qcow2")
-            moved.data += path.stat().st_size
-            moved.of += disk.size
+            moved.count(path.stat().st_size, 1, disk.size)
         manifest = {"id": uuid.uuid4().hex, "name": name, "source_vm": exported.source_vm, "source_id": "",
                     "created": exported.created, "tags": {**exported.tags, **tags}, "live": False,
                     "disks": [{"volume": v, "role": d.role, "size": d.size}
