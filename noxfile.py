@@ -48,6 +48,17 @@ def host_setup(session: nox.Session) -> None:
 
 
 CLOUDS = ("aws", "gcp", "azure")
+AZURITE = "azurite@3.37.0"  # the Azure Storage emulator behind the Azure fake's disk access URIs
+
+
+def azurite(session: nox.Session) -> dict[str, str]:
+    """Azurite from the npm registry into ``.nox/azurite`` once; the environment that names it to the tests."""
+    prefix = Path(".nox", "azurite").resolve()
+    binary = prefix / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        session.run("npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(prefix), AZURITE,
+                    external=True)
+    return {"CLOUDVM_AZURITE": str(binary)}
 
 
 @nox.session
@@ -57,8 +68,8 @@ def tests(session: nox.Session) -> None:
     session.install(*PACKAGES, *BENCH, "pytest>=8.0", "pytest-timeout>=2.3.1", "pytest-xdist>=3.5")
     # The clouds' suites a file per process at a time (each runs its own fakes and moto); real VMs one at a time.
     session.run("pytest", "-n", "3", "--dist", "loadfile", *(f"providers/{name}/tests" for name in CLOUDS),
-                *session.posargs)
-    session.run("pytest", "tests", "providers/libvirt/tests", *session.posargs, env=LIBVIRT_ENV)
+                *session.posargs, env=azurite(session))
+    session.run("pytest", "tests", "providers/libvirt/tests", *session.posargs, env=LIBVIRT_ENV | azurite(session))
 
 
 @nox.session
@@ -71,7 +82,7 @@ def lowest(session: nox.Session) -> None:
                     "pytest-timeout>=2.3.1", "pytest-xdist>=3.5")
     # A process per test file at a time: each runs its own fakes and moto, and the suites take a third the time.
     session.run("pytest", "-n", "3", "--dist", "loadfile", *(f"providers/{name}/tests" for name in CLOUDS),
-                *session.posargs)
+                *session.posargs, env=azurite(session))
     # Real VMs, one at a time. The second host's tests stay in ``tests``: what they add (SSH transport,
     # jump host) is libvirt's and OpenSSH's, not a Python package's whose floor this session checks.
     session.run("pytest", "providers/libvirt/tests", "--ignore", "providers/libvirt/tests/test_remote.py",

@@ -10,7 +10,9 @@ clean-up that follows sees everything the batch made.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
@@ -39,3 +41,15 @@ def fan_out(parts: Sequence[list[T]], call: Callable[[list[T]], Sequence[R] | No
     if failed is not None:
         raise failed
     return [r for f in futures for r in f.result() or []]
+
+
+def windows(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` ``size`` at a time: how a transfer bounds what it holds in memory."""
+    it = iter(items)
+    return iter(lambda: list(itertools.islice(it, size)), [])
+
+
+def each(items: Sequence[T], call: Callable[[T], R], *, parallel: int) -> list[R]:
+    """``call`` on every item, ``parallel`` at once (see ``fan_out``), results in item order."""
+    return fan_out(chunks(items, math.ceil(len(items) / parallel)), lambda part: [call(i) for i in part],
+                   parallel=parallel)

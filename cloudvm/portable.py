@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloudvm.errors import InvalidSpec
+from cloudvm.errors import InvalidSpec, ProviderError
 from cloudvm.spec import VMSpec
 
 FORMAT = "cloudvm-export/1"
@@ -97,6 +97,9 @@ def write(directory: Path, *, name: str, source_vm: str, created: str, tags: dic
     for i, (role, size, fill) in enumerate(disks):
         target = directory / f"disk-{i}.qcow2"
         _place(target, fill)
+        if (held := image_size(target)) != size:  # a backend's listing and its bytes disagree
+            raise ProviderError(f"{target.name} holds a {held}-byte disk where the {role} disk is listed at "
+                                f"{size} bytes")
         written.append({"file": target.name, "role": role, "size": size, "sha256": sha256(target)})
     manifest = {"format": FORMAT, "name": name, "source_vm": source_vm, "created": created,
                 "exported": datetime.now(UTC).isoformat(), "tags": tags,
@@ -140,6 +143,11 @@ def _qemu_img(*args: str) -> str:
     except subprocess.CalledProcessError as exc:
         raise InvalidSpec("disk image", f"qemu-img {args[0]} failed: {exc.stderr.strip()}") from None
     return done.stdout
+
+
+def image_size(image: Path) -> int:
+    """The size of the disk an image holds."""
+    return int(json.loads(_qemu_img("info", "--output=json", str(image)))["virtual-size"])
 
 
 def to_raw(image: Path, raw: Path) -> None:

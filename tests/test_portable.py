@@ -1,12 +1,14 @@
 """VMs as files, one format on every backend: the format's guarantees (written last, checked
-whole before anything is made, sparse both ways), and a VM that travels from libvirt to AWS and
-back, booting at home with the data it left with."""
+whole before anything is made, sparse both ways), and a VM that travels from libvirt to AWS or
+Azure and back, booting at home with the data it left with."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,15 +95,43 @@ def test_the_firmware_a_disk_needs_is_read_from_its_partition_table(tmp_path: Pa
     assert portable.firmware(mbr) == "bios"
 
 
-@pytest.mark.timeout(900)
-def test_a_vm_goes_from_libvirt_to_aws_and_back_with_its_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+Away = tuple[cloudvm.Cloud, Callable[[str], list[str]]]
+
+
+@contextmanager
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Away]:
+    """EC2 and EBS in moto; what the account still holds of a name."""
     pytest.importorskip("cloudvm_aws.testing")
     from cloudvm_aws.testing import CREDENTIALS, REGION, leftovers, moto_proxy
-    from cloudvm_libvirt.testing import leftovers as at_home
-    from cloudvm_libvirt.testing import options
 
     for key, value in CREDENTIALS.items():
         monkeypatch.setenv(key, value)
+    with moto_proxy() as proxy, cloudvm.connect("aws", region=REGION, endpoint_url=proxy.url, timeout=60,
+                                                poll_interval=0.05) as cloud:
+        yield cloud, lambda name: leftovers(proxy.url, name)
+
+
+@contextmanager
+def azure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Away]:
+    """The Resource Manager fake with disks' bytes in Azurite; what the subscription and the storage
+    emulator still hold of a name."""
+    pytest.importorskip("cloudvm_azure.testing")
+    from cloudvm_azure.testing import fake_resource_manager
+
+    with fake_resource_manager(storage=True) as arm, cloudvm.connect(
+            "azure", **arm.connect_options(), guests=False, timeout=60, poll_interval=0.05) as cloud:
+        yield cloud, lambda name: arm.leftovers(name) + arm.held()
+        assert arm.violations == []
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("backend", [aws, azure], ids=["aws", "azure"])
+def test_a_vm_goes_from_libvirt_to_a_cloud_and_back_with_its_data(
+        backend: Callable[[pytest.MonkeyPatch], AbstractContextManager[Away]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cloudvm_libvirt.testing import leftovers as at_home
+    from cloudvm_libvirt.testing import options
+
     key_file, public = ssh.generate_keypair(tmp_path)
     access = cloudvm.SSHAccess(user="ops", public_keys=[public])
     spec = cloudvm.VMSpec(name="wanderer", size=cloudvm.Size(cpus=1, memory_gib=0.5), image="cloudvm-tiny",
@@ -115,24 +145,26 @@ def test_a_vm_goes_from_libvirt_to_aws_and_back_with_its_data(tmp_path: Path, mo
             home.delete(vm)
     sizes = [d.size for d in portable.read(left).disks]
 
-    with moto_proxy() as proxy, cloudvm.connect("aws", region=REGION, endpoint_url=proxy.url, timeout=60,
-                                                poll_interval=0.05) as aws:
+    with backend(monkeypatch) as (cloud, leftovers):
         moved = portable.Moved()
-        away = aws.import_vm(left, moved=moved)
+        away = cloud.import_vm(left, moved=moved)
         try:
-            # EBS volumes come in whole GiB: the 129 MiB root grows to 1 GiB, its partitions as they were
+            # disks come in whole GiB: the 129 MiB root counts as 1 GiB, its partitions as they were
             assert [(d.root, d.size_gib) for d in away.disks] == [(True, 1.0), (False, 1.0)]
             assert moved.of == sum(sizes) and moved.data < moved.of / 4, moved  # the data, not the disks
-            back = aws.export(away, tmp_path / "from-aws")
+            back = cloud.export(away, tmp_path / "from-cloud")
         finally:
-            aws.delete(away)
-        assert leftovers(proxy.url, "wanderer") == []
-    assert portable.read(back).login() == "ops"  # AWS kept the user, not the keys
+            cloud.delete(away)
+        assert leftovers("wanderer") == []
+    returned = portable.read(back)
+    assert returned.login() == "ops"  # the cloud kept the user, not the keys
+    # each disk comes back as the cloud held it: AWS in whole GiB, Azure to the MiB it was uploaded in
+    assert [d.size >= size for d, size in zip(returned.disks, sizes, strict=True)] == [True, True]
 
     with cloudvm.connect("libvirt", **options(), timeout=240) as home:
         again = home.import_vm(back, name="wanderer-home", wait="reachable", ssh=access)
         try:
-            assert [d.size_gib for d in again.disks] == [1.0, 1.0]
+            assert [d.size_gib for d in again.disks] == [d.size / 2**30 for d in returned.disks]
             said = home.ssh(again, "cat ~/data", key_file=str(key_file))
             assert said.stdout.strip() == "precious"
         finally:

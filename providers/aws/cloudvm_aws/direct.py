@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cloudvm import portable
 from cloudvm.errors import TransientError
-from cloudvm.fanout import chunks, fan_out
+from cloudvm.fanout import each, windows
 from cloudvm.portable import Moved
 from cloudvm_aws._errors import mapped
 from cloudvm_aws.groups import tag_list
@@ -26,24 +25,10 @@ BLOCK = 512 * 1024
 PARALLEL = 8
 WINDOW = 8 * PARALLEL  # blocks in memory at once (32 MiB)
 LISTED = 10000  # block tokens a ListSnapshotBlocks page holds at most
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def checksum(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-def _windows(items: Iterable[T]) -> Iterator[list[T]]:
-    """``items`` a window at a time: at most ``WINDOW`` blocks in memory."""
-    it = iter(items)
-    return iter(lambda: list(itertools.islice(it, WINDOW)), [])
-
-
-def _each(items: list[T], call: Callable[[T], R]) -> list[R]:
-    """``call`` on every item, ``PARALLEL`` at once through the core's fan-out, results in order."""
-    return fan_out(chunks(items, math.ceil(len(items) / PARALLEL)), lambda part: [call(i) for i in part],
-                   parallel=PARALLEL)
 
 
 def put(ebs: Any, image: Path, size: int, tags: dict[str, str], token: str, moved: Moved) -> str:
@@ -60,8 +45,8 @@ def put(ebs: Any, image: Path, size: int, tags: dict[str, str], token: str, move
                                    Checksum=checksum(data), ChecksumAlgorithm="SHA256")
         return len(data)
 
-    for window in _windows(portable.blocks(image, BLOCK)):
-        sent += _each(window, send)
+    for window in windows(portable.blocks(image, BLOCK), WINDOW):
+        sent += each(window, send, parallel=PARALLEL)
     with mapped(f"complete snapshot {snapshot_id}"):
         ebs.complete_snapshot(SnapshotId=snapshot_id, ChangedBlocksCount=len(sent))
     moved.count(sum(sent), len(sent), size)
@@ -89,8 +74,9 @@ def get(ebs: Any, snapshot_id: str, size: int, target: Path) -> None:
     """The snapshot's disk as a qcow2 image at ``target``, fetched a window of blocks at a time
     (blocks never written are not listed, and stay holes)."""
     def fetched() -> Iterator[tuple[int, bytes]]:
-        for window in _windows(_listed(ebs, snapshot_id)):
-            yield from _each(window, lambda listed: (listed[0], _block(ebs, snapshot_id, *listed)))
+        for window in windows(_listed(ebs, snapshot_id), WINDOW):
+            yield from each(window, lambda listed: (listed[0], _block(ebs, snapshot_id, *listed)),
+                            parallel=PARALLEL)
 
     portable.assemble(target, size, fetched(), BLOCK)
 

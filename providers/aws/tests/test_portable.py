@@ -6,7 +6,6 @@ volume's blocks those of the snapshot it came from)."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ from cloudvm_aws.testing import CREDENTIALS, HARNESS, REGION, FaultProxy, leftov
 
 import cloudvm
 from cloudvm import errors, portable
+from cloudvm.testing.exports import mostly_holes, same_disks, sparse_export
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 MIB, GIB = 1 << 20, 1 << 30
 
 
@@ -36,25 +35,6 @@ def cloud(proxy: FaultProxy) -> Any:
         yield c
 
 
-def exported(directory: Path, size: int, data: dict[int, bytes], name: str = "moved") -> Path:
-    """An export of a one-disk VM of ``size`` bytes holding ``data`` (offset -> bytes), sparse."""
-    raw = directory / "source.raw"
-    with raw.open("wb") as f:
-        f.truncate(size)
-        for offset, chunk in data.items():
-            f.seek(offset)
-            f.write(chunk)
-    spec = cloudvm.VMSpec(name=name, size=cloudvm.Size(cpus=1, memory_gib=1), image="cloudvm-tiny",
-                          ssh=cloudvm.SSHAccess(user="ops", public_keys=[KEY]))
-
-    def fill(target: Path) -> None:
-        subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(target)], check=True)
-    out = portable.write(directory / "export", name=f"{name}-snap", source_vm=name, created="2026-01-01T00:00:00+00:00",
-                         tags={"team": "dr"}, spec=spec, disks=[("root", size, fill)])
-    raw.unlink()
-    return out
-
-
 def snapshots_left(url: str) -> list[str]:
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=url, **HARNESS)
     return [s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=[
@@ -63,8 +43,7 @@ def snapshots_left(url: str) -> list[str]:
 
 def test_a_sparse_disk_travels_as_its_data_and_comes_back_the_same(cloud: cloudvm.Cloud, proxy: FaultProxy,
                                                                     tmp_path: Path) -> None:
-    data = {0: os.urandom(MIB), 3 * GIB: os.urandom(299 * MIB), 10 * GIB - 5: b"end!\n"}
-    source = exported(tmp_path, 10 * GIB, data)
+    source = mostly_holes(tmp_path)
     moved = portable.Moved()
     vm = cloud.import_vm(source, moved=moved)
     try:
@@ -79,15 +58,13 @@ def test_a_sparse_disk_travels_as_its_data_and_comes_back_the_same(cloud: cloudv
     manifest = portable.read(back)
     assert manifest.source_vm == "moved" and [(d.role, d.size) for d in manifest.disks] == [("root", 10 * GIB)]
     assert manifest.vm_spec() is not None and manifest.vm_spec().size.instance_type is None  # type: ignore[union-attr]
-    compared = subprocess.run(["qemu-img", "compare", str(source / "disk-0.qcow2"), str(back / "disk-0.qcow2")],
-                              capture_output=True, text=True)
-    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert same_disks(source, back) is None
     assert leftovers(proxy.url, "moved") == [] and snapshots_left(proxy.url) == []
 
 
 def test_a_damaged_export_is_refused_before_anything_is_made(cloud: cloudvm.Cloud, proxy: FaultProxy,
                                                              tmp_path: Path) -> None:
-    source = exported(tmp_path, GIB, {0: b"boot"})
+    source = sparse_export(tmp_path, GIB, {0: b"boot"})
     with (source / "disk-0.qcow2").open("r+b") as f:
         f.seek(100)
         f.write(b"rot")
@@ -101,7 +78,7 @@ def test_a_damaged_export_is_refused_before_anything_is_made(cloud: cloudvm.Clou
 
 
 def test_an_upload_that_fails_leaves_no_snapshot(cloud: cloudvm.Cloud, proxy: FaultProxy, tmp_path: Path) -> None:
-    source = exported(tmp_path, GIB, {0: os.urandom(4 * MIB)}, name="broken")
+    source = sparse_export(tmp_path, GIB, {0: os.urandom(4 * MIB)}, name="broken")
     fault = proxy.inject("PutSnapshotBlock", "error", code="ValidationException", status=400, times=10**6)
     try:
         with pytest.raises(errors.ProviderError):

@@ -26,6 +26,7 @@ KINDS = {
     "vnet": ("network", "virtual_networks", "virtual network"),
     "disk": ("compute", "disks", "disk"),
     "snapshot": ("compute", "restore_point_collections", "restore point collection"),
+    "disksnap": ("compute", "snapshots", "snapshot"),
 }
 
 

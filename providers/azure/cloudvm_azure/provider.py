@@ -16,20 +16,24 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
-from cloudvm import cloudinit, retry, snapsets
+from cloudvm import cloudinit, portable, retry, snapsets
 from cloudvm import tags as tagging
 from cloudvm.errors import AlreadyExists, CloudVMError, InvalidSpec, NotFound, ProviderError
 from cloudvm.model import VM, DiskInfo, ResolvedSize, Snapshot, VMState
 from cloudvm.operations import Operation, Outcome, Started, first_error
+from cloudvm.portable import Manifest, Moved
 from cloudvm.provider import Capability, LaunchRequest, Provider
 from cloudvm.sizing import Offer
 from cloudvm.spec import Ingress, Size, VMSpec
 from cloudvm.ssh import key_type
-from cloudvm_azure import catalog, operations, snapshots
+from cloudvm_azure import catalog, operations, snapshots, transfer
 from cloudvm_azure._errors import mapped, note_rate_limits
 from cloudvm_azure.blobs import read_blob
 
@@ -38,6 +42,7 @@ Made = dict[tuple[str, str], dict[str, Any]]  # (kind, name) -> a piece an earli
 VNET = "cloudvm-vnet"  # + "-LOCATION": a virtual network serves one location
 # Boot diagnostics in managed storage: the serial console, where cloudvm reads a VM's host keys.
 BOOT_DIAGNOSTICS = {"bootDiagnostics": {"enabled": True}}
+ACCESS_SECONDS = 4 * 3600  # how long a disk's SAS URI lives: long enough for a large disk, revoked when done
 _POWER = {"running": VMState.RUNNING, "starting": VMState.PENDING, "stopping": VMState.STOPPING,
           "deallocating": VMState.STOPPING, "stopped": VMState.STOPPED, "deallocated": VMState.STOPPED}
 
@@ -69,7 +74,7 @@ class AzureProvider(Provider):
     capabilities = frozenset({
         Capability.SNAPSHOTS, Capability.COPY_SNAPSHOT, Capability.INGRESS_RULES, Capability.PUBLIC_IP,
         Capability.DATA_DISKS, Capability.KEEP_DISKS, Capability.REACHABILITY, Capability.CONSOLE_OUTPUT,
-        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT,
+        Capability.HOST_KEYS, Capability.ENCRYPTION_KEYS, Capability.SPOT, Capability.EXPORT, Capability.IMPORT,
     })
 
     def __init__(self, subscription_id: str | None = None, resource_group: str | None = None,
@@ -173,7 +178,7 @@ class AzureProvider(Provider):
         try:
             with mapped(f"list {operations.KINDS[kind][2]}s"):
                 listed = group.list(self.resource_group, expand="instanceView") if kind == "vm" else \
-                    group.list_by_resource_group(self.resource_group) if kind == "disk" else group.list(
+                    group.list_by_resource_group(self.resource_group) if kind in ("disk", "disksnap") else group.list(
                         self.resource_group)
                 return [_json(item) for item in listed]
         except NotFound:
@@ -615,10 +620,18 @@ class AzureProvider(Provider):
             full["properties"]["restorePoints"] = [view or made]
         return full
 
+    def _members(self) -> list[dict[str, Any]]:
+        """cloudvm's managed snapshots that belong to a set (imported ones)."""
+        return [s for s in self._listed("disksnap") if snapshots.tags_of(s).get(tagging.MANAGED) == "true"
+                and snapsets.SET in snapshots.tags_of(s)]
+
     def describe_snapshots(self, ids: Sequence[str] | None = None,
                            tags: dict[str, str] | None = None) -> list[Snapshot]:
-        wanted = [c for c in self._collections() if ids is None or snapshots.tags_of(c).get(snapsets.SET) in ids]
-        found = snapshots.group([self._expanded(c) for c in wanted], self.name, self.region)
+        def wanted(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [i for i in items if ids is None or snapshots.tags_of(i).get(snapsets.SET) in ids]
+
+        found = snapshots.group([self._expanded(c) for c in wanted(self._collections())], wanted(self._members()),
+                                self.name, self.region)
         return [s for s in found if tagging.matches(s.tags, tags)]
 
     def restore(self, snapshot: Snapshot, request: LaunchRequest) -> Started:
@@ -634,11 +647,9 @@ class AzureProvider(Provider):
         spec = request.spec
         names = [_names(spec.name)["os"] if d["lun"] is None else f"{spec.name}-data-{d['lun']}" for d in members]
         self._check([self._begin("disk", name, {
-            "location": self.region, "tags": request.tags,
-            "sku": {"name": (disk.get("managedDisk") or {}).get("storageAccountType") or catalog.OS_DISK_SKU},
+            "location": self.region, "tags": request.tags, "sku": {"name": disk["sku"] or catalog.OS_DISK_SKU},
             "properties": {**({"osType": "Linux"} if disk["lun"] is None else {}), **_disk_encryption(spec),
-                           "creationData": {"createOption": "Restore",
-                                            "sourceResourceId": disk["diskRestorePoint"]["id"]}}})
+                           "creationData": {"createOption": disk["option"], "sourceResourceId": disk["source"]}}})
             for name, disk in zip(names, members, strict=True)])
         attach = [{"name": name, "createOption": "Attach", "deleteOption": "Delete",
                    "managedDisk": {"id": self._rid("Microsoft.Compute", "disks", name)},
@@ -651,23 +662,95 @@ class AzureProvider(Provider):
         return self._start_vms([request], [body], snapshots.tags_of(collection).get(snapsets.USER))
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
-        """The collection, and with it its restore point and disk restore points."""
-        name = (snapshot.raw or {})["name"]
-        self._check([self._begin("snapshot", name)])
+        """The collection, and with it its restore point and disk restore points; or each member."""
+        raw = snapshot.raw or {}
+        if "members" in raw:
+            self._check([self._begin("disksnap", m["name"]) for m in raw["members"]])
+        else:
+            self._check([self._begin("snapshot", raw["name"])])
 
     def copy_snapshot(self, snapshot: Snapshot, region: str) -> Snapshot:
         """A collection in ``region`` copying the restore point there; READY once every disk restore
         point has replicated."""
         source: dict[str, Any] = snapshot.raw or {}
+        copy_set = f"{snapshot.id}-{region}"
+        tags = {**snapshots.tags_of(source), snapsets.SET: copy_set, snapsets.COPIED_FROM: snapshot.id}
+        if "members" in source:  # each managed snapshot copied on its own (CopyStart)
+            self._check([self._begin("disksnap", f"{m['name']}-{region}", {
+                "location": region, "tags": {**snapshots.tags_of(m), **tags}, "properties": {
+                    "incremental": True, "creationData": {"createOption": "CopyStart", "sourceResourceId": m["id"]}}})
+                for m in source["members"]])
+            return self.describe_snapshots([copy_set])[0]
         made = snapshots.point(source)
         if made is None:
             raise ProviderError(f"snapshot {snapshot.name!r} is incomplete: it cannot be copied")
-        copy_set = f"{snapshot.id}-{region}"
-        tags = {**snapshots.tags_of(source), snapsets.SET: copy_set, snapsets.COPIED_FROM: snapshot.id}
         self._restore_point(f"{source['name']}-{region}", {
             "location": region, "tags": tags, "properties": {"source": {"id": source["id"]}}},
             {"sourceRestorePoint": {"id": made["id"]}})
         return self.describe_snapshots([copy_set])[0]
+
+
+    # -- VMs as files ---------------------------------------------------------------------
+
+    def export_disk(self, snapshot: Snapshot, index: int, target: Path) -> None:
+        """The member's bytes, read through a SAS URI granted for the while."""
+        disk = snapshots.disks(snapshot.raw or {})[index]
+        with self._access(disk["source"], "Read") as uri:
+            transfer.download(uri, target, round(disk["size"] * 2**30), self.options.get("connection_verify"))
+
+    def import_snapshot(self, manifest: Manifest, name: str, tags: dict[str, str], moved: Moved) -> Snapshot:
+        """Each disk uploaded into a managed disk made for it, a snapshot taken of that, the disk
+        removed: the set is the snapshots. A failure removes what it made."""
+        set_id = tags.get(tagging.TOKEN) or uuid.uuid4().hex
+        user = manifest.login()
+        own = {**tags, snapsets.SET: set_id, snapsets.SOURCE: manifest.source_vm,
+               snapsets.MEMBERS: str(len(manifest.disks)), **({snapsets.USER: user} if user else {})}
+        generation = "V1" if portable.firmware(manifest.path(manifest.disks[0])) == "bios" else "V2"
+        self._ensure_group()
+        try:
+            for index, disk in enumerate(manifest.disks):
+                device = {snapsets.DEVICE: "os" if index == 0 else f"lun{index - 1}"}
+                about = {"osType": "Linux", "hyperVGeneration": generation} if index == 0 else {}
+                self._upload(f"{name}-{index}", manifest.path(disk), disk.size, {**own, **device}, about, moved)
+        except BaseException:
+            self._check([self._begin("disksnap", s["name"]) for s in self._listed("disksnap")
+                         if snapshots.tags_of(s).get(snapsets.SET) == set_id])
+            raise
+        return self.describe_snapshots([set_id])[0]
+
+    def _upload(self, name: str, image: Path, size: int, tags: dict[str, str], about: dict[str, str],
+                moved: Moved) -> None:
+        """A managed snapshot of ``name`` holding the image, through a disk made for the upload
+        (``createOption: Upload``), which goes whatever happens."""
+        disk = f"{name}-upload"
+        self._check([self._begin("disk", disk, {
+            "location": self.region, "tags": tags, "sku": {"name": catalog.OS_DISK_SKU}, "properties": {
+                **about, "creationData": {"createOption": "Upload", "uploadSizeBytes": transfer.upload_size(size)}}})])
+        try:
+            rid = self._rid("Microsoft.Compute", "disks", disk)
+            with self._access(rid, "Write") as uri:
+                transfer.upload(uri, image, size, self.options.get("connection_verify"), moved)
+            self._check([self._begin("disksnap", name, {"location": self.region, "tags": tags, "properties": {
+                "incremental": True, "creationData": {"createOption": "Copy", "sourceResourceId": rid}}})])
+        finally:
+            self._check([self._begin("disk", disk)])
+
+    @contextmanager
+    def _access(self, rid: str, level: str) -> Iterator[str]:
+        """A SAS URI to what ``rid`` holds (a disk, snapshot or disk restore point), revoked on the
+        way out: an open one keeps it from being deleted, and is a credential."""
+        parts = rid.split("/")
+        group, args = ((self.compute.disk_restore_point, (parts[-5], parts[-3], parts[-1]))
+                       if "/diskRestorePoints/" in rid else
+                       (self.compute.snapshots if "/snapshots/" in rid else self.compute.disks, (parts[-1],)))
+        with mapped(f"grant {level.lower()} access to {parts[-1]}"):
+            uri = transfer.access_uri(group.begin_grant_access(self.resource_group, *args, {
+                "access": level, "durationInSeconds": ACCESS_SECONDS}).result())
+        try:
+            yield uri
+        finally:
+            with mapped(f"revoke access to {parts[-1]}"):
+                group.begin_revoke_access(self.resource_group, *args).result()
 
 
 def _guarded(spec: VMSpec) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
 import ssl
 import tempfile
 import threading
@@ -17,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ from azure.core.credentials import AccessToken
 
 from cloudvm import tags as tagging
 from cloudvm.testing.limits import Limits
+from cloudvm.testing.processes import free_port, serving
+from cloudvm_azure.fake import diskdata
 from cloudvm_azure.fake.arm import Timing
 from cloudvm_azure.fake.catalog import VM_SIZES
 from cloudvm_azure.fake.server import Fake, Fault, Server, serve
@@ -191,29 +195,61 @@ class FakeResourceManager:
                         or (r.get("tags") or {}).get(tagging.NAME) == name)
         return sorted(f"{r['type'].rsplit('/', 1)[1]} {r['name']}" for r in self.resources() if belongs(r))
 
+    def held(self) -> list[str]:
+        """What the storage emulator still holds: a container per disk, snapshot or disk restore point
+        whose bytes were asked for (``storage=True``)."""
+        data = self.fake.arm.data
+        return [] if data is None else [c.name for c in data.service.list_containers()]
+
+
+def azurite_command() -> str:
+    """Azurite's blob service: ``CLOUDVM_AZURITE``, else ``azurite-blob`` on the PATH."""
+    found = os.environ.get("CLOUDVM_AZURITE") or shutil.which("azurite-blob")
+    if not found:
+        raise RuntimeError("Azurite is not installed: npm install azurite, then put azurite-blob on the PATH or "
+                           "name it in CLOUDVM_AZURITE")
+    return found
+
+
+@contextmanager
+def azurite(certificate: trustme.LeafCert, ca_file: str, workdir: Path) -> Iterator[str]:
+    """Azurite's blob service over HTTPS (``certificate``) on a free loopback port, keeping its data
+    in ``workdir``; yields its URL."""
+    cert, key = workdir / "azurite.pem", workdir / "azurite-key.pem"
+    certificate.cert_chain_pems[0].write_to_path(str(cert))
+    certificate.private_key_pem.write_to_path(str(key))
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    with serving([azurite_command(), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
+                  str(workdir / "azurite"), "--cert", str(cert), "--key", str(key), "--skipApiVersionCheck",
+                  "--disableTelemetry", "--silent"], f"{url}/{diskdata.ACCOUNT}?comp=list", "Azurite",
+                 context=ssl.create_default_context(cafile=ca_file)):
+        yield url
+
 
 @contextmanager
 def fake_resource_manager(timing: Timing | None = None, port: int = 0, limits: Limits | None = None,
-                          enforce: bool = True) -> Iterator[FakeResourceManager]:
+                          enforce: bool = True, storage: bool = False) -> Iterator[FakeResourceManager]:
     """The fake on https://127.0.0.1 (a free port unless given), with a CA made for this run;
     ``limits`` (``cloudvm_azure.fake.limits.resource_manager()``) adds throttling and latency.
-    ``FakeCredential()`` (cloudvm) holds the shipped roles only, unless ``enforce`` is False."""
+    ``FakeCredential()`` (cloudvm) holds the shipped roles only, unless ``enforce`` is False.
+    ``storage`` keeps what disks hold in Azurite, so their access URIs upload and download."""
     ca = trustme.CA()
     certificate = ca.issue_cert("127.0.0.1", "localhost")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     certificate.configure_cert(context)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         ca_file = str(Path(tmp) / "ca.pem")
         ca.cert_pem.write_to_path(ca_file)
         fake, server, thread = serve(context, timing, port)
+        stack.callback(server.server_close)
+        stack.callback(server.shutdown)
+        if storage:
+            fake.arm.data = diskdata.DiskData(stack.enter_context(azurite(certificate, ca_file, Path(tmp))), ca_file)
         fake.limits = limits
         if enforce:
             fake.grants[CLOUDVM_TOKEN] = shipped_operations()
-        try:
-            yield FakeResourceManager(f"https://127.0.0.1:{server.server_address[1]}", ca_file, fake, server, thread)
-        finally:
-            server.shutdown()
-            server.server_close()
+        yield FakeResourceManager(f"https://127.0.0.1:{server.server_address[1]}", ca_file, fake, server, thread)
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,9 @@ def etag() -> str:
     return f'W/"{uuid.uuid4()}"'
 
 
+HOLDERS = ("/disks", "/snapshots", "/diskRestorePoints")  # the resource types that hold a disk's bytes
+
+
 @dataclass
 class Timing:
     """How long things take, in seconds (Azure: tens of seconds to minutes)."""
@@ -59,6 +62,7 @@ class Operation:
     started: str = field(default_factory=now_text)
     error: dict[str, str] | None = None
     ended: str | None = None
+    output: dict[str, Any] | None = None  # what a finished action answers with (a grantAccess's SAS URI)
 
     def status(self) -> dict[str, Any]:
         done = time.monotonic() >= self.done_at
@@ -71,6 +75,8 @@ class Operation:
             body.update(name=self.name, startTime=self.started, **({"endTime": self.ended} if done else {}))
         if done and self.error:
             body["error"] = self.error
+        if done and self.output is not None:
+            body["properties"] = {"output": self.output}
         return body
 
 
@@ -87,6 +93,8 @@ class Arm:
     quotas: dict[str, int] = field(default_factory=dict)  # "subscription/location/family" -> cores ("cores": all)
     restricted: dict[str, str] = field(default_factory=dict)  # "subscription/location/size" -> reason code
     failures: dict[str, dict[str, str]] = field(default_factory=dict)  # VM id -> why its provisioning failed
+    data: Any = None  # the resources' bytes (fake.diskdata.DiskData), when a storage emulator runs
+    access: dict[str, str] = field(default_factory=dict)  # id -> the access a SAS out to it grants
     pending: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _addresses: itertools.count[int] = field(default_factory=lambda: itertools.count(4))
@@ -101,9 +109,9 @@ class Arm:
     def later(self, delay: float, change: Callable[[], None]) -> None:
         self.pending.append((time.monotonic() + delay, change))
 
-    def operation(self, namespace: str, location: str, delay: float, error: dict[str, str] | None = None
-                  ) -> Operation:
-        op = Operation(str(uuid.uuid4()), namespace, location, time.monotonic() + delay, error=error)
+    def operation(self, namespace: str, location: str, delay: float, error: dict[str, str] | None = None,
+                  output: dict[str, Any] | None = None) -> Operation:
+        op = Operation(str(uuid.uuid4()), namespace, location, time.monotonic() + delay, error=error, output=output)
         self.operations[op.name] = op
         return op
 
@@ -123,7 +131,10 @@ class Arm:
         self.resources[resource["id"].lower()] = resource
 
     def remove(self, rid: str) -> None:
-        self.resources.pop(rid.lower(), None)
+        """Gone, and with it the bytes it held."""
+        gone = self.resources.pop(rid.lower(), None)
+        if gone is not None and self.data is not None and gone["type"].endswith(HOLDERS):
+            self.data.drop(gone["id"])
 
     def children(self, prefix: str) -> list[dict[str, Any]]:
         """The resources directly under a collection id (``.../virtualNetworks``)."""

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from cloudvm.ssh import key_type
-from cloudvm_azure.fake import quotas, resources
+from cloudvm_azure.fake import access, quotas, resources
 from cloudvm_azure.fake.arm import Arm, ArmError, now_text
 from cloudvm_azure.fake.catalog import GENERATION_1, IMAGES, PLANS, RESERVED_ADMIN_NAMES, VM_SIZES
 
@@ -222,6 +222,7 @@ def _attach(arm: Arm, machine: dict[str, Any], spec: dict[str, Any], *, is_os: b
             raise ArmError(400, "InvalidParameter", "A disk to attach needs managedDisk.id.", target="managedDisk")
         if disk.get("managedBy"):
             raise ArmError(409, "OperationNotAllowed", f"Disk {disk['name']} is attached to {disk['managedBy']}.")
+        access.check_idle(arm, disk, "attach")
         held = str((disk["properties"].get("securityProfile") or {}).get("securityType") or "Standard")
         if is_os and held != _security(machine):
             raise ArmError(400, "InvalidParameter", f"The security type of the VM ({_security(machine)}) is not "

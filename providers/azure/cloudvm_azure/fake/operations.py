@@ -37,9 +37,11 @@ class Call:
 
 
 def begin(arm: Arm, call: Call, namespace: str, location: str, delay: float, short: str, *,
-          error: dict[str, str] | None = None, poll_location: bool = False) -> dict[str, str]:
-    """``Azure-AsyncOperation`` (and ``Location``) headers for a new operation."""
-    op = arm.operation(namespace, location, delay, error)
+          error: dict[str, str] | None = None, poll_location: bool = False,
+          output: dict[str, Any] | None = None) -> dict[str, str]:
+    """``Azure-AsyncOperation`` (and ``Location``) headers for a new operation (``output``: what it
+    answers with once done)."""
+    op = arm.operation(namespace, location, delay, error, output)
     kind = "DiskOperations" if short in _DISKY else "operations"
     url = f"{call.base}/subscriptions/{call.route.subscription}/providers/{namespace}/locations/{location}/{kind}/" \
           f"{op.name}"
@@ -73,7 +75,7 @@ def status(arm: Arm, call: Call) -> Answer:
         return 202, None, {"Location": f"{call.base}{call.path}", **pause(arm)}
     if op.error:
         raise ArmError(409 if op.error["code"] == "AllocationFailed" else 400, op.error["code"], op.error["message"])
-    return 200, None, {}
+    return 200, op.output, {}
 
 
 def group_result(arm: Arm, call: Call) -> Answer:

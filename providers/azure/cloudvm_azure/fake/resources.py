@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from cloudvm_azure.fake import machines, restorepoints
+from cloudvm_azure.fake import access, machines, restorepoints
 from cloudvm_azure.fake.arm import Arm, ArmError, etag, now_text
 from cloudvm_azure.fake.routes import NETWORK
 
@@ -219,33 +219,79 @@ def _disk(arm: Arm, disk: dict[str, Any], body: dict[str, Any], old: dict[str, A
     asked = (props.get("encryption") or {}).get("diskEncryptionSetId")
     data = props.get("creationData") or {}
     size = props.get("diskSizeGB")
-    option = create_option(data)
+    option, source = create_option(data), None
     if old is not None:
         _resized(arm, disk, old)
     elif option == "Copy":
         source = ref(arm, {"id": data.get("sourceResourceId")}, "creationData.sourceResourceId")
         assert source is not None
+        access.check_idle(arm, source, "copy")
+        copied(arm, source, disk)
         data["sourceUniqueId"] = source["properties"]["uniqueId"]
         size = max(size or 0, source["properties"]["diskSizeGB"])
         props.update(_inherited(source))
         asked = asked or (source["properties"].get("encryption") or {}).get("diskEncryptionSetId")
     elif option == "Restore":  # from a disk restore point
         source = restorepoints.restored(arm, data)
+        copied(arm, source, disk)
         size = max(size or 0, source["properties"]["diskSizeGB"])
         props.update(_inherited(source))
         asked = asked or (source["properties"].get("encryption") or {}).get("diskEncryptionSetId")
     elif option == "Empty" and not size:
         raise ArmError(400, "InvalidParameter", "Required parameter 'diskSizeGB' is missing (null).",
                        target="diskSizeGB")
+    elif option == "Upload":
+        size = _upload_size(data)
+        props["diskState"] = "ReadyToUpload"
     if old is None:
         props["encryption"] = encryption(asked, "properties.encryption.diskEncryptionSetId")
     disk["sku"] = body.get("sku") or (old or {}).get("sku") or {"name": "Standard_LRS", "tier": "Standard"}
     disk["sku"].setdefault("tier", "Premium" if disk["sku"]["name"].startswith("Premium") else "Standard")
-    props.update(diskSizeGB=size, diskSizeBytes=size * 2**30, timeCreated=props.get("timeCreated") or now_text(),
-                 uniqueId=props.get("uniqueId") or str(Arm.unique()), diskIOPSReadWrite=500, diskMBpsReadWrite=60,
-                 diskState=(old or {}).get("properties", {}).get("diskState", "Unattached"), creationData=data)
+    props.update(diskSizeGB=size, diskSizeBytes=_exact(data, size, old, source), timeCreated=props.get("timeCreated")
+                 or now_text(), uniqueId=props.get("uniqueId") or str(Arm.unique()), diskIOPSReadWrite=500,
+                 diskMBpsReadWrite=60, creationData=data,
+                 diskState=(old or {}).get("properties", {}).get("diskState") or props.get("diskState", "Unattached"))
     if old and old.get("managedBy"):
         disk["managedBy"] = old["managedBy"]
+    _data_sized(arm, disk)
+
+
+def _data_sized(arm: Arm, disk: dict[str, Any]) -> None:
+    """What the disk holds grown with it (when a storage emulator keeps it)."""
+    if arm.data is not None:
+        arm.data.resize(disk["id"], disk["properties"]["diskSizeBytes"])
+
+
+def _upload_size(data: dict[str, Any]) -> int:
+    """A disk made for upload holds ``uploadSizeBytes``: whole MiB of data and the VHD footer, from
+    20 MiB to 32 TiB (https://learn.microsoft.com/rest/api/compute/disks/create-or-update#creationdata);
+    its size in GiB, rounded up."""
+    given = data.get("uploadSizeBytes")
+    if not isinstance(given, int):
+        raise ArmError(400, "InvalidParameter", "Required parameter 'uploadSizeBytes' is missing (null).",
+                       target="uploadSizeBytes")
+    if not 20972032 <= given <= 35183298347520:
+        raise ArmError(400, "BadRequest", f"The upload size in bytes {given} must be between 20972032 (20 MiB + 512 "
+                                          "bytes for the VHD footer) and 35183298347520 (32 TiB + 512 bytes for the "
+                                          "VHD footer).")
+    if (given - 512) % 2**20:
+        raise ArmError(400, "BadRequest", f"The upload size in bytes {given} - 512 bytes for the VHD footer "
+                                          f"({given - 512} in this case) must be a multiple of MiB.")
+    return -(-(given - 512) // 2**30)
+
+
+def _exact(data: dict[str, Any], size: int, old: dict[str, Any] | None, source: dict[str, Any] | None) -> int:
+    """A disk's size in bytes: what was uploaded, or its source's, until it is resized; else whole GiB."""
+    before = (old or {}).get("properties") or (source or {}).get("properties") or {}
+    if before.get("diskSizeGB") == size and before.get("diskSizeBytes"):
+        return int(before["diskSizeBytes"])
+    return int(data["uploadSizeBytes"]) - 512 if old is None and data.get("createOption") == "Upload" else size * 2**30
+
+
+def copied(arm: Arm, source: dict[str, Any], made: dict[str, Any]) -> None:
+    """``made`` holds the bytes ``source`` holds (when a storage emulator keeps them)."""
+    if arm.data is not None:
+        arm.data.copy(source["id"], made["id"])
 
 
 def _resized(arm: Arm, disk: dict[str, Any], old: dict[str, Any]) -> None:
@@ -266,7 +312,9 @@ def _resized(arm: Arm, disk: dict[str, Any], old: dict[str, Any]) -> None:
 
 def _disk_patch(arm: Arm, disk: dict[str, Any], body: dict[str, Any], before: dict[str, Any]) -> None:
     _resized(arm, disk, before)
-    disk["properties"]["diskSizeBytes"] = disk["properties"]["diskSizeGB"] * 2**30
+    if disk["properties"]["diskSizeGB"] != before["properties"]["diskSizeGB"]:
+        disk["properties"]["diskSizeBytes"] = disk["properties"]["diskSizeGB"] * 2**30
+        _data_sized(arm, disk)
 
 
 def _image(arm: Arm, image: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -301,6 +349,8 @@ def _snapshot(arm: Arm, snap: dict[str, Any], body: dict[str, Any], old: dict[st
     if source is None or create_option(data) not in ("Copy", "CopyStart"):
         raise ArmError(400, "InvalidParameter", "A snapshot needs creationData.createOption Copy or CopyStart and "
                                                 "a sourceResourceId.", target="creationData")
+    access.check_idle(arm, source, "copy")
+    copied(arm, source, snap)
     if data["createOption"] == "CopyStart":
         if not source["type"].endswith("/snapshots") or source.get("location") == snap.get("location"):
             raise ArmError(400, "InvalidParameter", "CopyStart copies a snapshot into another region.")
@@ -311,7 +361,7 @@ def _snapshot(arm: Arm, snap: dict[str, Any], body: dict[str, Any], old: dict[st
     snap["sku"] = {"name": "Standard_LRS", "tier": "Standard"}
     props.update(diskSizeGB=source["properties"]["diskSizeGB"], timeCreated=now_text(), uniqueId=str(Arm.unique()),
                  incremental=bool(props.get("incremental")), creationData=data,
-                 diskSizeBytes=source["properties"]["diskSizeGB"] * 2**30,
+                 diskSizeBytes=source["properties"].get("diskSizeBytes") or source["properties"]["diskSizeGB"] * 2**30,
                  **({"osType": source["properties"]["osType"]} if "osType" in source["properties"] else {}))
 
 
@@ -344,6 +394,9 @@ def delete(arm: Arm, resource: dict[str, Any]) -> None:
         "virtualNetworks": ("InUseSubnetCannotBeDeleted", _subnet_user(arm, resource["id"] + "/subnets/")),
         "virtualNetworks/subnets": ("InUseSubnetCannotBeDeleted", _subnet_user(arm, resource["id"])),
     }.get(kind)
+    if any(k == resource["id"].lower() or k.startswith(resource["id"].lower() + "/") for k in arm.access):
+        raise ArmError(409, "OperationNotAllowed", f"Cannot delete {resource['name']}: a SAS to it is active; "
+                                                   "revoke access to it first.")
     if in_use and in_use[1]:
         status = 409 if kind == "disks" else 400
         raise ArmError(status, in_use[0], f"{resource['type']} {resource['name']} is in use by {in_use[1]} and "

@@ -120,6 +120,7 @@ def _disk_point(arm: Arm, rp: dict[str, Any], source: dict[str, Any], copied_fro
                             "storageAccountType": props.get("storageAccountType") or source["sku"]["name"],
                             **{k: copy.deepcopy(props[k]) for k in ("osType", "hyperVGeneration", "securityProfile",
                                                                     "encryption") if k in props}}})
+    resources.copied(arm, source, {"id": point_id})
     if copied_from is not None:
         arm.later(arm.timing.copy, lambda: replicated.update(completionPercent=100))
     return point_id

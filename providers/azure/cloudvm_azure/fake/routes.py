@@ -11,15 +11,19 @@ COMPUTE, NETWORK = "Microsoft.Compute", "Microsoft.Network"
 # The resource types the fake serves, in ARM's own spelling.
 KINDS = tuple(f"{ns}/{t}" for ns, types in {
     COMPUTE: ("virtualMachines", "virtualMachines/extensions", "disks", "snapshots", "images",
-              "restorePointCollections", "restorePointCollections/restorePoints"),
+              "restorePointCollections", "restorePointCollections/restorePoints",
+              "restorePointCollections/restorePoints/diskRestorePoints"),
     NETWORK: ("virtualNetworks", "virtualNetworks/subnets", "networkInterfaces", "publicIPAddresses",
               "networkSecurityGroups"),
 }.items() for t in types)
 _KINDS = {kind.lower(): kind for kind in KINDS}
 _NAMESPACES = {COMPUTE.lower(): COMPUTE, NETWORK.lower(): NETWORK}
 # POST actions (and the instance view, a GET) by resource type.
+ACCESS = ("beginGetAccess", "endGetAccess")
 ACTIONS = {f"{COMPUTE}/virtualMachines": ("start", "powerOff", "deallocate", "restart", "instanceView",
-                                          "retrieveBootDiagnosticsData", "simulateEviction")}
+                                          "retrieveBootDiagnosticsData", "simulateEviction"),
+           f"{COMPUTE}/disks": ACCESS, f"{COMPUTE}/snapshots": ACCESS,
+           f"{COMPUTE}/restorePointCollections/restorePoints/diskRestorePoints": ACCESS}
 
 
 @dataclass(frozen=True)
@@ -91,22 +95,20 @@ def _provider(sub: str, namespace: str, tail: list[str]) -> Route:
 
 
 def _resource(sub: str, group: str, namespace: str, tail: list[str]) -> Route:
+    """``type/name[/child-type/name...][/action]``, as deep as the types nest."""
     kind = _KINDS.get(f"{namespace}/{tail[0]}".lower())
     if kind is None:
         return Route("unserved", sub, group)
-    rid = f"/subscriptions/{sub}/resourceGroups/{group}/providers/{kind}"
-    if len(tail) == 1:
-        return Route("collection", sub, group, kind, rid)
-    rid += f"/{tail[1]}"
-    if len(tail) == 2:
-        return Route("resource", sub, group, kind, rid)
-    action = {a.lower(): a for a in ACTIONS.get(kind, ())}.get(tail[2].lower())
-    if len(tail) == 3 and action:
-        return Route("action", sub, group, kind, rid, action)
-    child = _KINDS.get(f"{kind}/{tail[2]}".lower())
-    if child is None or len(tail) > 4:
-        return Route("unserved", sub, group)
-    rid = f"{rid}/{child.rsplit('/', 1)[1]}"
-    if len(tail) == 3:
-        return Route("collection", sub, group, child, rid)
-    return Route("resource", sub, group, child, f"{rid}/{tail[3]}")
+    rid, rest = f"/subscriptions/{sub}/resourceGroups/{group}/providers/{kind}", tail[1:]
+    while rest:
+        rid += f"/{rest[0]}"
+        if len(rest) == 1:
+            return Route("resource", sub, group, kind, rid)
+        action = {a.lower(): a for a in ACTIONS.get(kind, ())}.get(rest[1].lower())
+        if len(rest) == 2 and action:
+            return Route("action", sub, group, kind, rid, action)
+        child = _KINDS.get(f"{kind}/{rest[1]}".lower())
+        if child is None:
+            return Route("unserved", sub, group)
+        kind, rid, rest = child, f"{rid}/{child.rsplit('/', 1)[1]}", rest[2:]
+    return Route("collection", sub, group, kind, rid)

@@ -20,6 +20,7 @@ from typing import Any
 from cloudvm.testing.http import JSONHandler, LoopbackServer
 from cloudvm.testing.limits import Limits
 from cloudvm_azure.fake import (
+    access,
     diagnostics,
     groups,
     machines,
@@ -34,7 +35,7 @@ from cloudvm_azure.fake import (
 from cloudvm_azure.fake.arm import Arm, ArmError, Timing
 from cloudvm_azure.fake.catalog import LOCATIONS
 from cloudvm_azure.fake.operations import Answer, Call
-from cloudvm_azure.fake.routes import COMPUTE, Route, parse
+from cloudvm_azure.fake.routes import ACCESS, COMPUTE, Route, parse
 
 _DISKY = ("disks", "snapshots")
 _SYNC_PATCH = ("networkInterfaces", "publicIPAddresses", "networkSecurityGroups", "virtualNetworks")
@@ -201,6 +202,8 @@ class Handler(JSONHandler):
         arm.group(route.subscription, route.group)
         if call.method == "GET":
             return 200, self._view(arm.get(route.rid)), {}
+        if route.short == "diskRestorePoints":  # made by their restore point, never by a request
+            raise ArmError(405, "MethodNotAllowed", f"{call.method} is not supported on {route.kind}.")
         if call.method == "PUT":
             return self._put(call, fault)
         if call.method == "PATCH" and route.short not in ("subnets", "restorePoints"):
@@ -283,6 +286,9 @@ class Handler(JSONHandler):
 
     def _action(self, call: Call) -> Answer:
         arm, route = self.server.fake.arm, call.route
+        if route.action in ACCESS:
+            target = arm.get(route.rid)
+            return (access.grant if route.action == "beginGetAccess" else access.revoke)(arm, call, target)
         vm = arm.get(route.rid)
         if route.action == "instanceView":
             return 200, machines.instance_view(arm, vm), {}
