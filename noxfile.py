@@ -99,6 +99,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def chaos(session: nox.Session) -> None:
+    """The fault campaign on the clouds' test backends (``nox -s chaos -- --trials 1000 --seed 1``;
+    ``--backends aws``, ``--trial SEED`` replays one)."""
+    session.install(*editable(".", *(PROVIDERS[name] for name in CLOUDS)))
+    session.run("python", "-m", "cloudvm.testing.chaos", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Boot a VM on local libvirt, log in, snapshot, restore, tear down."""
     host_setup(session)

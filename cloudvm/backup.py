@@ -15,6 +15,7 @@ deleted, nor one whose DR copy has not finished.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -226,7 +227,9 @@ class Runner:
         for vm in selected(self.cloud, self.policy):
             if (vm.name, period) in done:
                 continue
-            name = f"{vm.name[:46].rstrip('-')}-{self.now:%Y%m%d-%H%M%S}"
+            # the policy's mark: a snapshot taken in the same second, or another policy's backup, is named apart
+            mark = hashlib.sha256(self.policy.name.encode()).hexdigest()[:4]
+            name = f"{vm.name[:42].rstrip('-')}-{self.now:%Y%m%d-%H%M%S}-{mark}"
             self.report.taken.append(name)
             if not self.dry_run:
                 self.cloud.snapshot(vm, name=name, tags={POLICY: self.policy.name, SOURCE: vm.name, PERIOD: period})

@@ -388,9 +388,11 @@ class Cloud:
         """A crash-consistent copy of every disk of the VM."""
         self.provider.require(Capability.SNAPSHOTS)
         vm = self.get(ref)
-        name = name or f"{vm.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        token = uuid.uuid4().hex[:16]
+        # a default name carries a piece of the token: two snapshots of a VM within a second differ
+        name = name or f"{vm.name[:42].rstrip('-')}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{token[:4]}"
         check_name(name)
-        all_tags = {**(tags or {}), **tagging.system_tags(name, uuid.uuid4().hex[:16])}
+        all_tags = {**(tags or {}), **tagging.system_tags(name, token)}
         log.info("snapshotting %s as %s", vm.name, name)
         snap: Snapshot = self._call("snapshot", lambda: self.provider.snapshot(vm, name, all_tags))
         if wait and snap.state is not SnapshotState.READY:

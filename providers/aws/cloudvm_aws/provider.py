@@ -682,13 +682,17 @@ class AWSProvider(Provider):
         return self.describe_snapshots([set_id])[0]
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
-        self._delete_members([disk.id for disk in snapshot.disks])
+        """Where the set is: a copy in another region is deleted there (EC2 answers NotFound for a
+        snapshot of another region, which a delete takes for done)."""
+        away = snapshot.region not in (None, self.region)
+        self._delete_members([disk.id for disk in snapshot.disks],
+                             self._new_client(str(snapshot.region)) if away else self.ec2)
 
-    def _delete_members(self, ids: Sequence[str]) -> None:
+    def _delete_members(self, ids: Sequence[str], client: Any = None) -> None:
         for member in ids:
             with mapped(f"delete snapshot {member}"):
                 try:
-                    self.ec2.delete_snapshot(SnapshotId=member)
+                    (client or self.ec2).delete_snapshot(SnapshotId=member)
                 except ClientError as exc:
                     if exc.response.get("Error", {}).get("Code") != "InvalidSnapshot.NotFound":
                         raise

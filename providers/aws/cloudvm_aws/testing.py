@@ -144,7 +144,7 @@ class Fault:
     ``about``, only to requests one of whose parameters is that (a subnet, a group, an instance)."""
 
     action: str
-    kind: str  # "throttle", "error", "latency" or "drop"
+    kind: str  # "throttle", "error", "latency", "drop" (the work done, the answer lost) or "reset" (neither)
     times: int = 1
     code: str = "InternalError"
     status: int = 500
@@ -296,6 +296,10 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 if fault and fault.kind == "latency":
                     time.sleep(fault.delay)
+                if fault and fault.kind == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if proxy.limits and not proxy.limits.admit(action, params):
                     fault = Fault(action, "throttle")
                 elif proxy.limits:

@@ -236,6 +236,20 @@ def _own_image(ec2: Any) -> str:
     return image
 
 
+def test_a_copy_deleted_from_home_is_gone_from_its_region(cloud: cloudvm.Cloud, moto_url: str) -> None:
+    """Found by the fault campaign: a copy in us-west-2, deleted through the us-east-1 Cloud that made
+    it, was reported deleted and stayed."""
+    vm = cloud.create(spec("dr-gone"))
+    snap = cloud.snapshot(vm, name="dr-gone-snap")
+    copy = cloud.copy_snapshot(snap, region="us-west-2")
+    cloud.delete(vm)
+    cloud.delete_snapshot(copy)
+    cloud.delete_snapshot(snap)
+    with cloud.at("us-west-2") as west:
+        assert west.list_snapshots() == []
+    assert cloud.list_snapshots() == []
+
+
 def test_copy_snapshot_to_another_region_and_restore_there(cloud: cloudvm.Cloud, ec2: Any, moto_url: str) -> None:
     image = _own_image(ec2)
     vm = cloud.create(spec("dr", image=image, size=cloudvm.Size(instance_type="t4g.micro"),

@@ -689,7 +689,6 @@ class AzureProvider(Provider):
             {"sourceRestorePoint": {"id": made["id"]}})
         return self.describe_snapshots([copy_set])[0]
 
-
     # -- VMs as files ---------------------------------------------------------------------
 
     def export_disk(self, snapshot: Snapshot, index: int, target: Path) -> None:

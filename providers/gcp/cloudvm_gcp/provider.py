@@ -687,7 +687,17 @@ class GCPProvider(Provider):
                 description = json.dumps({**info, **disk} if not member else snapshots.manifest(member),
                                          sort_keys=True)
                 self._copy_member(source, description, labels, name, region)
+        self._drop_copy_disks(copy_set)
         return self.describe_snapshots([copy_set])[0]
+
+    def _drop_copy_disks(self, copy_set: str) -> None:
+        """The temporary disks of the copy, an earlier try's too: a try stopped after a member's copy
+        was made finds that member done when run again, and would not come back for its disk."""
+        for disk in self._list("disks", "list disks", **self._scope(),
+                               filter=f'(labels.{snapsets.SET} = "{copy_set}")'):
+            with contextlib.suppress(NotFound):
+                self._check((self._call("disks", "delete_unary", f"delete disk {disk['name']}", **self._scope(),
+                                        disk=disk["name"]), f"delete disk {disk['name']}"))
 
     def _copy_member(self, source: dict[str, Any], description: str, labels: dict[str, str], name: str,
                      region: str) -> None:

@@ -100,3 +100,34 @@ def test_a_lost_snapshot_answer_makes_one_set(gce: FakeComputeEngine, make_vm: M
         cloud.delete_snapshot(snap)
         assert cloud.list_snapshots() == []
     assert gce.leftovers("f-snap") == [] and gce.leftovers("f-snap-1") == []
+
+
+def test_a_copy_tried_again_removes_the_disks_the_first_try_left(gce: FakeComputeEngine, make_vm: MakeVM) -> None:
+    """Found by the fault campaign: a copy whose temporary disk could not be deleted was tried
+    again, found its member copied, and reported success with the disk left behind."""
+    with connect(gce) as cloud:
+        vm = cloud.create(spec(make_vm, "f-copy"))
+        snap = cloud.snapshot(vm, name="f-copy-1")
+        gce.inject("disks.delete", "rate403", times=2)
+        copy = cloud.copy_snapshot(snap, region="us-east1")
+        assert gce.count("disks.delete") >= 2 and len(copy.disks) == len(snap.disks)
+        assert [r["name"] for r in gce.resources() if r["name"].endswith("-us-east1-copy")] == []
+        cloud.delete(vm)
+        cloud.delete_snapshot(copy)
+        cloud.delete_snapshot(snap)
+
+
+def test_a_snapshot_and_a_backup_in_one_second_are_both_made(gce: FakeComputeEngine, make_vm: MakeVM) -> None:
+    """Found by the fault campaign: a backup taken in the second a snapshot of the VM was took its
+    name (machine image names are the project's), and the run failed with AlreadyExists."""
+    from cloudvm import backup
+
+    with connect(gce) as cloud:
+        vm = cloud.create(spec(make_vm, "f-twice").replace(tags={"plan": "f-twice"}))
+        first, second = cloud.snapshot(vm), cloud.snapshot(vm)
+        policy = backup.Policy(name="f-twice", select=backup.Select(tags={"plan": "f-twice"}))
+        report = backup.run(cloud, policy)
+        assert len(report.taken) == 1 and len({first.name, second.name, *report.taken}) == 3
+        cloud.delete(vm)
+        for snap in cloud.list_snapshots():
+            cloud.delete_snapshot(snap)

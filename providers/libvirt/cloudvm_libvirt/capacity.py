@@ -18,7 +18,8 @@ GIB = 2**30
 
 def check(conn: libvirt.virConnect, pool: libvirt.virStoragePool, requests: Sequence[LaunchRequest],
           root_bytes: Sequence[int], where: str) -> None:
-    """Refuse the batch unless ``where`` has room for all of it; ``root_bytes``: each VM's root disk."""
+    """Refuse the batch unless ``where`` has room for all of it; ``root_bytes``: each VM's root disk.
+    ``pool``: refreshed by the caller, as far as its jobs let it be."""
     cpus = conn.getInfo()[2]
     for request in requests:
         if request.size.cpus > cpus:
@@ -30,7 +31,6 @@ def check(conn: libvirt.virConnect, pool: libvirt.virStoragePool, requests: Sequ
     if memory > available:
         raise CapacityUnavailable(f"{_names(requests)}: {where} has {available / GIB:.1f} GiB of memory available, "
                                   f"{memory / GIB:.1f} GiB asked", code="InsufficientMemory")
-    pool.refresh(0)
     free = pool.info()[3]
     disk = sum(root_bytes) + sum(d.size_gib * GIB for r in requests for d in r.spec.disks)
     if disk > free:

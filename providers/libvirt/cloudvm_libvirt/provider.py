@@ -177,7 +177,9 @@ class LibvirtProvider(Provider):
     def launch(self, requests: Sequence[LaunchRequest]) -> list[str]:
         """The batch, once the host has room for the VMs not made yet (a retry's are)."""
         new = [r for r in requests if self._lookup(r.spec.name) is None]
-        capacity.check(self.conn(), self.storage.pool(), new, [self._root_bytes(r) for r in new], self.uri)
+        self.storage.refresh()  # what others made since, unless another process's job holds the pool
+        with mapped("check the host's capacity"):
+            capacity.check(self.conn(), self.storage.pool(), new, [self._root_bytes(r) for r in new], self.uri)
         return [self._launch(r, self._fresh_disks(r)) for r in requests]
 
     def _root_bytes(self, request: LaunchRequest) -> int:

@@ -110,8 +110,8 @@ class Storage:
             log.debug("pool %s not refreshed now", self.name)
 
     def names(self) -> list[str]:
+        self.refresh()
         with mapped("list volumes"):
-            self.pool().refresh(0)
             return list(self.pool().listVolumes())
 
     def create(self, name: str, capacity: int, fmt: str = "qcow2",

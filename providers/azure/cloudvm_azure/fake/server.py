@@ -47,11 +47,12 @@ class Fault:
 
     method: str
     kind: str
-    fault: str  # throttle, error, drop, allocation
+    fault: str  # throttle, error, drop, reset, latency, allocation
     times: int = 1
     status: int = 500
     code: str = "InternalServerError"
     retry_after: float = 1  # seconds (whole ones from ARM; scaled ones when time is simulated faster)
+    delay: float = 0.5  # seconds, for latency
 
 
 @dataclass
@@ -100,6 +101,10 @@ class Handler(JSONHandler):
             fault = Fault(self.command, kind, "throttle", retry_after=round(fake.limits.scale, 3))
         elif fake.limits is not None:
             time.sleep(fake.limits.delay(f"{self.command} {kind}"))
+        if fault and fault.fault == "reset":  # the connection breaks before the work is done
+            return self.drop()
+        if fault and fault.fault == "latency":
+            time.sleep(fault.delay)
         try:
             self._refuse(fault)
             call = Call(self.command, self.path, route, query, self._json(raw), self.headers)

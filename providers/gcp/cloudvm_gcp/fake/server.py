@@ -58,13 +58,14 @@ class Fault:
     """What to do to the next ``times`` calls of ``method`` (a discovery id)."""
 
     method: str
-    kind: str  # throttle, rate403, unavailable, error, operation, drop
+    kind: str  # throttle, rate403, unavailable, error, operation, drop, reset, latency
     times: int = 1
     status: int = 0
     reason: str = ""
     code: str = ""
     retry_after: float | None = None
     target: str = ""  # only calls about this resource name (in the path or the body's "name")
+    delay: float = 0.5  # seconds, for latency
 
 
 @dataclass
@@ -160,7 +161,11 @@ class Handler(JSONHandler):
                 fault = Fault(route.method_id, "rate403")  # the project's per-minute quota is spent
             elif fake.limits is not None:
                 time.sleep(fake.limits.delay(route.method_id))
-            if fault and fault.kind != "drop":
+            if fault and fault.kind == "reset":  # the connection breaks before the work is done
+                return self.drop()
+            if fault and fault.kind == "latency":
+                time.sleep(fault.delay)
+            elif fault and fault.kind != "drop":
                 self._before(fault, params)
             status, answer = 200, self._call(route, params, query, body, fault)
         except ApiError as exc:

@@ -1,0 +1,52 @@
+"""A campaign: one backend started once, its trials run one after another, what broke reported
+with the command that replays it."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import time
+from collections.abc import Callable
+
+from cloudvm.testing.chaos.checks import Outcome
+from cloudvm.testing.chaos.plan import draw, seeds
+from cloudvm.testing.chaos.trial import run
+
+
+def campaign(name: str, trial_seeds: list[int], verbose: bool = False,
+             say: Callable[[str], None] | None = None) -> list[Outcome]:
+    """Every trial on one backend, started once for them all; ``say`` hears about each that failed
+    (and each that passed, if ``verbose``)."""
+    say = say or functools.partial(print, flush=True)
+    outcomes = []
+    with importlib.import_module(f"cloudvm_{name}.chaos").backend() as backend:
+        for seed in trial_seeds:
+            trial = draw(seed, backend, backend.image)
+            started = time.monotonic()
+            outcome = run(trial, backend)
+            outcomes.append(outcome)
+            if verbose or not outcome.ok:
+                say(f"{'ok  ' if outcome.ok else 'FAIL'} {trial} ({time.monotonic() - started:.1f} s)")
+            if not outcome.ok:
+                for problem in (*outcome.duplicates, *outcome.leaked, *outcome.untyped, *outcome.not_converged):
+                    say(f"     {problem}")
+                say(f"     replay: nox -s chaos -- --backends {name} --trial {seed}")
+    return outcomes
+
+
+def short_run(name: str, trials: int = 10, seed: int = 2026) -> None:
+    """A suite's campaign on one backend: fails with every broken promise and how to replay it."""
+    heard: list[str] = []
+    outcomes = campaign(name, seeds(seed, trials), say=heard.append)
+    assert all(o.ok for o in outcomes), "\n".join([*heard, summary(outcomes)])
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    counts = [sum(len(getattr(o, what)) for o in outcomes)
+              for what in ("duplicates", "leaked", "untyped", "not_converged")]
+    struck = sum(o.struck for o in outcomes)
+    failed = sum(bool(o.failed) for o in outcomes)
+    return (f"chaos: {struck} faults struck; {failed} trials saw a typed error\n"
+            f"chaos: {len(outcomes)} trials, {counts[0]} duplicates, {counts[1]} leaked, {counts[2]} untyped errors, "
+            f"{counts[3]} not converged")
+
