@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import cloudvm
 from cloudvm.retry import RetryPolicy
@@ -29,6 +29,9 @@ class Backend(Protocol):
     image: str  # the image VMs are made of
     region: str  # where VMs are made
     elsewhere: str  # another region, for copies
+    # connect() options an environment file can carry, for a client in a process of its own (one
+    # killed mid-way); None where they cannot be written down (a credential object)
+    options: dict[str, Any] | None
 
     def connect(self, retry: RetryPolicy) -> cloudvm.Cloud: ...
 

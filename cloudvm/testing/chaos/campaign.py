@@ -46,7 +46,8 @@ def summary(outcomes: list[Outcome]) -> str:
               for what in ("duplicates", "leaked", "untyped", "not_converged")]
     struck = sum(o.struck for o in outcomes)
     failed = sum(bool(o.failed) for o in outcomes)
-    return (f"chaos: {struck} faults struck; {failed} trials saw a typed error\n"
+    killed = sum(o.killed for o in outcomes)
+    return (f"chaos: {struck} faults struck, {killed} clients killed mid-way; {failed} trials saw a typed error\n"
             f"chaos: {len(outcomes)} trials, {counts[0]} duplicates, {counts[1]} leaked, {counts[2]} untyped errors, "
             f"{counts[3]} not converged")
 

@@ -25,6 +25,7 @@ class Outcome:
     not_converged: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # typed errors the caller saw (allowed)
     struck: int = 0  # faults that met a call
+    killed: bool = False  # a client was killed mid-way and the workflow run again
 
     @property
     def ok(self) -> bool:

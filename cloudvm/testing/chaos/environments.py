@@ -1,8 +1,12 @@
-"""An environment trial: ``up`` (again, or by two clients at once) and ``down``."""
+"""An environment trial: ``up`` (again, by two clients at once, or by a ``cloudvm up`` killed
+mid-way and run again) and ``down``."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -19,6 +23,7 @@ class Environmental:
         self.trial, self.backend = trial, backend
         self._tmp = tempfile.TemporaryDirectory()
         self.path = _file(trial, backend, Path(self._tmp.name))
+        self.killed = False  # a client was killed before it finished
 
     def close(self) -> None:
         self._tmp.cleanup()
@@ -36,6 +41,8 @@ class Environmental:
                 env.up()
                 if "again" in self.trial.steps:
                     env.up()
+        if "killed" in self.trial.steps:
+            self._killed()
         if "two-at-once" not in self.trial.steps:
             return up()
         errors: list[BaseException] = []
@@ -53,6 +60,19 @@ class Environmental:
         if errors:
             raise errors[0]
 
+    def _killed(self) -> None:
+        """``cloudvm up`` in a process of its own, killed (SIGKILL: no clean-up runs) at the trial's
+        moment; the up that follows is the caller running it again."""
+        client = subprocess.Popen([sys.executable, "-m", "cloudvm", "up", str(self.path)],
+                                  env={**os.environ, "CLOUDVM_GUESTS": "0"}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            client.wait(self.trial.kill_after)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.wait()
+            self.killed = True
+
     def clean(self) -> None:
         with self._env() as env:
             env.down()
@@ -65,5 +85,6 @@ def _file(trial: Trial, backend: Backend, directory: Path) -> Path:
                **spec.model_dump(mode="json", include={"size", "image", "disks", "network", "ssh"})}
               for spec in trial.specs]
     path = directory / "env.yaml"  # JSON is YAML
-    path.write_text(json.dumps({"name": name, "provider": {"name": backend.name}, "vms": groups}))
+    provider = {"name": backend.name, **(backend.options or {})}
+    path.write_text(json.dumps({"name": name, "provider": provider, "vms": groups}))
     return path

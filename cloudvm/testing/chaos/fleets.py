@@ -27,6 +27,7 @@ class Fleet:
         self.trial, self.backend = trial, backend
         self.cloud = backend.connect(RETRY)
         self.made = Made()
+        self.killed = False
 
     def close(self) -> None:
         self.cloud.close()

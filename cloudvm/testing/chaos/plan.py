@@ -13,7 +13,8 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh
 STEPS = ("stop", "start", "reboot", "snapshot", "restore", "copy", "backup", "backup-again", "restore-backup",
          "delete-one")
 TAG = "chaos"  # every VM carries its trial's: the backup policy selects by it
-ENVIRONMENT_STEPS = ("again", "two-at-once")  # up once more; two clients bringing it up together
+# up once more; two clients bringing it up together; a client killed mid-way (then up again)
+ENVIRONMENT_STEPS = ("again", "two-at-once", "killed")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class Trial:
     count: int | None  # a counted fleet of the one spec; in an environment, each group's count
     steps: tuple[str, ...]
     faults: tuple[Fault, ...]
+
+    @property
+    def kill_after(self) -> float:
+        """When a client of the trial is killed, in seconds after it starts."""
+        return random.Random(self.seed).uniform(0.3, 3.0)
 
     def __str__(self) -> str:
         made = f"{self.count} x {self.specs[0].name}" if self.count else ", ".join(s.name for s in self.specs)
@@ -45,8 +51,9 @@ def draw(seed: int, backend: Backend, image: str) -> Trial:
     prefix = f"x{seed % 10**8:08d}"
     if rng.random() < 0.3:
         groups = tuple(_spec(rng, f"{prefix}-g{i}", image) for i in range(rng.randint(1, 2)))
-        return Trial(seed, backend.name, "environment", groups, rng.randint(1, 2),
-                     tuple(step for step in ENVIRONMENT_STEPS if rng.random() < 0.4), _faults(rng, backend))
+        steps = tuple(step for step in ENVIRONMENT_STEPS if rng.random() < 0.4
+                      and (step != "killed" or backend.options is not None))
+        return Trial(seed, backend.name, "environment", groups, rng.randint(1, 2), steps, _faults(rng, backend))
     count = rng.choice([None, None, 2, 3])
     specs = tuple(_spec(rng, f"{prefix}-{i}" if not count else prefix, image)
                   for i in range(1 if count else rng.randint(1, 3)))

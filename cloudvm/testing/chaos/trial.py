@@ -15,6 +15,8 @@ from cloudvm.testing.chaos.plan import Trial
 class Workflow(Protocol):
     """What a trial does, and how its caller cleans up after it."""
 
+    killed: bool  # a client of it was killed before it finished
+
     def act(self) -> None: ...
 
     def clean(self) -> None:
@@ -35,6 +37,7 @@ def run(trial: Trial, backend: Backend) -> Outcome:
     workflow: Workflow = (environments.Environmental if trial.kind == "environment" else fleets.Fleet)(trial, backend)
     try:
         finished = guarded(outcome, workflow.act)
+        outcome.killed = workflow.killed
         outcome.duplicates = sorted(name for name, n in Counter(backend.vm_names()).items() if n > 1)
         cleaned = guarded(outcome, workflow.clean)
         outcome.struck = sum(f.times for f in trial.faults) - backend.unstruck()

@@ -15,6 +15,8 @@ import cloudvm
 from cloudvm import tags as tagging
 from cloudvm.retry import RetryPolicy
 from cloudvm.testing.chaos import Fault
+from cloudvm_aws.groups import tag_dict
+from cloudvm_aws.provider import _identity
 from cloudvm_aws.testing import CREDENTIALS, HARNESS, REGION, FaultProxy, moto_proxy
 
 ELSEWHERE = "us-west-2"
@@ -35,6 +37,7 @@ class Aws:
 
     def __init__(self, proxy: FaultProxy) -> None:
         self.proxy = proxy
+        self.options: dict[str, Any] | None = {"region": REGION, "endpoint_url": proxy.url}  # credentials: the env
         upstream = f"http://{proxy.upstream.netloc}"
         key, secret = proxy.identities[HARNESS["aws_access_key_id"]]  # moto's own user behind the harness's key
         self.ec2 = {region: boto3.client("ec2", region_name=region, endpoint_url=upstream, aws_access_key_id=key,
@@ -71,9 +74,9 @@ class Aws:
         return found
 
     def vm_names(self) -> list[str]:
-        return [tags[tagging.NAME] for page in _pages(self.ec2[REGION], "describe_instances", Filters=ALIVE)
-                for r in page["Reservations"] for i in r["Instances"]
-                if (tags := {t["Key"]: t["Value"] for t in i.get("Tags", [])}).get(tagging.NAME)]
+        """A counted fleet's instances carry its name and their place in it, not a name each."""
+        return [_identity(i)[0] for page in _pages(self.ec2[REGION], "describe_instances", Filters=ALIVE)
+                for r in page["Reservations"] for i in r["Instances"] if tag_dict(i.get("Tags")).get(tagging.MANAGED)]
 
 
 def _pages(ec2: Any, method: str, **arguments: Any) -> Iterator[dict[str, Any]]:

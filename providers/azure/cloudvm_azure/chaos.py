@@ -21,6 +21,7 @@ class Azure:
     name, image, region, elsewhere = "azure", "ubuntu-24.04", "eastus", "westus2"
     kinds = ("drop", "reset", "error", "throttle", "latency")
     calls = CALLS
+    options = None  # the fake's credential is an object: no client in another process
 
     def __init__(self, arm: FakeResourceManager) -> None:
         self.arm = arm

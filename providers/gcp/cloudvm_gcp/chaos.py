@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import cloudvm
 from cloudvm.retry import RetryPolicy
@@ -26,6 +27,7 @@ class Gcp:
 
     def __init__(self, gce: FakeComputeEngine) -> None:
         self.gce = gce
+        self.options: dict[str, Any] | None = {"project": PROJECT, "zone": ZONE, "api_endpoint": gce.url}
 
     def connect(self, retry: RetryPolicy) -> cloudvm.Cloud:
         return cloudvm.connect("gcp", project=PROJECT, zone=ZONE, api_endpoint=self.gce.url, retry=retry, timeout=60,
