@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,23 +23,27 @@ def free_port() -> int:
 
 @contextmanager
 def serving(argv: Sequence[str], probe: str, what: str, env: Mapping[str, str] | None = None,
-            context: ssl.SSLContext | None = None) -> Iterator[None]:
+            context: ssl.SSLContext | None = None, within: float = 90.0) -> Iterator[None]:
     """Run ``argv`` until the context ends, entering once ``probe`` (a URL; over TLS trusting
-    ``context``) answers, whatever the status."""
-    proc = subprocess.Popen(list(argv), env=dict(env) if env is not None else None, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(probe, timeout=1, context=context).close()
-                break
-            except urllib.error.HTTPError:
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"{what} did not start")
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    ``context``) answers, whatever the status, ``within`` seconds (a loaded machine starts a
+    Node.js or Java emulator slowly); if it ends first, what it said is in the error."""
+    with tempfile.TemporaryFile() as said:
+        proc = subprocess.Popen(list(argv), env=dict(env) if env is not None else None, stdout=said, stderr=said)
+        try:
+            deadline = time.monotonic() + within
+            while True:
+                try:
+                    urllib.request.urlopen(probe, timeout=2, context=context).close()
+                    break
+                except urllib.error.HTTPError:
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        said.seek(0)
+                        tail = said.read()[-2000:].decode(errors="replace")
+                        raise RuntimeError(f"{what} did not start (exit {proc.poll()}): {tail}") from None
+                    time.sleep(0.1)
+            yield
+        finally:
+            proc.terminate()
+            proc.wait(10)
