@@ -100,7 +100,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def chaos(session: nox.Session) -> None:
-    """The fault campaign on the clouds' test backends (``nox -s chaos -- --trials 1000 --seed 1``;
+    """The fault campaign on the clouds' test backends (``nox -s chaos -- --trials 1000 --seed 1 --jobs 3``;
     ``--backends aws``, ``--trial SEED`` replays one)."""
     session.install(*editable(".", *(PROVIDERS[name] for name in CLOUDS)))
     session.run("python", "-m", "cloudvm.testing.chaos", *session.posargs)

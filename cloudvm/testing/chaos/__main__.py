@@ -4,11 +4,9 @@ its last line counts what broke a promise, and it exits 1 if anything did."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from cloudvm.testing.chaos.campaign import campaign, summary
-from cloudvm.testing.chaos.checks import Outcome
+from cloudvm.testing.chaos.campaign import campaigns, quiet, summary
 from cloudvm.testing.chaos.plan import seeds
 
 
@@ -18,13 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="the campaign's seed")
     parser.add_argument("--backends", default="aws,gcp,azure")
     parser.add_argument("--trial", type=int, action="append", default=[], help="replay the trial of this seed")
+    parser.add_argument("--jobs", "-j", type=int, default=1, help="worker processes per backend")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every trial")
     args = parser.parse_args(argv)
-    # retries are expected here: only what reaches the caller counts
-    logging.basicConfig(level=logging.WARNING if args.verbose else logging.CRITICAL, format="     %(message)s")
-    outcomes: list[Outcome] = []
-    for name in args.backends.split(","):
-        outcomes += campaign(name, args.trial or seeds(args.seed, args.trials), args.verbose)
+    quiet(args.verbose)
+    outcomes = campaigns(args.backends.split(","), args.trial or seeds(args.seed, args.trials), args.jobs,
+                         args.verbose)
     print(summary(outcomes))
     return 0 if all(o.ok for o in outcomes) else 1
 

@@ -1,12 +1,15 @@
-"""A campaign: one backend started once, its trials run one after another, what broke reported
-with the command that replays it."""
+"""A campaign: a backend started once per worker, its trials run one after another, what broke
+reported with the command that replays it."""
 
 from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 from cloudvm.testing.chaos.checks import Outcome
 from cloudvm.testing.chaos.plan import draw, seeds
@@ -32,6 +35,30 @@ def campaign(name: str, trial_seeds: list[int], verbose: bool = False,
                     say(f"     {problem}")
                 say(f"     replay: nox -s chaos -- --backends {name} --trial {seed}")
     return outcomes
+
+
+def campaigns(names: list[str], trial_seeds: list[int], jobs: int = 1, verbose: bool = False) -> list[Outcome]:
+    """Every backend's trials, split over ``jobs`` worker processes per backend, each with a backend of its own
+    (a trial mostly waits on its backend, so workers overlap well even on few cores); the outcomes
+    come back in the order of the seeds."""
+    if jobs <= 1:
+        return [outcome for name in names for outcome in campaign(name, trial_seeds, verbose)]
+    parts = [(name, trial_seeds[i::jobs]) for name in names for i in range(jobs) if trial_seeds[i::jobs]]
+    with ProcessPoolExecutor(len(parts), mp_context=get_context("spawn")) as pool:
+        done = list(pool.map(_part, parts, [verbose] * len(parts)))
+    order = {seed: i for i, seed in enumerate(trial_seeds)}
+    outcomes = [outcome for part in done for outcome in part]
+    return sorted(outcomes, key=lambda o: (names.index(o.trial.backend), order[o.trial.seed]))
+
+
+def _part(part: tuple[str, list[int]], verbose: bool) -> list[Outcome]:
+    quiet(verbose)
+    return campaign(*part, verbose=verbose)
+
+
+def quiet(verbose: bool) -> None:
+    """Retries are expected in a campaign: only what reaches the caller counts."""
+    logging.basicConfig(level=logging.WARNING if verbose else logging.CRITICAL, format="     %(message)s")
 
 
 def short_run(name: str, trials: int = 10, seed: int = 2026) -> None:
