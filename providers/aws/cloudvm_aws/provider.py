@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -133,6 +135,11 @@ def described(client: Any, method: str, key: str, filters: list[dict[str, Any]],
     return items
 
 
+# A botocore session reads a service's model (megabytes of JSON, half a second) the first time it
+# makes a client: one loader for the process reads it once, not once per provider, region or copy.
+_MODELS = botocore.loaders.create_loader()
+
+
 class AWSProvider(Provider):
     """``cloudvm.connect("aws", region="us-east-1", profile=None, endpoint_url=None)``.
 
@@ -185,7 +192,9 @@ class AWSProvider(Provider):
         return self._ebs
 
     def _new_client(self, region: str, service: str = "ec2") -> Any:
-        session = boto3.Session(profile_name=self.profile, region_name=region)
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _MODELS)
+        session = boto3.Session(botocore_session=core, profile_name=self.profile, region_name=region)
         return session.client(service, endpoint_url=self.endpoint_url,
                               config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 

@@ -21,10 +21,11 @@ class Azure:
     name, image, region, elsewhere = "azure", "ubuntu-24.04", "eastus", "westus2"
     kinds = ("drop", "reset", "error", "throttle", "latency")
     calls = CALLS
-    options = None  # the fake's credential is an object: no client in another process
 
     def __init__(self, arm: FakeResourceManager) -> None:
         self.arm = arm
+        # a client in a process of its own (one killed mid-way) names the fake's credential by its class
+        self.options = arm.connect_options(credential="cloudvm_azure.testing:FakeCredential")
 
     def connect(self, retry: RetryPolicy) -> cloudvm.Cloud:
         return cloudvm.connect("azure", **self.arm.connect_options(), retry=retry, timeout=60, poll_interval=0.05,
