@@ -5,6 +5,7 @@ which installs and starts what libvirt needs on a Debian/Ubuntu host.
 """
 
 import os
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -104,6 +105,17 @@ def chaos(session: nox.Session) -> None:
     ``--backends aws``, ``--trial SEED`` replays one)."""
     session.install(*editable(".", *(PROVIDERS[name] for name in CLOUDS)))
     session.run("python", "-m", "cloudvm.testing.chaos", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Wheels and sdists of the core and every provider in ``dist/``, each checked by twine (each
+    wheel built from its sdist, as pip builds one)."""
+    session.install("build>=1.2", "twine>=5.1")
+    shutil.rmtree("dist", ignore_errors=True)
+    for project in (".", *(f"providers/{name}" for name in PROVIDERS)):
+        session.run("python", "-m", "build", "--outdir", "dist", project)
+    session.run("twine", "check", "--strict", *sorted(str(path) for path in Path("dist").iterdir()))
 
 
 @nox.session

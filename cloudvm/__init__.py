@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from cloudvm.retry import RetryPolicy
     from cloudvm.spec import Disk, Ingress, Network, Size, Spot, SSHAccess, VMSpec
 
+# The release: the one place its number is written (every package of the project builds with it)
+__version__ = "0.1.0"
+
 # Public name -> the module that defines it, imported on first use (PEP 562): `import cloudvm`
 # stays cheap for scripts that only need part of it, and pydantic loads with the first spec.
 _LAZY = {
@@ -34,6 +37,7 @@ _LAZY = {
 __all__ = [
     "VM", "Capability", "Cloud", "CloudVMError", "Disk", "DiskInfo", "Environment", "Ingress", "Network",
     "ResolvedSize", "RetryPolicy", "SSHAccess", "Size", "Snapshot", "SnapshotState", "Spot", "VMSpec", "VMState",
+    "__version__",
     "connect",
     "errors",
 ]

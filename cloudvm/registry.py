@@ -5,7 +5,7 @@ provider by declaring one) or registered in-process.
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, metadata
 from typing import TYPE_CHECKING
 
 from cloudvm.errors import CloudVMError
@@ -33,10 +33,24 @@ def load(name: str) -> type[Provider]:
         return _registered[name]
     found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not found:
-        known = ", ".join(available()) or "none"
-        raise CloudVMError(
-            f"no cloudvm provider named {name!r} is installed (known: {known}); "
-            f"install it with: pip install 'cloudvm[{name}]'"
-        )
+        raise CloudVMError(_missing(name))
     cls: type[Provider] = found[0].load()
     return cls
+
+
+def extras() -> list[str]:
+    """The providers cloudvm's own extras install (``pip install 'cloudvm[aws]'``)."""
+    try:
+        offered = metadata("cloudvm").get_all("Provides-Extra") or []
+    except PackageNotFoundError:  # a checkout on the path, not installed
+        return []
+    return sorted(set(offered) - {"all", "test", "dev"})
+
+
+def _missing(name: str) -> str:
+    installed = ", ".join(available()) or "none"
+    offered = extras()
+    hint = (f"install it with: pip install 'cloudvm[{name}]'" if name in offered
+            else f"the extras that add one: {', '.join(offered) or 'none'} (pip install 'cloudvm[EXTRA]'); "
+                 "another package may add it under the entry-point group " + GROUP)
+    return f"no cloudvm provider named {name!r} is installed (installed: {installed}); {hint}"

@@ -13,10 +13,20 @@ def test_import_cloudvm_loads_no_provider_or_sdk() -> None:
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
 
 
-def test_unknown_provider_names_the_installed_ones() -> None:
+def test_unknown_provider_names_the_installed_ones_and_the_extras_that_exist() -> None:
     import pytest
 
     import cloudvm
 
-    with pytest.raises(cloudvm.CloudVMError, match=r"no cloudvm provider named 'nope'.*libvirt.*pip install"):
-        cloudvm.connect("nope")
+    with pytest.raises(cloudvm.CloudVMError) as raised:
+        cloudvm.connect("openstack")
+    message = str(raised.value)
+    assert "no cloudvm provider named 'openstack'" in message and "installed: " in message and "libvirt" in message
+    assert "the extras that add one: aws, azure, gcp, libvirt" in message
+    assert "cloudvm[openstack]" not in message  # no such extra: never offered
+
+
+def test_a_provider_that_has_an_extra_is_offered_it() -> None:
+    from cloudvm import registry
+
+    assert "pip install 'cloudvm[azure]'" in registry._missing("azure")

@@ -19,7 +19,7 @@ def main() -> None:
     """Run the CLI: one clear line and exit 1 on failure; ``--debug`` shows the traceback."""
     debug = "--debug" in sys.argv or bool(os.environ.get("CLOUDVM_DEBUG"))
     try:
-        app()
+        app(prog_name="cloudvm")  # as installed, and under python -m cloudvm too
     except CloudVMError as exc:
         if debug:
             raise

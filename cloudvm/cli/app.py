@@ -14,8 +14,16 @@ import typer
 import cloudvm
 from cloudvm.errors import InvalidSpec
 
-app = typer.Typer(help="Create, use, back up and tear down VMs on any provider.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+
+def group(help: str, completion: bool = False) -> typer.Typer:
+    """A command group. Help is plain text, not Rich markup: it names forms such as
+    ``PORT[-TO][/udp]``, which markup would read as tags (and fail to render)."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+                       add_completion=completion)
+
+
+# --install-completion / --show-completion: bash, zsh, fish and PowerShell
+app = group("Create, use, back up and tear down VMs on any provider.", completion=True)
 
 
 @dataclass
@@ -59,6 +67,12 @@ def pairs(values: list[str] | None, what: str) -> dict[str, str]:
     return result
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"cloudvm {cloudvm.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def common(
     provider: Annotated[str, typer.Option("--provider", "-p", envvar="CLOUDVM_PROVIDER",
@@ -68,6 +82,8 @@ def common(
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log each provider call")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    version: Annotated[bool, typer.Option("--version", help="print the version and exit", is_eager=True,
+                                          callback=_version)] = False,
 ) -> None:
     if output not in ("table", "json"):
         raise typer.BadParameter("must be table or json", param_hint="--output")

@@ -13,12 +13,11 @@ import typer
 import cloudvm
 from cloudvm import portable
 from cloudvm.cli import output
-from cloudvm.cli.app import app, settings
+from cloudvm.cli.app import app, group, settings
 from cloudvm.cli.vms import public_keys
 
-backup_app = typer.Typer(help="Backups under a policy: take, copy to DR regions, prune, restore.",
-                         no_args_is_help=True)
-dr_app = typer.Typer(help="Disaster recovery drills.", no_args_is_help=True)
+backup_app = group("Backups under a policy: take, copy to DR regions, prune, restore.")
+dr_app = group("Disaster recovery drills.")
 app.add_typer(backup_app, name="backup")
 app.add_typer(dr_app, name="dr")
 PolicyFile = Annotated[Path, typer.Argument(help="backup policy file (YAML or JSON)")]
