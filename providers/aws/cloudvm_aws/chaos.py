@@ -16,7 +16,7 @@ from cloudvm import tags as tagging
 from cloudvm.retry import RetryPolicy
 from cloudvm.testing.chaos import Fault
 from cloudvm_aws.groups import tag_dict
-from cloudvm_aws.provider import _identity
+from cloudvm_aws.provider import identity
 from cloudvm_aws.testing import CREDENTIALS, HARNESS, REGION, FaultProxy, moto_proxy
 
 ELSEWHERE = "us-west-2"
@@ -75,7 +75,7 @@ class Aws:
 
     def vm_names(self) -> list[str]:
         """A counted fleet's instances carry its name and their place in it, not a name each."""
-        return [_identity(i)[0] for page in _pages(self.ec2[REGION], "describe_instances", Filters=ALIVE)
+        return [identity(i)[0] for page in _pages(self.ec2[REGION], "describe_instances", Filters=ALIVE)
                 for r in page["Reservations"] for i in r["Instances"] if tag_dict(i.get("Tags")).get(tagging.MANAGED)]
 
 

@@ -99,12 +99,12 @@ def _listed(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Live instances, and the spot instances EC2 took back that nothing of their name replaced yet and
     cloudvm has not deleted: listed, so that a user sees the interruption (EC2 shows a terminated
     instance for about an hour) rather than a VM that vanished."""
-    live = {_identity(i)[0] for i in instances if i["State"]["Name"] != "terminated"}
+    live = {identity(i)[0] for i in instances if i["State"]["Name"] != "terminated"}
     return [i for i in instances if i["State"]["Name"] != "terminated" or (_interruption(i)
-                                                                            and _identity(i)[0] not in live)]
+                                                                            and identity(i)[0] not in live)]
 
 
-def _identity(inst: dict[str, Any]) -> tuple[str, str | None]:
+def identity(inst: dict[str, Any]) -> tuple[str, str | None]:
     """An instance's VM name and token: its own tags, or its place in a fleet's chunk."""
     tags = tag_dict(inst.get("Tags"))
     if FLEET in tags and tags.get(FIRST, "").isdigit():
@@ -448,7 +448,7 @@ class AWSProvider(Provider):
             found = described(self.ec2, "describe_instances", "Reservations", alive, f"tag:{tagging.NAME}", names)
             found += described(self.ec2, "describe_instances", "Reservations", alive, f"tag:{FLEET}",
                                bases) if bases else []
-        carried = {name for r in found for i in r["Instances"] for name, token in [_identity(i)] if token not in ours}
+        carried = {name for r in found for i in r["Instances"] for name, token in [identity(i)] if token not in ours}
         return [n for n in names if n in carried]
 
     def _unused(self, found: Sequence[dict[str, Any]]) -> list[str]:
@@ -513,7 +513,7 @@ class AWSProvider(Provider):
                     self._volume_sizes[volume["VolumeId"]] = volume["Size"]
 
     def _vm(self, inst: dict[str, Any], sizes: dict[str, int]) -> VM:
-        name, token = _identity(inst)
+        name, token = identity(inst)
         tags = {**tag_dict(inst.get("Tags")), tagging.NAME: name, **({tagging.TOKEN: token} if token else {})}
         root = inst.get("RootDeviceName")
         return VM(

@@ -107,7 +107,7 @@ def enforce_policies(url: str) -> dict[str, tuple[str, str]]:
 def leftovers(endpoint_url: str, name: str) -> list[str]:
     """Instances, security groups and volumes still tied to the VM ``name``: its own, or, for a member of
     a counted fleet, its chunk's (``web-3``: what carries the chunk ``web-1..5``)."""
-    from cloudvm_aws.provider import FLEET, GROUP, _identity
+    from cloudvm_aws.provider import FLEET, GROUP, identity
 
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint_url, **HARNESS)
     place = fleets.numbered(name)
@@ -128,7 +128,7 @@ def leftovers(endpoint_url: str, name: str) -> list[str]:
 
     alive = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
     found = [f"instance {i['InstanceId']}" for r in tagged("instances", "Reservations", alive)
-             for i in r["Instances"] if _identity(i)[0] == name]
+             for i in r["Instances"] if identity(i)[0] == name]
     found += [f"security group {g['GroupId']}" for g in ec2.describe_security_groups()["SecurityGroups"]
               if g["GroupName"] == f"cloudvm-{name}" or covers(g["GroupName"])]
     for volume in tagged("volumes", "Volumes", []):
