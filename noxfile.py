@@ -93,10 +93,10 @@ def lowest(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Fleet provisioning under EC2's simulated limits: cloudvm, a boto3 loop, Apache Libcloud
-    (``nox -s bench -- --sizes 10,100``); writes benchmarks/results/ and the README's table."""
+    (``nox -s bench -- --sizes 10,100``); writes docs/benchmarks/ and the table in docs/performance.md."""
     host_setup(session)
     session.install(*PACKAGES, *BENCH, "matplotlib>=3.8")
-    session.run("python", "benchmarks/bench.py", "--readme", "README.md", *session.posargs, env=LIBVIRT_ENV)
+    session.run("python", "benchmarks/bench.py", "--readme", "docs/performance.md", *session.posargs, env=LIBVIRT_ENV)
 
 
 @nox.session
@@ -116,6 +116,13 @@ def build(session: nox.Session) -> None:
     for project in (".", *(f"providers/{name}" for name in PROVIDERS)):
         session.run("python", "-m", "build", "--outdir", "dist", project)
     session.run("twine", "check", "--strict", *sorted(str(path) for path in Path("dist").iterdir()))
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site in ``site/``, built strict: a broken link, anchor or reference fails."""
+    session.install("-e", ".", "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings-python>=1.10", "mkdocs-typer2>=0.1")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

@@ -161,7 +161,7 @@ START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
 
 
 def summary(rows: list[dict[str, Any]]) -> str:
-    """The README's table: the columns people compare (results.md has them all)."""
+    """The table docs/performance.md shows: the columns people compare (results.md has them all)."""
     lines = ["| backend | contender | N | wall s | floor s | wall/floor | API calls/VM (create+wait) "
              "| throttles retried |",
              "|---|---|---|---|---|---|---|---|"]
@@ -230,8 +230,8 @@ def main() -> None:
     parser.add_argument("--latency-vms", type=int, default=50, help="VMs for the slow-link run on AWS (0: none)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds every call takes longer in that run")
     parser.add_argument("--latency-contenders", default=",".join(CONTENDERS))
-    parser.add_argument("--readme", type=Path, help="rewrite the table in this README's Performance section")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--readme", type=Path, help="rewrite the table in this page (docs/performance.md)")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "benchmarks")  # published with the site
     parser.add_argument("--update", action="store_true",
                         help="keep the rows of the last results.json this run does not measure")
     parser.add_argument("--one", nargs=5, metavar=("NAME", "TARGET", "N", "EXTRA", "SCALE"), help=argparse.SUPPRESS)
@@ -274,7 +274,7 @@ def main() -> None:
     report = table(rows, args.scale) + "\n" + (latency_table(slow) + "\n\n" if slow else "") + import_costs()
     if "libvirt" in clouds:
         report += "\n" + libvirt_costs(quick=args.quick)
-    (args.out / "results.md").write_text(report)
+    (args.out / "results.md").write_text(f"# Benchmark results\n\n{report}")
     (args.out / "results.json").write_text(json.dumps(rows, indent=2))
     if slow:
         (args.out / "latency.json").write_text(json.dumps(slow, indent=2))

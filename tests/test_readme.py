@@ -1,4 +1,5 @@
-"""The README's tours run as written (with a throwaway key as ~/.ssh/id_ed25519)."""
+"""The README's tour and the documentation's examples run as written (with a throwaway key as
+~/.ssh/id_ed25519)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,19 @@ import cloudvm
 from cloudvm import backup, ssh
 
 pytest.importorskip("cloudvm_libvirt")
-README = (Path(__file__).parent.parent / "README.md").read_text()
+ROOT = Path(__file__).parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def block(language: str, heading: str) -> str:
-    section = README.split(f"## {heading}", 1)[1]
-    match = re.search(rf"```{language}\n(.*?)```", section, re.S)
-    assert match, f"no {language} block under {heading}"
-    return match.group(1)
+    """The first ``language`` block under ``heading``, on the page that has it (the README or the site's)."""
+    for page in PAGES:
+        section = re.search(rf"^#+ {re.escape(heading)}\n(.*)", page.read_text(), re.S | re.M)
+        if section:
+            match = re.search(rf"```{language}\n(.*?)```", section.group(1), re.S)
+            assert match, f"no {language} block under {heading} in {page}"
+            return match.group(1)
+    raise AssertionError(f"no page has a section {heading!r}")
 
 
 @pytest.fixture
@@ -66,7 +72,7 @@ def backup_made() -> Iterator[None]:
 
 @pytest.mark.usefixtures("tour_made")
 def test_python_tour(home: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, "-c", block("python", "Python tour")], env=home, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", block("python", "A short tour")], env=home, capture_output=True,
                           text=True, timeout=540)
     assert done.returncode == 0, done.stderr
     assert "running" in done.stdout and "web-1-restored" in done.stdout

@@ -49,7 +49,8 @@ def create(
     key: Annotated[list[Path] | None, typer.Option(help="public key file (repeatable)")] = None,
     user_data: Annotated[Path | None, typer.Option(help="cloud-init user-data file")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="key=value (repeatable)")] = None,
-    ingress: Annotated[list[str] | None, typer.Option(help="PORT[-TO][/udp][@CIDR] to allow in (repeatable)")] = None,
+    ingress: Annotated[list[str] | None, typer.Option(
+        help="a port or range to allow in: 22, 8000-8080, 53/udp, 443@10.0.0.0/8 (repeatable)")] = None,
     public_ip: Annotated[bool, typer.Option(help="give the VM a public address")] = False,
     network: Annotated[str | None, typer.Option(help="the provider's network to join")] = None,
     wait: Annotated[str, typer.Option(help="running, reachable or none")] = "running",

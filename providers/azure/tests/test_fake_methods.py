@@ -385,12 +385,12 @@ def test_a_method_the_fake_does_not_serve_answers_501_naming_it(arm: FakeResourc
     assert status == 404 and body["error"]["code"] == "ResourceNotFound"  # served: a missing resource
 
 
-def test_the_readme_says_what_is_served() -> None:
+def test_the_documentation_says_what_is_served() -> None:
     from pathlib import Path
 
     from cloudvm_azure.fake.routes import ACTIONS, KINDS
 
-    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    readme = (Path(__file__).parents[3] / "docs" / "providers" / "azure.md").read_text()
     table = readme.split("<!-- azure:served -->", 1)[1].split("<!-- /azure:served -->", 1)[0]
     rows = {row.strip("|").split("|")[0].strip() for row in table.strip().splitlines()[2:]}
     assert set(KINDS) <= rows

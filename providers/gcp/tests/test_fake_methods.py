@@ -282,12 +282,12 @@ def test_children_need_their_parents(gce: FakeComputeEngine) -> None:
     assert status == 404
 
 
-def test_the_readme_says_what_is_served() -> None:
+def test_the_documentation_says_what_is_served() -> None:
     from pathlib import Path
 
     from cloudvm_gcp.fake.server import SERVED
 
-    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    readme = (Path(__file__).parents[3] / "docs" / "providers" / "gcp.md").read_text()
     table = readme.split("<!-- gcp:served -->", 1)[1].split("<!-- /gcp:served -->", 1)[0]
     said: dict[str, set[str]] = {}
     for row in table.strip().splitlines()[2:]:
