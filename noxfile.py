@@ -110,12 +110,15 @@ def chaos(session: nox.Session) -> None:
 @nox.session
 def build(session: nox.Session) -> None:
     """Wheels and sdists of the core and every provider in ``dist/``, each checked by twine (each
-    wheel built from its sdist, as pip builds one)."""
-    session.install("build>=1.2", "twine>=5.1")
+    wheel built from its sdist, as pip builds one), then installed and tried (tests/test_install.py)."""
+    host_setup(session)  # libvirt-python builds against libvirt's headers when installed from the packages
+    session.install("-e", ".", "build>=1.2", "twine>=5.1", "pytest>=8.0", "pytest-timeout>=2.3.1")
     shutil.rmtree("dist", ignore_errors=True)
     for project in (".", *(f"providers/{name}" for name in PROVIDERS)):
         session.run("python", "-m", "build", "--outdir", "dist", project)
     session.run("twine", "check", "--strict", *sorted(str(path) for path in Path("dist").iterdir()))
+    # installed from them into a fresh environment, as a user installs cloudvm
+    session.run("pytest", "tests/test_install.py", *session.posargs, env={"CLOUDVM_DIST": str(Path("dist").resolve())})
 
 
 @nox.session
