@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "types", "tests", "lowest"]
+nox.options.sessions = ["lint", "types", "tests", "lowest", "build"]
 nox.options.reuse_existing_virtualenvs = True
 
 # provider: what to install for its tests

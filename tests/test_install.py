@@ -34,11 +34,13 @@ for words in walk(typer.main.get_command(app)):
 
 # A lifecycle through the installed command against the installed AWS test backend.
 LIFECYCLE = """
-import json, os, subprocess, sys
+import json, os, subprocess, sys, tempfile
 from pathlib import Path
+from cloudvm import ssh
 from cloudvm_aws.testing import CREDENTIALS, REGION, moto_server
 
 command = str(Path(sys.executable).parent / "cloudvm")
+key, _ = ssh.generate_keypair(Path(tempfile.mkdtemp()))
 with moto_server() as url:
     env = {**os.environ, **CREDENTIALS, "CLOUDVM_GUESTS": "0"}
     def run(*args):
@@ -46,7 +48,8 @@ with moto_server() as url:
                                "-o", "json", *args], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout) if done.stdout.strip() else None
-    made = run("create", "installed", "--cpus", "1", "--memory", "1", "--image", "ubuntu-24.04", "--wait", "running")
+    made = run("create", "installed", "--cpus", "1", "--memory", "1", "--image", "ubuntu-24.04", "--wait", "running",
+               "--user", "ops", "--key", f"{key}.pub")
     listed = run("list")
     run("delete", "installed")
     print(made[0]["state"], [vm["name"] for vm in listed], run("list"))

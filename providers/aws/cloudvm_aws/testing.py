@@ -34,10 +34,10 @@ from cloudvm_aws.simulated import Ec2Limits, params_of
 
 REGION = "us-east-1"
 # Two identities sign requests to the test backend: cloudvm's, which moto holds to the shipped IAM
-# policies (``providers/aws/permissions``), and the harness's (checks, clean-up), which may do anything.
+# policies (``providers/aws/cloudvm_aws/permissions``), and the harness's (checks, clean-up), which may do anything.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "cloudvm", "AWS_SECRET_ACCESS_KEY": "cloudvm", "AWS_DEFAULT_REGION": REGION}
 HARNESS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-PERMISSIONS = Path(__file__).resolve().parents[1] / "permissions"
+PERMISSIONS = Path(__file__).resolve().parent / "permissions"  # shipped with the package
 
 
 def seed_amis() -> list[dict[str, object]]:

@@ -361,7 +361,7 @@ def test_a_name_claimed_by_a_killed_create_is_taken_over_once_its_claim_lapses(
 
 
 def test_cloudvm_runs_on_the_shipped_policies_and_nothing_more(moto_url: str, ec2: Any) -> None:
-    """moto enforces IAM for the whole suite: cloudvm's identity holds only providers/aws/permissions."""
+    """moto enforces IAM for the whole suite: cloudvm's identity holds only providers/aws/cloudvm_aws/permissions."""
     as_cloudvm = boto3.client("ec2", region_name=REGION, endpoint_url=moto_url)  # the environment's identity
     as_cloudvm.describe_instances()  # in vms.json
     with pytest.raises(ClientError) as denied:

@@ -41,7 +41,7 @@ RESOURCE_GROUP = "cloudvm-test"
 LOCATION = "eastus"
 # The custom roles users give cloudvm (az role definition create); the fake holds the token
 # FakeCredential presents (cloudvm's) to them. The harness and other clients present HARNESS.
-ROLES = Path(__file__).resolve().parents[1] / "permissions"
+ROLES = Path(__file__).resolve().parent / "permissions"  # shipped with the package
 CLOUDVM_TOKEN, HARNESS = "cloudvm-fake-token", "fake"
 
 

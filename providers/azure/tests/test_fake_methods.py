@@ -398,7 +398,7 @@ def test_the_documentation_says_what_is_served() -> None:
 
 
 def test_cloudvm_is_held_to_the_shipped_roles(arm: FakeResourceManager) -> None:
-    """FakeCredential() (cloudvm) holds providers/azure/permissions and nothing more; others may do anything."""
+    """FakeCredential() (cloudvm) holds cloudvm_azure/permissions and nothing more; others may do anything."""
     from cloudvm_azure.testing import CLOUDVM_TOKEN, ROLES
 
     path = f"{SUB}/providers/Microsoft.Compute/locations/eastus/usages?{COMPUTE_API}"

@@ -33,7 +33,7 @@ PROJECT = "cloudvm-test"
 ZONE = "us-central1-a"
 # The custom roles users give cloudvm (gcloud iam roles create --file=...); the fake holds callers
 # without a token (cloudvm against the fake) to them. The harness and other clients sign with HARNESS.
-ROLES = Path(__file__).resolve().parents[1] / "permissions"
+ROLES = Path(__file__).resolve().parent / "permissions"  # shipped with the package
 HARNESS = "harness"
 
 

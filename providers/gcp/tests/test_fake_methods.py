@@ -330,7 +330,7 @@ def test_shielded_vm_needs_a_uefi_boot_disk(gce: FakeComputeEngine) -> None:
 
 
 def test_cloudvm_is_held_to_the_shipped_roles(gce: FakeComputeEngine) -> None:
-    """Callers without a token (cloudvm against the fake) hold providers/gcp/permissions and nothing more."""
+    """Callers without a token (cloudvm against the fake) hold cloudvm_gcp/permissions and nothing more."""
     path = f"{gce.url}/compute/v1/{ZONE_PATH}/instances/nobody/attachDisk"
     anonymous = urllib.request.Request(path, data=b'{"source": "zones/x/disks/y"}', method="POST",
                                        headers={"Content-Type": "application/json"})
