@@ -79,11 +79,14 @@ mkdir -p /run/sshd
 
 # -- the host: private state on tmpfs, its daemons started inside its namespaces -----------------
 # Each directory libvirt keeps state in is replaced by an empty tmpfs carrying the same
-# directories (owners and modes kept), so the daemons find the layout the packages made.
+# directories (owners and modes kept), so the daemons find the layout the packages made. One the
+# local daemon has not made yet (on a bare machine /etc/libvirt/storage comes with the first pool)
+# is made first: skipped, it would be the local daemon's own, and both hosts would keep their pools
+# in it.
 ip netns exec "$ns" unshare --mount --propagation private sh -eu -c '
     for dir in /var/lib/libvirt /run/libvirt /var/log/libvirt /var/cache/libvirt /etc/libvirt/qemu \
                /etc/libvirt/storage /etc/libvirt/secrets; do
-        [ -d "$dir" ] || continue
+        mkdir -p "$dir"
         layout=$(cd "$dir" && find . -mindepth 1 -type d -printf "%m %U %G %p\n")
         mount -t tmpfs -o mode=0755 tmpfs "$dir"
         echo "$layout" | while read -r mode owner group path; do
