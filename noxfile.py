@@ -14,16 +14,18 @@ import nox
 nox.options.sessions = ["lint", "types", "tests", "lowest", "build"]
 nox.options.reuse_existing_virtualenvs = True
 
-# provider: what to install for its tests
-PROVIDERS = {"libvirt": "providers/libvirt", "aws": "providers/aws[test]", "gcp": "providers/gcp[test]",
-             "azure": "providers/azure[test]"}
+PROVIDERS = {name: f"providers/{name}" for name in ("libvirt", "aws", "gcp", "azure")}
+CLOUDS = ("aws", "gcp", "azure")
+# Each cloud's test backends, a distribution of their own (what a provider's ``[test]`` extra pulls in
+# from an index; from the checkout, installed beside it).
+TESTING = tuple(f"providers/{name}/testing" for name in CLOUDS)
 
 
 def editable(*paths: str) -> list[str]:
     return [arg for path in paths for arg in ("-e", path)]
 
 
-PACKAGES = editable(".", *PROVIDERS.values())
+PACKAGES = editable(".", *PROVIDERS.values(), *TESTING)
 BENCH = ["apache-libcloud>=3.8"]  # a contender in the benchmarks (and their smoke run in the tests)
 LIBVIRT_ENV = {
     "CLOUDVM_LIBVIRT_NETWORK": os.environ.get("CLOUDVM_LIBVIRT_NETWORK", "cloudvm-test"),
@@ -39,7 +41,7 @@ def floors(*projects: str) -> list[str]:
         meta = tomllib.loads(Path(project, "pyproject.toml").read_text())["project"]
         for requirement in [*meta["dependencies"], *meta.get("optional-dependencies", {}).get("test", [])]:
             name, _, floor = requirement.partition(">=")
-            if floor and name != "cloudvm":
+            if floor and not name.startswith("cloudvm"):  # cloudvm's own: the checkout
                 pins.append(f"{name}=={floor}")
     return pins
 
@@ -48,7 +50,6 @@ def host_setup(session: nox.Session) -> None:
     session.run("sh", "providers/libvirt/host-setup.sh", external=True, env=LIBVIRT_ENV)
 
 
-CLOUDS = ("aws", "gcp", "azure")
 AZURITE = "azurite@3.37.0"  # the Azure Storage emulator behind the Azure fake's disk access URIs
 
 
@@ -77,9 +78,8 @@ def tests(session: nox.Session) -> None:
 def lowest(session: nox.Session) -> None:
     """Every provider's suite with the lowest versions the core and each provider declare (for
     Azure the SDK generation its published management samples were written for: they run here)."""
-    projects = [f"providers/{name}" for name in PROVIDERS]
     host_setup(session)
-    session.install(*editable(".", *PROVIDERS.values()), *floors(".", *projects), "pytest>=8.0",
+    session.install(*PACKAGES, *floors(".", *PROVIDERS.values(), *TESTING), "pytest>=8.0",
                     "pytest-timeout>=2.3.1", "pytest-xdist>=3.5")
     # A process per test file at a time: each runs its own fakes and moto, and the suites take a third the time.
     session.run("pytest", "-n", "3", "--dist", "loadfile", *(f"providers/{name}/tests" for name in CLOUDS),
@@ -103,7 +103,7 @@ def bench(session: nox.Session) -> None:
 def chaos(session: nox.Session) -> None:
     """The fault campaign on the clouds' test backends (``nox -s chaos -- --trials 1000 --seed 1 --jobs 3``;
     ``--backends aws``, ``--trial SEED`` replays one)."""
-    session.install(*editable(".", *(PROVIDERS[name] for name in CLOUDS)))
+    session.install(*editable(".", *(PROVIDERS[name] for name in CLOUDS), *TESTING))
     session.run("python", "-m", "cloudvm.testing.chaos", *session.posargs)
 
 
@@ -114,7 +114,7 @@ def build(session: nox.Session) -> None:
     host_setup(session)  # libvirt-python builds against libvirt's headers when installed from the packages
     session.install("-e", ".", "build>=1.2", "twine>=5.1", "pytest>=8.0", "pytest-timeout>=2.3.1")
     shutil.rmtree("dist", ignore_errors=True)
-    for project in (".", *(f"providers/{name}" for name in PROVIDERS)):
+    for project in (".", *PROVIDERS.values(), *TESTING):
         session.run("python", "-m", "build", "--outdir", "dist", project)
     session.run("twine", "check", "--strict", *sorted(str(path) for path in Path("dist").iterdir()))
     # installed from them into a fresh environment, as a user installs cloudvm
@@ -147,6 +147,7 @@ def types(session: nox.Session) -> None:
     # libvirt-python compiles against libvirt-dev, which only host_setup installs;
     # mypy needs none of it (libvirt ships no type information).
     clouds = [path for name, path in PROVIDERS.items() if name != "libvirt"]
-    session.install(*editable(".", *clouds), "pycdlib>=1.14", "mypy>=1.10", "types-PyYAML>=6.0", "pytest>=8.0")
+    session.install(*editable(".", *clouds, *TESTING), "pycdlib>=1.14", "mypy>=1.10", "types-PyYAML>=6.0",
+                    "pytest>=8.0")
     session.install("--no-deps", "-e", "providers/libvirt")
     session.run("mypy")

@@ -69,8 +69,8 @@ def _row(backend: str, name: str, n: int, scale: float, result: dict[str, Any], 
 
 
 def measure_aws(name: str, n: int, moto_url: str, ami: str, scale: float) -> dict[str, Any]:
-    from cloudvm_aws.simulated import Ec2Limits
     from cloudvm_aws.testing import FaultProxy
+    from cloudvm_aws_testing.simulated import Ec2Limits
 
     limits = Ec2Limits(scale=scale)
     with FaultProxy(moto_url, limits=limits) as proxy:
@@ -106,9 +106,9 @@ def latency_table(rows: list[dict[str, Any]]) -> str:
 
 
 def measure_gcp(n: int, scale: float) -> dict[str, Any]:
-    from cloudvm_gcp.fake import limits
-    from cloudvm_gcp.fake.compute import Timing
     from cloudvm_gcp.testing import fake_compute_engine
+    from cloudvm_gcp_testing.fake import limits
+    from cloudvm_gcp_testing.fake.compute import Timing
 
     quotas = limits.compute_engine(scale)
     timing = Timing(boot=limits.BOOT * scale, operation=limits.LATENCY["insert"] * scale)
@@ -123,10 +123,10 @@ def measure_gcp(n: int, scale: float) -> dict[str, Any]:
 
 
 def measure_azure(n: int, scale: float) -> dict[str, Any]:
-    from cloudvm_azure.fake import limits
-    from cloudvm_azure.fake.arm import Timing
-    from cloudvm_azure.fake.catalog import VM_SIZES
     from cloudvm_azure.testing import fake_resource_manager
+    from cloudvm_azure_testing.fake import limits
+    from cloudvm_azure_testing.fake.arm import Timing
+    from cloudvm_azure_testing.fake.catalog import VM_SIZES
 
     buckets = limits.resource_manager(scale)
     timing = Timing(provision=limits.LATENCY["PUT"] * scale, boot=limits.BOOT * scale,

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 
-from cloudvm_aws import simulated as ec2
-from cloudvm_azure.fake import limits as arm
-from cloudvm_gcp.fake import limits as gce
+from cloudvm_aws_testing import simulated as ec2
+from cloudvm_azure_testing.fake import limits as arm
+from cloudvm_gcp_testing.fake import limits as gce
 
 RUN_BURST, RUN_RATE = ec2.RESOURCE_BUCKETS["RunInstances"]
 TERM_BURST, TERM_RATE = ec2.RESOURCE_BUCKETS["TerminateInstances"]

@@ -30,3 +30,34 @@ def test_a_provider_that_has_an_extra_is_offered_it() -> None:
     from cloudvm import registry
 
     assert "pip install 'cloudvm[azure]'" in registry._missing("azure")
+
+
+def test_the_test_backends_are_a_separate_install_and_say_so() -> None:
+    """``cloudvm_<cloud>.testing`` is the cloud's test-backend distribution where it is installed;
+    where it is not, the import error names the extra that installs it."""
+    code = """
+import sys
+for cloud in ("aws", "gcp", "azure"):
+    sys.modules[f"cloudvm_{cloud}_testing"] = None  # as if cloudvm-<cloud>-testing were not installed
+    try:
+        __import__(f"cloudvm_{cloud}.testing")
+    except ModuleNotFoundError as missing:
+        print(missing)
+"""
+    told = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert told.splitlines() == [f"cloudvm_{cloud}.testing needs the test backends: pip install 'cloudvm-{cloud}[test]'"
+                                 for cloud in ("aws", "gcp", "azure")]
+
+
+def test_the_import_lines_users_write_still_work() -> None:
+    import cloudvm_aws_testing
+    import cloudvm_azure_testing
+    import cloudvm_gcp_testing
+    from cloudvm_aws.testing import FaultProxy, moto_server
+    from cloudvm_azure.testing import FakeCredential, fake_resource_manager
+    from cloudvm_gcp.testing import fake_compute_engine, gce_fake
+
+    assert moto_server is cloudvm_aws_testing.moto_server and FaultProxy is cloudvm_aws_testing.FaultProxy
+    assert fake_compute_engine is cloudvm_gcp_testing.fake_compute_engine and gce_fake is cloudvm_gcp_testing.gce_fake
+    assert FakeCredential is cloudvm_azure_testing.FakeCredential
+    assert fake_resource_manager is cloudvm_azure_testing.fake_resource_manager

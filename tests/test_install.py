@@ -6,8 +6,10 @@ Runs where ``CLOUDVM_DIST`` names the directory ``nox -s build`` filled."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -67,7 +69,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     core = dist / f"cloudvm-{cloudvm.__version__}-py3-none-any.whl"
     # The core as its wheel file: PyPI's "cloudvm" is another project's, never to be picked instead.
     subprocess.run([bindir / "pip", "install", "-q", "--find-links", dist, f"{core}[aws,gcp,azure,libvirt]",
-                    "cloudvm-aws[test]"], check=True, cwd=home, timeout=1200)
+                    "cloudvm-aws[test]", "cloudvm-gcp[test]", "cloudvm-azure[test]"],
+                   check=True, cwd=home, timeout=1200)
     return bindir
 
 
@@ -78,10 +81,36 @@ def run(bindir: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300)
 
 
+# What only a test backend holds: the fakes (with Azure's specs), the moto proxy's rules, the simulated limits.
+TEST_BACKEND = re.compile(r"/fake/|/specs/|_rules\.py$|/simulated\.py$|/chaos\.py$")
+
+
+def wheel(name: str) -> list[str]:
+    assert DIST
+    with zipfile.ZipFile(Path(DIST) / f"{name}-{cloudvm.__version__}-py3-none-any.whl") as made:
+        return made.namelist()
+
+
+@pytest.mark.parametrize("name", ["cloudvm_libvirt", "cloudvm_aws", "cloudvm_gcp", "cloudvm_azure"])
+def test_no_production_wheel_holds_a_test_backend(name: str) -> None:
+    held = wheel(name)
+    assert f"{name}/provider.py" in held and f"{name}/testing.py" in held  # the provider, and the import users write
+    assert [path for path in held if TEST_BACKEND.search(path)] == []
+
+
+def test_the_test_backends_are_wheels_of_their_own() -> None:
+    assert "cloudvm_aws_testing/ec2_rules.py" in wheel("cloudvm_aws_testing")
+    assert "cloudvm_gcp_testing/fake/server.py" in wheel("cloudvm_gcp_testing")
+    specs = [path for path in wheel("cloudvm_azure_testing") if path.endswith(".json") and "/specs/" in path]
+    assert len(specs) > 20
+
+
 def test_the_packages_are_the_installed_ones(installed: Path) -> None:
     where = run(installed, installed / "python", "-c",
                 "import cloudvm, cloudvm_aws, cloudvm_gcp, cloudvm_azure, cloudvm_libvirt as l;"
-                "print(cloudvm.__file__, l.__file__)")
+                "import cloudvm_gcp.testing, cloudvm_azure.testing, sys;"  # the lines users write: the backends'
+                "print(cloudvm.__file__, l.__file__, *(sys.modules[f'cloudvm_{c}_testing'].__file__"
+                " for c in ('gcp', 'azure')))")
     assert where.returncode == 0, where.stderr
     assert all(path.startswith(str(installed.parent / "lib")) for path in where.stdout.split()), where.stdout
 

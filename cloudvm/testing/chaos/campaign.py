@@ -22,7 +22,7 @@ def campaign(name: str, trial_seeds: list[int], verbose: bool = False,
     (and each that passed, if ``verbose``)."""
     say = say or functools.partial(print, flush=True)
     outcomes = []
-    with importlib.import_module(f"cloudvm_{name}.chaos").backend() as backend:
+    with importlib.import_module(f"cloudvm_{name}_testing.chaos").backend() as backend:
         for seed in trial_seeds:
             trial = draw(seed, backend, backend.image)
             started = time.monotonic()

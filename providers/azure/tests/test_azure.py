@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from cloudvm_azure import catalog
-from cloudvm_azure.fake.catalog import VM_SIZES
 from cloudvm_azure.testing import HARNESS, RESOURCE_GROUP, SUBSCRIPTION, FakeCredential, FakeResourceManager
+from cloudvm_azure_testing.fake.catalog import VM_SIZES
 
 import cloudvm
 from cloudvm import errors, hostkeys, tags

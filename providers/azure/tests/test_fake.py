@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudvm_azure.fake import swagger
 from cloudvm_azure.testing import FakeResourceManager
+from cloudvm_azure_testing.fake import swagger
 
 RECORDINGS = Path(__file__).parent / "recordings"
 SERVED = ("virtualMachines", "disks", "snapshots", "networkInterfaces", "publicIPAddresses", "networkSecurityGroups",

@@ -283,7 +283,7 @@ def test_administrators_and_keys_are_held_to_azures_rules(group: Group) -> None:
 def test_the_provider_refuses_up_front_exactly_the_names_the_fake_refuses() -> None:
     """The provider's list is what lets a spec fail before anything is made; it must not drift from the rule."""
     from cloudvm_azure.catalog import RESERVED_USERS
-    from cloudvm_azure.fake.catalog import RESERVED_ADMIN_NAMES
+    from cloudvm_azure_testing.fake.catalog import RESERVED_ADMIN_NAMES
 
     assert RESERVED_USERS == RESERVED_ADMIN_NAMES
 
@@ -388,7 +388,7 @@ def test_a_method_the_fake_does_not_serve_answers_501_naming_it(arm: FakeResourc
 def test_the_documentation_says_what_is_served() -> None:
     from pathlib import Path
 
-    from cloudvm_azure.fake.routes import ACTIONS, KINDS
+    from cloudvm_azure_testing.fake.routes import ACTIONS, KINDS
 
     readme = (Path(__file__).parents[3] / "docs" / "providers" / "azure.md").read_text()
     table = readme.split("<!-- azure:served -->", 1)[1].split("<!-- /azure:served -->", 1)[0]

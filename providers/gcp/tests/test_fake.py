@@ -15,8 +15,8 @@ from importlib.resources import files
 from typing import Any
 
 import pytest
-from cloudvm_gcp.fake import discovery
 from cloudvm_gcp.testing import PROJECT, ZONE, FakeComputeEngine
+from cloudvm_gcp_testing.fake import discovery
 
 FIXTURES = files("libcloud") / "test" / "compute" / "fixtures" / "gce"
 KINDS = {"compute#instance": "Instance", "compute#operation": "Operation", "compute#disk": "Disk",
@@ -175,7 +175,7 @@ def test_every_answer_so_far_matched_the_schema(gce: FakeComputeEngine) -> None:
 
 
 def test_the_fake_runs_on_its_own_for_other_tools() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "cloudvm_gcp.fake"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "cloudvm_gcp_testing.fake"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()

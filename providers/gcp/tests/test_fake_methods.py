@@ -285,7 +285,7 @@ def test_children_need_their_parents(gce: FakeComputeEngine) -> None:
 def test_the_documentation_says_what_is_served() -> None:
     from pathlib import Path
 
-    from cloudvm_gcp.fake.server import SERVED
+    from cloudvm_gcp_testing.fake.server import SERVED
 
     readme = (Path(__file__).parents[3] / "docs" / "providers" / "gcp.md").read_text()
     table = readme.split("<!-- gcp:served -->", 1)[1].split("<!-- /gcp:served -->", 1)[0]
