@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -13,45 +12,10 @@ from pathlib import Path
 import pytest
 
 import cloudvm
-from cloudvm import backup, ssh
+from cloudvm import backup
+from tests.pages import block, clear
 
 pytest.importorskip("cloudvm_libvirt")
-ROOT = Path(__file__).parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-
-
-def block(language: str, heading: str) -> str:
-    """The first ``language`` block under ``heading``, on the page that has it (the README or the site's)."""
-    for page in PAGES:
-        section = re.search(rf"^#+ {re.escape(heading)}\n(.*)", page.read_text(), re.S | re.M)
-        if section:
-            match = re.search(rf"```{language}\n(.*?)```", section.group(1), re.S)
-            assert match, f"no {language} block under {heading} in {page}"
-            return match.group(1)
-    raise AssertionError(f"no page has a section {heading!r}")
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / ".ssh").mkdir()
-    ssh.generate_keypair(tmp_path / ".ssh")
-    bindir = str(Path(sys.executable).parent)
-    from cloudvm_libvirt.images import cache_dir
-
-    # A throwaway home, but the image cache stays shared: no rebuilt image, no new base volume per run.
-    return {**os.environ, "HOME": str(tmp_path), "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-            "CLOUDVM_CACHE": str(cache_dir())}
-
-
-def clear(vms: tuple[str, ...], snapshots: tuple[str, ...] = ()) -> None:
-    """Remove what a tour makes, whether it finished or an earlier run was killed halfway:
-    the README's names are fixed, and a VM left by name would stop the next run."""
-    with cloudvm.connect("libvirt", network="cloudvm-test") as cloud:
-        made = [s for s in cloud.list_snapshots() if s.name in snapshots or s.tags.get(backup.SOURCE) in vms]
-        drills = tuple(f"drill-{s.name}" for s in made)  # a drill's VM is named after the backup it restores
-        cloud.delete([vm for vm in cloud.list() if vm.name in vms or vm.name.startswith(drills)])
-        for snap in made:
-            cloud.delete_snapshot(snap)
 
 
 @pytest.fixture

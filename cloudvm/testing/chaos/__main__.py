@@ -10,15 +10,19 @@ from cloudvm.testing.chaos.campaign import campaigns, quiet, summary
 from cloudvm.testing.chaos.plan import seeds
 
 
+def parser() -> argparse.ArgumentParser:
+    made = argparse.ArgumentParser(prog="python -m cloudvm.testing.chaos", description=__doc__)
+    made.add_argument("--trials", type=int, default=30, help="trials per backend")
+    made.add_argument("--seed", type=int, default=1, help="the campaign's seed")
+    made.add_argument("--backends", default="aws,gcp,azure")
+    made.add_argument("--trial", type=int, action="append", default=[], help="replay the trial of this seed")
+    made.add_argument("--jobs", "-j", type=int, default=1, help="worker processes per backend")
+    made.add_argument("--verbose", "-v", action="store_true", help="print every trial")
+    return made
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cloudvm.testing.chaos", description=__doc__)
-    parser.add_argument("--trials", type=int, default=30, help="trials per backend")
-    parser.add_argument("--seed", type=int, default=1, help="the campaign's seed")
-    parser.add_argument("--backends", default="aws,gcp,azure")
-    parser.add_argument("--trial", type=int, action="append", default=[], help="replay the trial of this seed")
-    parser.add_argument("--jobs", "-j", type=int, default=1, help="worker processes per backend")
-    parser.add_argument("--verbose", "-v", action="store_true", help="print every trial")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     quiet(args.verbose)
     outcomes = campaigns(args.backends.split(","), args.trial or seeds(args.seed, args.trials), args.jobs,
                          args.verbose)
