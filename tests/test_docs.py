@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 import cloudvm
+from cloudvm import backup
 from tests.backends import start
 from tests.pages import ROOT, block, blocks, clear
 
@@ -263,6 +264,8 @@ def test_the_cookbook(home: dict[str, str], tmp_path: Path) -> None:
                                     ssh=cloudvm.SSHAccess(user="ops", public_keys=[key]),
                                     tags={"backup": "nightly"}), wait="reachable")
     nightly = sh(text(page, "Nightly backups from cron"), home, cwd=tmp_path).stdout
-    assert "nightly" in nightly and "db" in nightly
+    assert "dry_run: True" in nightly and len(re.findall(r"^taken: db-", nightly, re.M)) == 2  # would take, took
+    with cloudvm.connect("libvirt", network="cloudvm-test") as cloud:
+        assert len(backup.backups(cloud, "nightly", "db")) == 1  # the dry run took nothing
     drilled = workflow(page, "A DR drill in CI", "schedule", home, tmp_path)
     assert "passed: True" in drilled[0] and "load average" in drilled[0]
