@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from rich.markup import escape
 
@@ -12,7 +13,7 @@ from cloudvm.cli.app import app
 from cloudvm.cli.output import err
 from cloudvm.errors import CloudVMError
 
-__all__ = ["app", "backups", "envs", "main", "snapshots", "vms"]
+__all__ = ["app", "backups", "commands", "envs", "main", "snapshots", "vms"]
 
 
 def main() -> None:
@@ -25,3 +26,16 @@ def main() -> None:
             raise
         err.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+def commands(command: Any = None, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and group of ``cloudvm``, as the words that name it (shell completion scripts,
+    help pages and their tests walk the same tree)."""
+    if command is None:
+        import typer.main
+
+        command = typer.main.get_command(app)
+    found = [path]
+    for name, sub in sorted(getattr(command, "commands", {}).items()):  # a group's
+        found += commands(sub, (*path, name))
+    return found
