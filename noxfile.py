@@ -16,9 +16,9 @@ nox.options.reuse_existing_virtualenvs = True
 
 PROVIDERS = {name: f"providers/{name}" for name in ("libvirt", "aws", "gcp", "azure")}
 CLOUDS = ("aws", "gcp", "azure")
-# Each cloud's test backends, a distribution of their own (what a provider's ``[test]`` extra pulls in
-# from an index; from the checkout, installed beside it).
-TESTING = tuple(f"providers/{name}/testing" for name in CLOUDS)
+# The testing aids and each cloud's test backends, distributions of their own (what the ``[test]``
+# extras pull in from an index; from the checkout, installed beside them).
+TESTING = ("testing", *(f"providers/{name}/testing" for name in CLOUDS))
 
 
 def editable(*paths: str) -> list[str]:
@@ -104,7 +104,7 @@ def chaos(session: nox.Session) -> None:
     """The fault campaign on the clouds' test backends (``nox -s chaos -- --trials 1000 --seed 1 --jobs 3``;
     ``--backends aws``, ``--trial SEED`` replays one)."""
     session.install(*editable(".", *(PROVIDERS[name] for name in CLOUDS), *TESTING))
-    session.run("python", "-m", "cloudvm.testing.chaos", *session.posargs)
+    session.run("python", "-m", "cloudvm_testing.chaos", *session.posargs)
 
 
 @nox.session
@@ -139,7 +139,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "cloudvm", "providers", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "cloudvm", "testing", "providers", "tests", "examples", "benchmarks", "noxfile.py")
 
 
 @nox.session

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from cloudvm.provider import Provider
 
 GROUP = "cloudvm.providers"
+DISTRIBUTION = "cloudvm-sdk"  # the core's name on an index (it is imported as cloudvm)
 _registered: dict[str, type[Provider]] = {}
 
 
@@ -39,18 +40,27 @@ def load(name: str) -> type[Provider]:
 
 
 def extras() -> list[str]:
-    """The providers cloudvm's own extras install (``pip install 'cloudvm[aws]'``)."""
+    """The providers cloudvm's own extras install (``pip install 'cloudvm-sdk[aws]'``)."""
     try:
-        offered = metadata("cloudvm").get_all("Provides-Extra") or []
+        offered = metadata(DISTRIBUTION).get_all("Provides-Extra") or []
     except PackageNotFoundError:  # a checkout on the path, not installed
         return []
     return sorted(set(offered) - {"all", "test", "dev"})
 
 
+def testing_missing(missing: ModuleNotFoundError, shim: str, project: str) -> ModuleNotFoundError:
+    """What ``shim`` (``cloudvm.testing``, ``cloudvm_aws.testing``, ...) raises when the package it
+    re-exports (``cloudvm_testing``, ...) is absent: the extra of ``project`` that installs it, not a
+    module name nobody wrote."""
+    if missing.name != shim.replace(".", "_"):
+        return missing
+    return ModuleNotFoundError(f"{shim} needs the test backends: pip install '{project}[test]'", name=missing.name)
+
+
 def _missing(name: str) -> str:
     installed = ", ".join(available()) or "none"
     offered = extras()
-    hint = (f"install it with: pip install 'cloudvm[{name}]'" if name in offered
-            else f"the extras that add one: {', '.join(offered) or 'none'} (pip install 'cloudvm[EXTRA]'); "
+    hint = (f"install it with: pip install '{DISTRIBUTION}[{name}]'" if name in offered
+            else f"the extras that add one: {', '.join(offered) or 'none'} (pip install '{DISTRIBUTION}[EXTRA]'); "
                  "another package may add it under the entry-point group " + GROUP)
     return f"no cloudvm provider named {name!r} is installed (installed: {installed}); {hint}"

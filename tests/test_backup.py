@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cloudvm_testing.fake import FakeProvider
 
 import cloudvm
 from cloudvm import backup
 from cloudvm.errors import InvalidSpec, ProviderError
 from cloudvm.model import SnapshotState
-from cloudvm.testing.fake import FakeProvider
 from tests.backends import DR_REGION, Backend
 
 POLICY = """\

@@ -4,11 +4,11 @@ exactly-once launches, batched waiting, clean-up after failures."""
 from collections.abc import Sequence
 
 import pytest
+from cloudvm_testing import FakeProvider
 
 import cloudvm
 from cloudvm import errors, tags
 from cloudvm.retry import RetryPolicy
-from cloudvm.testing import FakeProvider
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 

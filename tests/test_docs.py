@@ -199,12 +199,12 @@ def test_the_remote_host_commands(home: dict[str, str]) -> None:
 
 def test_the_campaign_commands() -> None:
     """The full run's arguments are the campaign's; the replay runs (one trial on the Azure fake)."""
-    from cloudvm.testing.chaos.__main__ import parser
+    from cloudvm_testing.chaos.__main__ import parser
 
-    assert '"python", "-m", "cloudvm.testing.chaos"' in (ROOT / "noxfile.py").read_text()
+    assert '"python", "-m", "cloudvm_testing.chaos"' in (ROOT / "noxfile.py").read_text()
     full, replay = (shlex.split(line.split(" -- ")[1]) for line in commands(text("docs/reliability.md", "Reliability")))
     assert parser().parse_args(full).trials >= 1000
-    done = subprocess.run([sys.executable, "-m", "cloudvm.testing.chaos", *replay], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "cloudvm_testing.chaos", *replay], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "chaos: 1 trials, 0 duplicates, 0 leaked, 0 untyped errors, 0 not converged"

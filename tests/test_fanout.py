@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import pytest
+from cloudvm_testing import FakeProvider
 
 import cloudvm
 from cloudvm import errors
 from cloudvm.fanout import chunks, fan_out
 from cloudvm.provider import LaunchRequest
 from cloudvm.retry import RetryPolicy
-from cloudvm.testing import FakeProvider
 
 
 class Gauge:

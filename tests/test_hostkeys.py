@@ -6,11 +6,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from cloudvm_testing import FakeProvider, host_key
 
 import cloudvm
 from cloudvm import errors, hostkeys
 from cloudvm.retry import RetryPolicy
-from cloudvm.testing import FakeProvider, host_key
 from tests.test_cloud import Clock, spec
 
 ED = host_key("one")

@@ -55,9 +55,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("installed")
     venv.create(home / "env", with_pip=True)
     bindir = home / "env" / "bin"
-    core = dist / f"cloudvm-{cloudvm.__version__}-py3-none-any.whl"
-    # The core as its wheel file: PyPI's "cloudvm" is another project's, never to be picked instead.
-    subprocess.run([bindir / "pip", "install", "-q", "--find-links", dist, f"{core}[aws,gcp,azure,libvirt]",
+    subprocess.run([bindir / "pip", "install", "-q", "--find-links", dist, "cloudvm-sdk[aws,gcp,azure,libvirt,test]",
                     "cloudvm-aws[test]", "cloudvm-gcp[test]", "cloudvm-azure[test]"],
                    check=True, cwd=home, timeout=1200)
     return bindir
@@ -70,8 +68,9 @@ def run(bindir: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300)
 
 
-# What only a test backend holds: the fakes (with Azure's specs), the moto proxy's rules, the simulated limits.
-TEST_BACKEND = re.compile(r"/fake/|/specs/|_rules\.py$|/simulated\.py$|/chaos\.py$")
+# What only a test backend holds: the fakes (with Azure's specs), the moto proxy's rules, the simulated limits,
+# the conformance suite and the fault campaign.
+TEST_BACKEND = re.compile(r"/fake/|/fake\.py$|/specs/|_rules\.py$|/simulated\.py$|/chaos\.py$|/chaos/|_testing/")
 
 
 def wheel(name: str) -> list[str]:
@@ -87,7 +86,14 @@ def test_no_production_wheel_holds_a_test_backend(name: str) -> None:
     assert [path for path in held if TEST_BACKEND.search(path)] == []
 
 
+def test_the_core_wheel_holds_no_fake() -> None:
+    held = wheel("cloudvm_sdk")
+    assert "cloudvm/testing/__init__.py" in held and "cloudvm/cloud.py" in held  # the core, and the import users write
+    assert [path for path in held if TEST_BACKEND.search(path)] == []
+
+
 def test_the_test_backends_are_wheels_of_their_own() -> None:
+    assert {"cloudvm_testing/fake.py", "cloudvm_testing/conformance.py"} <= set(wheel("cloudvm_testing"))
     assert "cloudvm_aws_testing/ec2_rules.py" in wheel("cloudvm_aws_testing")
     assert "cloudvm_gcp_testing/fake/server.py" in wheel("cloudvm_gcp_testing")
     specs = [path for path in wheel("cloudvm_azure_testing") if path.endswith(".json") and "/specs/" in path]
@@ -97,9 +103,9 @@ def test_the_test_backends_are_wheels_of_their_own() -> None:
 def test_the_packages_are_the_installed_ones(installed: Path) -> None:
     where = run(installed, installed / "python", "-c",
                 "import cloudvm, cloudvm_aws, cloudvm_gcp, cloudvm_azure, cloudvm_libvirt as l;"
-                "import cloudvm_gcp.testing, cloudvm_azure.testing, sys;"  # the lines users write: the backends'
-                "print(cloudvm.__file__, l.__file__, *(sys.modules[f'cloudvm_{c}_testing'].__file__"
-                " for c in ('gcp', 'azure')))")
+                "import cloudvm.testing, cloudvm_gcp.testing, cloudvm_azure.testing, sys;"  # the lines users write
+                "print(cloudvm.__file__, l.__file__, *(sys.modules[f'cloudvm{c}_testing'].__file__"
+                " for c in ('', '_gcp', '_azure')))")
     assert where.returncode == 0, where.stderr
     assert all(path.startswith(str(installed.parent / "lib")) for path in where.stdout.split()), where.stdout
 
@@ -123,7 +129,7 @@ def test_every_help_renders(installed: Path) -> None:
 def test_the_providers_are_found(installed: Path) -> None:
     missing = run(installed, installed / "cloudvm", "-p", "openstack", "list")
     assert missing.returncode == 1
-    assert "installed: aws, azure, gcp, libvirt" in missing.stderr and "cloudvm[openstack]" not in missing.stderr
+    assert "installed: aws, azure, gcp, libvirt" in missing.stderr and "[openstack]" not in missing.stderr
 
 
 def test_a_lifecycle_against_the_installed_aws_backend(installed: Path) -> None:

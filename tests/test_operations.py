@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import pytest
+from cloudvm_testing import FakeProvider
 
 import cloudvm
 from cloudvm import errors
 from cloudvm.operations import Operation, Outcome, Started, first_error, settle
 from cloudvm.provider import LaunchRequest
 from cloudvm.retry import RetryPolicy
-from cloudvm.testing import FakeProvider
 
 
 def test_settle_asks_only_about_what_is_pending_and_pauses_longer_each_round() -> None:

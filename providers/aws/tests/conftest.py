@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 from cloudvm_aws.testing import CREDENTIALS, REGION, leftovers, moto_server
+from cloudvm_testing.conformance import Target
 
 import cloudvm
-from cloudvm.testing.conformance import Target
 
 
 @pytest.fixture(scope="session")

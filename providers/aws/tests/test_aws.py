@@ -16,10 +16,10 @@ from botocore.exceptions import ClientError
 from cloudvm_aws import catalog
 from cloudvm_aws._errors import convert
 from cloudvm_aws.testing import HARNESS, PERMISSIONS, REGION, FaultProxy, leftovers
+from cloudvm_testing import host_key, restored_copy
 
 import cloudvm
 from cloudvm import errors, tags
-from cloudvm.testing import host_key, restored_copy
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 

@@ -1,3 +1,3 @@
 """cloudvm's conformance suite against EC2, as a moto server answers it."""
 
-from cloudvm.testing.conformance import *  # noqa: F403
+from cloudvm_testing.conformance import *  # noqa: F403

@@ -14,10 +14,10 @@ import pytest
 from botocore.exceptions import ClientError
 from cloudvm_aws.direct import checksum
 from cloudvm_aws.testing import CREDENTIALS, HARNESS, REGION, FaultProxy, leftovers, moto_proxy
+from cloudvm_testing.exports import mostly_holes, same_disks, sparse_export
 
 import cloudvm
 from cloudvm import errors, portable
-from cloudvm.testing.exports import mostly_holes, same_disks, sparse_export
 
 MIB, GIB = 1 << 20, 1 << 30
 

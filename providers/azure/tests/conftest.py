@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from cloudvm_azure.testing import FakeResourceManager, arm_fake
+from cloudvm_testing.conformance import Target
 
 import cloudvm
-from cloudvm.testing.conformance import Target
 
 __all__ = ["arm_fake"]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"

@@ -19,11 +19,11 @@ import pytest
 from cloudvm_azure import catalog
 from cloudvm_azure.testing import HARNESS, RESOURCE_GROUP, SUBSCRIPTION, FakeCredential, FakeResourceManager
 from cloudvm_azure_testing.fake.catalog import VM_SIZES
+from cloudvm_testing import host_key, restored_copy
 
 import cloudvm
 from cloudvm import errors, hostkeys, tags
 from cloudvm.retry import NO_RETRY
-from cloudvm.testing import host_key, restored_copy
 
 MakeVM = Callable[..., cloudvm.VMSpec]
 

@@ -22,10 +22,10 @@ from cloudvm_azure.testing import (
     FakeResourceManager,
     fake_resource_manager,
 )
+from cloudvm_testing.exports import mostly_holes, same_disks, sparse_export
 
 import cloudvm
 from cloudvm import errors, portable
-from cloudvm.testing.exports import mostly_holes, same_disks, sparse_export
 
 MIB, GIB = 1 << 20, 1 << 30
 

@@ -1,3 +1,3 @@
 """cloudvm's conformance suite against Compute Engine, as the fake answers it."""
 
-from cloudvm.testing.conformance import *  # noqa: F403
+from cloudvm_testing.conformance import *  # noqa: F403

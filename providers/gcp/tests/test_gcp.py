@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from cloudvm_gcp import catalog
 from cloudvm_gcp.testing import PROJECT, ZONE, FakeComputeEngine
+from cloudvm_testing import host_key, restored_copy
 
 import cloudvm
 from cloudvm import errors, hostkeys, tags
 from cloudvm.retry import NO_RETRY
-from cloudvm.testing import host_key, restored_copy
 
 MakeVM = Callable[..., cloudvm.VMSpec]
 

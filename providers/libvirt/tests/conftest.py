@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from cloudvm_libvirt.testing import leftovers, options
+from cloudvm_testing.conformance import Target
 
 import cloudvm
-from cloudvm.testing.conformance import Target
 
 
 @pytest.fixture(scope="session")

@@ -19,13 +19,13 @@ import pytest
 import yaml
 from cloudvm_libvirt.provider import jump_for
 from cloudvm_libvirt.testing import leftovers, options, second_host
+from cloudvm_testing.conformance import *  # noqa: F403
+from cloudvm_testing.conformance import Target
 
 import cloudvm
 from cloudvm import backup
 from cloudvm.environment import ENV, Environment
 from cloudvm.ssh import Jump
-from cloudvm.testing.conformance import *  # noqa: F403
-from cloudvm.testing.conformance import Target
 
 LOCAL = "qemu:///system"
 

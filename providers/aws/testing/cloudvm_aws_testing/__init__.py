@@ -27,10 +27,11 @@ from typing import Any
 import boto3
 import cloudvm_aws
 from cloudvm_aws import catalog
+from cloudvm_testing.http import LoopbackServer
+from cloudvm_testing.processes import free_port, serving
 
 from cloudvm import fleets
 from cloudvm import tags as tagging
-from cloudvm.testing.processes import free_port, serving
 from cloudvm_aws_testing import ebs_rules, ec2_rules
 from cloudvm_aws_testing.simulated import Ec2Limits, params_of
 
@@ -195,11 +196,11 @@ class FaultProxy:
         self.seen: list[str] = []
         self.requests: list[tuple[str, dict[str, list[str]]]] = []  # (action, parameters), as they came
         self._lock = threading.Lock()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = LoopbackServer(self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> FaultProxy:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,4 +1,4 @@
-"""The fault campaign's AWS (``cloudvm.testing.chaos``): moto behind the fault proxy, which holds
+"""The fault campaign's AWS (``cloudvm_testing.chaos``): moto behind the fault proxy, which holds
 it to EC2's rules and injects EC2's faults; what the account holds read past the proxy, as the
 harness, in both regions the campaign uses."""
 
@@ -12,11 +12,11 @@ from typing import Any
 import boto3
 from cloudvm_aws.groups import tag_dict
 from cloudvm_aws.provider import identity
+from cloudvm_testing.chaos import Fault
 
 import cloudvm
 from cloudvm import tags as tagging
 from cloudvm.retry import RetryPolicy
-from cloudvm.testing.chaos import Fault
 from cloudvm_aws_testing import CREDENTIALS, HARNESS, REGION, FaultProxy, moto_proxy
 
 ELSEWHERE = "us-west-2"

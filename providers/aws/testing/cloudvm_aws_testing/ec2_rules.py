@@ -337,8 +337,9 @@ class Credits:
 
 def console_told(answer: bytes) -> bytes:
     """A GetConsoleOutput answer (base64, as EC2 sends it) ending with the instance's host keys."""
+    from cloudvm_testing import host_key
+
     from cloudvm.hostkeys import console_block
-    from cloudvm.testing import host_key
 
     def booted(found: re.Match[bytes]) -> bytes:
         instance = re.search(rb"<instanceId>([^<]+)</instanceId>", answer)

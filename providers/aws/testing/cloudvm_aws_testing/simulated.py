@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
-from cloudvm.testing.limits import TokenBucket
+from cloudvm_testing.limits import TokenBucket
 
 # https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html (default account limits)
 REQUEST_BUCKETS = {"RunInstances": (5, 2), "TerminateInstances": (100, 5), "describe": (100, 20),

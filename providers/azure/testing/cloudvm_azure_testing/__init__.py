@@ -28,10 +28,10 @@ import cloudvm_azure
 import pytest
 import trustme
 from azure.core.credentials import AccessToken
+from cloudvm_testing.limits import Limits
+from cloudvm_testing.processes import free_port, serving
 
 from cloudvm import tags as tagging
-from cloudvm.testing.limits import Limits
-from cloudvm.testing.processes import free_port, serving
 from cloudvm_azure_testing.fake import diskdata
 from cloudvm_azure_testing.fake.arm import Timing
 from cloudvm_azure_testing.fake.catalog import VM_SIZES

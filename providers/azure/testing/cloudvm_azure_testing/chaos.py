@@ -1,4 +1,4 @@
-"""The fault campaign's Azure (``cloudvm.testing.chaos``): the Resource Manager fake, with its own
+"""The fault campaign's Azure (``cloudvm_testing.chaos``): the Resource Manager fake, with its own
 fault injection; what the resource group holds read from the fake's store."""
 
 from __future__ import annotations
@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from cloudvm_testing.chaos import Fault
+
 import cloudvm
 from cloudvm.retry import RetryPolicy
-from cloudvm.testing.chaos import Fault
 from cloudvm_azure_testing import FakeResourceManager, fake_resource_manager
 
 KINDS = ("virtualMachines", "networkInterfaces", "publicIPAddresses", "networkSecurityGroups", "disks",

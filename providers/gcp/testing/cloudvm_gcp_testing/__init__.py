@@ -22,10 +22,10 @@ from typing import Any
 import cloudvm_gcp
 import pytest
 import yaml
+from cloudvm_testing.limits import Limits
+from cloudvm_testing.processes import free_port, serving
 
 from cloudvm import tags as tagging
-from cloudvm.testing.limits import Limits
-from cloudvm.testing.processes import free_port, serving
 from cloudvm_gcp_testing.fake import catalog
 from cloudvm_gcp_testing.fake.compute import Timing
 from cloudvm_gcp_testing.fake.server import Fake, Fault, Server, serve

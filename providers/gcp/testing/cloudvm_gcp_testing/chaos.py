@@ -1,4 +1,4 @@
-"""The fault campaign's GCP (``cloudvm.testing.chaos``): the Compute Engine fake, with its own
+"""The fault campaign's GCP (``cloudvm_testing.chaos``): the Compute Engine fake, with its own
 fault injection; what the project holds read from the fake's store."""
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from cloudvm_testing.chaos import Fault
+
 import cloudvm
 from cloudvm.retry import RetryPolicy
-from cloudvm.testing.chaos import Fault
 from cloudvm_gcp_testing import PROJECT, ZONE, FakeComputeEngine, fake_compute_engine
 
 CALLS = ("instances.insert", "instances.list", "instances.aggregatedList", "instances.delete", "instances.stop",

@@ -11,8 +11,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from cloudvm_testing import host_key
+
 from cloudvm.hostkeys import console_block
-from cloudvm.testing import host_key
 from cloudvm_azure_testing.fake.arm import Arm, ArmError
 
 PREFIX = "/bootdiagnostics/"

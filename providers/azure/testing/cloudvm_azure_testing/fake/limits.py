@@ -4,7 +4,7 @@ principal for writes and reads, answered with 429 and Retry-After when spent
 
 from __future__ import annotations
 
-from cloudvm.testing.limits import Limits, TokenBucket
+from cloudvm_testing.limits import Limits, TokenBucket
 
 BUCKETS = {"write": (200, 10), "read": (250, 25), "delete": (200, 10)}  # (burst, refill per second)
 LATENCY = {"PUT": 0.3, "DELETE": 0.3, "POST": 0.3}  # seconds; GET DEFAULT_LATENCY

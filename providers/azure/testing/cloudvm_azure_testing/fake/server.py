@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudvm.testing.http import JSONHandler, LoopbackServer
-from cloudvm.testing.limits import Limits
+from cloudvm_testing.http import JSONHandler, LoopbackServer
+from cloudvm_testing.limits import Limits
+
 from cloudvm_azure_testing.fake import (
     access,
     diagnostics,

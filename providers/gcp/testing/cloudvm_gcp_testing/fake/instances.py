@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cloudvm_testing import host_key
+
 from cloudvm.hostkeys import console_block
-from cloudvm.testing import host_key
 from cloudvm_gcp_testing.fake import catalog, quotas
 from cloudvm_gcp_testing.fake.api import Params, Query, _region, zone_of
 from cloudvm_gcp_testing.fake.compute import BASE, ApiError, _fingerprint, _id, now_text, relative

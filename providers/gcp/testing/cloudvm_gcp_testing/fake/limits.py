@@ -4,7 +4,7 @@ spent (https://cloud.google.com/compute/api-quota: 1,500 a minute each)."""
 
 from __future__ import annotations
 
-from cloudvm.testing.limits import Limits, Window
+from cloudvm_testing.limits import Limits, Window
 
 PER_MINUTE = 1500
 LATENCY = {"insert": 0.6, "delete": 0.4}  # seconds; reads and others DEFAULT_LATENCY

@@ -14,8 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudvm.testing.http import JSONHandler, LoopbackServer
-from cloudvm.testing.limits import Limits
+from cloudvm_testing.http import JSONHandler, LoopbackServer
+from cloudvm_testing.limits import Limits
+
 from cloudvm_gcp_testing.fake import discovery, permissions
 from cloudvm_gcp_testing.fake.compute import ApiError, Compute, Timing, relative
 from cloudvm_gcp_testing.fake.instances import ComputeApi

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from cloudvm.envfile import Loaded
 from cloudvm.environment import Environment
-from cloudvm.testing.chaos.backend import Backend
-from cloudvm.testing.chaos.checks import RETRY
-from cloudvm.testing.chaos.plan import Trial
+from cloudvm_testing.chaos.backend import Backend
+from cloudvm_testing.chaos.checks import RETRY
+from cloudvm_testing.chaos.plan import Trial
 
 
 class Environmental:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Protocol
 
-from cloudvm.testing.chaos import environments, fleets
-from cloudvm.testing.chaos.backend import Backend
-from cloudvm.testing.chaos.checks import Outcome, guarded
-from cloudvm.testing.chaos.plan import Trial
+from cloudvm_testing.chaos import environments, fleets
+from cloudvm_testing.chaos.backend import Backend
+from cloudvm_testing.chaos.checks import Outcome, guarded
+from cloudvm_testing.chaos.plan import Trial
 
 
 class Workflow(Protocol):

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-from cloudvm.testing.chaos.checks import Outcome
-from cloudvm.testing.chaos.plan import draw, seeds
-from cloudvm.testing.chaos.trial import run
+from cloudvm_testing.chaos.checks import Outcome
+from cloudvm_testing.chaos.plan import draw, seeds
+from cloudvm_testing.chaos.trial import run
 
 # Trials per start of a backend: an emulator keeps what was deleted (moto lists terminated instances
 # for good), so on one started for a thousand trials every call grows slower (AWS, 3 workers: moto's

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from cloudvm import backup
 from cloudvm.model import VM, Snapshot
-from cloudvm.testing.chaos.backend import Backend
-from cloudvm.testing.chaos.checks import RETRY
-from cloudvm.testing.chaos.plan import TAG, Trial
+from cloudvm_testing.chaos.backend import Backend
+from cloudvm_testing.chaos.checks import RETRY
+from cloudvm_testing.chaos.plan import TAG, Trial
 
 
 @dataclass

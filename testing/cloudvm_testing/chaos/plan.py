@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 
 import cloudvm
-from cloudvm.testing.chaos.backend import Backend, Fault
+from cloudvm_testing.chaos.backend import Backend, Fault
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl chaos@cloudvm"
 STEPS = ("stop", "start", "reboot", "snapshot", "restore", "copy", "backup", "backup-again", "restore-backup",

@@ -1,4 +1,4 @@
-"""``python -m cloudvm.testing.chaos --trials N --seed S --backends aws,gcp,azure``: the campaign;
+"""``python -m cloudvm_testing.chaos --trials N --seed S --backends aws,gcp,azure``: the campaign;
 its last line counts what broke a promise, and it exits 1 if anything did."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cloudvm.testing.chaos.campaign import campaigns, quiet, summary
-from cloudvm.testing.chaos.plan import seeds
+from cloudvm_testing.chaos.campaign import campaigns, quiet, summary
+from cloudvm_testing.chaos.plan import seeds
 
 
 def parser() -> argparse.ArgumentParser:
-    made = argparse.ArgumentParser(prog="python -m cloudvm.testing.chaos", description=__doc__)
+    made = argparse.ArgumentParser(prog="python -m cloudvm_testing.chaos", description=__doc__)
     made.add_argument("--trials", type=int, default=30, help="trials per backend")
     made.add_argument("--seed", type=int, default=1, help="the campaign's seed")
     made.add_argument("--backends", default="aws,gcp,azure")

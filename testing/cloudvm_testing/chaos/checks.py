@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from cloudvm.errors import CloudVMError, InvalidSpec, NotFound, Timeout, TransientError, Unsupported
 from cloudvm.retry import RetryPolicy
-from cloudvm.testing.chaos.plan import Trial
+from cloudvm_testing.chaos.plan import Trial
 
 # Quick to give up, so a trial takes seconds; bursts of faults longer than this reach the caller.
 RETRY = RetryPolicy(attempts=8, initial=0.05, maximum=0.5, deadline=30)
