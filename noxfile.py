@@ -13,6 +13,8 @@ import nox
 
 nox.options.sessions = ["lint", "types", "tests", "lowest", "build"]
 nox.options.reuse_existing_virtualenvs = True
+# uv where nox has it (``nox[uv]``, as the README installs it): the sessions' installs take seconds, not minutes.
+nox.options.default_venv_backend = "uv|virtualenv"
 
 PROVIDERS = {name: f"providers/{name}" for name in ("libvirt", "aws", "gcp", "azure")}
 CLOUDS = ("aws", "gcp", "azure")
