@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "types", "tests", "lowest", "build"]
+nox.options.sessions = ["lint", "types", "docs", "tests", "lowest", "build"]
 nox.options.reuse_existing_virtualenvs = True
 # uv where nox has it (``nox[uv]``, as the README installs it): the sessions' installs take seconds, not minutes.
 nox.options.default_venv_backend = "uv|virtualenv"

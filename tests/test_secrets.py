@@ -12,23 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import typer.main
 
-from cloudvm.cli import app
+from cloudvm.cli import commands
 from tests.backends import Backend, start
 
 CANARY = f"canary{secrets.token_hex(8)}"
 
 
 def registered() -> set[str]:
-    """Every command the CLI has, sub-commands as ``group command``."""
-    def walk(group: object, prefix: str) -> Iterator[str]:
-        for name, command in getattr(group, "commands", {}).items():
-            if hasattr(command, "commands"):
-                yield from walk(command, f"{prefix}{name} ")
-            else:
-                yield f"{prefix}{name}"
-    return set(walk(typer.main.get_command(app), ""))
+    """Every command the CLI runs (groups left out), sub-commands as ``group command``."""
+    every = commands()
+    return {" ".join(words) for words in every if not any(other[:len(words)] == words for other in every
+                                                          if len(other) > len(words))}
 
 
 @pytest.fixture(scope="module")
